@@ -1,0 +1,54 @@
+# The two commands of the README: `make run` and `make test`. Each installs what is
+# missing (scripts/bootstrap.sh), builds, then runs.
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+export CTEST_OUTPUT_ON_FAILURE = 1
+
+.PHONY: all bootstrap build run test check test-e2e asan tsan fuzz bench format clean
+
+all: build
+
+bootstrap:
+	@./scripts/bootstrap.sh
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) -G Ninja $(CMAKE_FLAGS)
+
+build: bootstrap $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	./$(BUILD_DIR)/ingester serve
+
+# Every test: unit and integration suites (ctest), then the end-to-end suite (pytest).
+test: build
+	cd $(BUILD_DIR) && ctest -j $(JOBS) --output-on-failure
+	./scripts/test_e2e.sh
+
+# The quick loop: unit tests only.
+check: build
+	cd $(BUILD_DIR) && ctest -j $(JOBS) -L unit --output-on-failure
+
+test-e2e: build
+	./scripts/test_e2e.sh
+
+asan: bootstrap
+	$(MAKE) BUILD_DIR=build-asan CMAKE_FLAGS="-DINGESTER_SANITIZER=address -DINGESTER_BENCHMARKS=OFF" build
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest -j $(JOBS) --output-on-failure
+
+tsan: bootstrap
+	$(MAKE) BUILD_DIR=build-tsan CMAKE_FLAGS="-DINGESTER_SANITIZER=thread -DINGESTER_BENCHMARKS=OFF" build
+	cd build-tsan && TSAN_OPTIONS="suppressions=$(CURDIR)/scripts/tsan.supp halt_on_error=1" ctest -j $(JOBS) --output-on-failure
+
+fuzz: bootstrap
+	CC=clang-14 CXX=clang++-14 $(MAKE) BUILD_DIR=build-fuzz CMAKE_FLAGS="-DINGESTER_FUZZ=ON -DINGESTER_BENCHMARKS=OFF" build
+
+bench: build
+	./scripts/bench.sh
+
+format:
+	clang-format-14 -i $$(git ls-files '*.cc' '*.h')
+
+clean:
+	rm -rf build build-asan build-tsan build-fuzz

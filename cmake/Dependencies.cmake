@@ -1,0 +1,20 @@
+# Debian packages (installed by scripts/bootstrap.sh).
+find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+find_package(SQLite3 REQUIRED)
+find_package(PostgreSQL REQUIRED)
+find_package(ZLIB REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(CLI11 CONFIG QUIET)
+if(NOT CLI11_FOUND)
+  find_path(CLI11_INCLUDE_DIR CLI/CLI.hpp REQUIRED)
+  add_library(CLI11::CLI11 INTERFACE IMPORTED)
+  target_include_directories(CLI11::CLI11 INTERFACE ${CLI11_INCLUDE_DIR})
+endif()
+# The Debian build of cpp-httplib is compiled with OpenSSL, zlib and brotli support; its
+# header must see the same macros (they change class layouts), which pkg-config supplies.
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+find_package(GTest REQUIRED)
+if(INGESTER_BENCHMARKS)
+  find_package(benchmark REQUIRED)
+endif()

@@ -1,0 +1,41 @@
+add_compile_options(-Wall -Wextra -Wno-unused-parameter -Wnon-virtual-dtor)
+if(INGESTER_WERROR)
+  add_compile_options(-Werror)
+endif()
+if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+  # Checks the GUARDED_BY / REQUIRES annotations of common/thread_annotations.h.
+  add_compile_options(-Wthread-safety)
+endif()
+if(INGESTER_SANITIZER STREQUAL "address")
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+elseif(INGESTER_SANITIZER STREQUAL "thread")
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+elseif(NOT INGESTER_SANITIZER STREQUAL "")
+  message(FATAL_ERROR "INGESTER_SANITIZER must be '', 'address' or 'thread'")
+endif()
+
+# ingester_test(NAME SOURCES... LIBS ... [LABELS ...]): one GoogleTest binary per module.
+function(ingester_test name)
+  cmake_parse_arguments(T "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
+  if(NOT T_LABELS)
+    set(T_LABELS unit)
+  endif()
+  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST PROPERTIES LABELS "${T_LABELS}"
+                       TIMEOUT 300)
+endfunction()
+
+# ingester_benchmark(NAME SOURCES... LIBS ...): Google Benchmark binary, built with
+# INGESTER_BENCHMARKS, run by `make bench`.
+function(ingester_benchmark name)
+  if(NOT INGESTER_BENCHMARKS)
+    return()
+  endif()
+  cmake_parse_arguments(B "" "" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${B_SOURCES})
+  target_link_libraries(${name} PRIVATE ${B_LIBS} benchmark::benchmark)
+  set_property(GLOBAL APPEND PROPERTY INGESTER_BENCHMARK_TARGETS ${name})
+endfunction()
