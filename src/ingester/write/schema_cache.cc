@@ -1,0 +1,67 @@
+#include "ingester/write/schema_cache.h"
+
+#include <mutex>
+
+#include "ingester/common/error.h"
+
+namespace ingester {
+
+arrow::Result<catalog::NamespaceRecord> SchemaCache::GetOrCreateNamespace(
+    const std::string& name) {
+  {
+    std::shared_lock lock(mu_);
+    if (auto it = namespaces_.find(name); it != namespaces_.end()) return it->second;
+  }
+  ARROW_ASSIGN_OR_RAISE(auto ns, catalog_->GetOrCreateNamespace(name, limits_));
+  std::unique_lock lock(mu_);
+  namespaces_.emplace(name, ns);
+  return ns;
+}
+
+arrow::Result<std::shared_ptr<const catalog::TableSchema>> SchemaCache::GetOrCreateTable(
+    const catalog::NamespaceRecord& ns, const std::string& name) {
+  {
+    std::shared_lock lock(mu_);
+    if (auto it = tables_.find({ns.id.value(), name}); it != tables_.end()) return it->second;
+  }
+  ARROW_ASSIGN_OR_RAISE(auto table, catalog_->GetOrCreateTable(ns.id, name));
+  ARROW_ASSIGN_OR_RAISE(
+      auto schema, catalog_->GetOrCreateColumns(
+                       table.id, {{std::string(kTimeColumnName), ColumnType::kTime}}));
+  auto shared = std::make_shared<const catalog::TableSchema>(std::move(schema));
+  Store(ns.id, shared);
+  return shared;
+}
+
+arrow::Result<std::shared_ptr<const catalog::TableSchema>> SchemaCache::AddColumns(
+    const catalog::NamespaceRecord& ns, TableId table,
+    const std::vector<catalog::ColumnSpec>& columns) {
+  auto schema = catalog_->GetOrCreateColumns(table, columns);
+  if (!schema.ok()) {
+    if (ErrorKindOf(schema.status()) == ErrorKind::kConflict) {
+      // Another writer may have created one of the columns with another type.
+      ARROW_ASSIGN_OR_RAISE(auto fresh, catalog_->GetTableSchema(table));
+      Store(ns.id, std::make_shared<const catalog::TableSchema>(std::move(fresh)));
+    }
+    return schema.status();
+  }
+  auto shared = std::make_shared<const catalog::TableSchema>(std::move(*schema));
+  Store(ns.id, shared);
+  return shared;
+}
+
+void SchemaCache::Store(NamespaceId ns, std::shared_ptr<const catalog::TableSchema> schema) {
+  std::unique_lock lock(mu_);
+  auto& slot = tables_[{ns.value(), schema->table.name}];
+  // Keep the larger schema: columns are only ever added, so a racing writer's older
+  // snapshot must not replace a newer one.
+  if (slot == nullptr || slot->columns.size() <= schema->columns.size()) slot = std::move(schema);
+}
+
+void SchemaCache::Clear() {
+  std::unique_lock lock(mu_);
+  namespaces_.clear();
+  tables_.clear();
+}
+
+}  // namespace ingester

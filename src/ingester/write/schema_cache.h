@@ -1,0 +1,61 @@
+// Caches namespaces and table schemas from the catalog so that a write of known columns
+// makes no catalog query; only new namespaces, tables and columns reach the catalog.
+#pragma once
+
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <arrow/result.h>
+
+#include "ingester/catalog/catalog.h"
+#include "ingester/common/thread_annotations.h"
+
+namespace ingester {
+
+class SchemaCache {
+ public:
+  // `catalog` must outlive the cache. New namespaces are created with `limits`.
+  SchemaCache(catalog::Catalog* catalog, catalog::NamespaceLimits limits)
+      : catalog_(catalog), limits_(limits) {}
+
+  // The namespace called `name`, created on first use.
+  arrow::Result<catalog::NamespaceRecord> GetOrCreateNamespace(const std::string& name);
+
+  // The schema of table `name` in `ns`, created on first use (with its `time` column).
+  arrow::Result<std::shared_ptr<const catalog::TableSchema>> GetOrCreateTable(
+      const catalog::NamespaceRecord& ns, const std::string& name);
+
+  // Adds `columns` to the table (all or nothing, see Catalog::GetOrCreateColumns) and
+  // returns the new schema. On Conflict the cached schema is refreshed from the catalog,
+  // so a retry sees what a concurrent writer created.
+  arrow::Result<std::shared_ptr<const catalog::TableSchema>> AddColumns(
+      const catalog::NamespaceRecord& ns, TableId table,
+      const std::vector<catalog::ColumnSpec>& columns);
+
+  // Forgets everything (tests; a catalog changed behind our back).
+  void Clear();
+
+ private:
+  using TableKey = std::pair<int64_t, std::string>;  // namespace id, table name
+  struct TableKeyHash {
+    size_t operator()(const TableKey& k) const {
+      return std::hash<int64_t>{}(k.first) * 31 + std::hash<std::string>{}(k.second);
+    }
+  };
+
+  void Store(NamespaceId ns, std::shared_ptr<const catalog::TableSchema> schema);
+
+  catalog::Catalog* const catalog_;
+  const catalog::NamespaceLimits limits_;
+  // Readers (every write) take it shared; inserts take it exclusively. Never held across
+  // a catalog call.
+  mutable std::shared_mutex mu_;
+  std::unordered_map<std::string, catalog::NamespaceRecord> namespaces_ GUARDED_BY(mu_);
+  std::unordered_map<TableKey, std::shared_ptr<const catalog::TableSchema>, TableKeyHash>
+      tables_ GUARDED_BY(mu_);
+};
+
+}  // namespace ingester

@@ -1,0 +1,166 @@
+#include "ingester/write/write_builder.h"
+
+#include <atomic>
+#include <filesystem>
+
+#include <arrow/api.h>
+#include <gtest/gtest.h>
+
+#include "ingester/catalog/open.h"
+#include "ingester/common/error.h"
+#include "ingester/lp/parser.h"
+
+namespace ingester {
+namespace {
+
+// A SQLite catalog in a fresh temporary file, and a cache over it.
+class WriteBuilderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static std::atomic<int> counter{0};
+    dir_ = std::filesystem::temp_directory_path() /
+           ("write-builder-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    std::filesystem::create_directories(dir_);
+    catalog_ = catalog::OpenCatalog("sqlite://" + (dir_ / "catalog.sqlite").string()).ValueOrDie();
+    catalog::NamespaceLimits limits;
+    limits.max_columns_per_table = 8;
+    cache_ = std::make_unique<SchemaCache>(catalog_.get(), limits);
+    ns_ = cache_->GetOrCreateNamespace("db").ValueOrDie();
+  }
+  void TearDown() override {
+    cache_.reset();
+    catalog_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  BuiltWrite Build(const std::string& body) {
+    body_ = body;
+    lp::Parser parser;
+    parsed_ = parser.Parse(body_, lp::ParseOptions{lp::Precision::kNanosecond, 42});
+    return BuildWrite(ns_, body_, parsed_, cache_.get()).ValueOrDie();
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<catalog::Catalog> catalog_;
+  std::unique_ptr<SchemaCache> cache_;
+  catalog::NamespaceRecord ns_;
+  std::string body_;
+  lp::ParsedBody parsed_;
+};
+
+std::string TagAt(const arrow::RecordBatch& batch, const std::string& column, int64_t row) {
+  auto array = batch.GetColumnByName(column);
+  if (array == nullptr || array->IsNull(row)) return "<null>";
+  const auto& dict = static_cast<const arrow::DictionaryArray&>(*array);
+  auto index = dict.GetValueIndex(row);
+  return static_cast<const arrow::StringArray&>(*dict.dictionary()).GetString(index);
+}
+
+TEST_F(WriteBuilderTest, BuildsOneBatchPerTableAndDay) {
+  auto built = Build(
+      "cpu,host=a usage=0.5,count=3i 1700000000000000000\n"
+      "mem,host=a free=10u\n"
+      "cpu,host=b,region=eu usage=1.5,ok=true,note=\"hi\" 1700000001000000000\n"
+      "cpu,host=c usage=2 1700086400000000000\n");
+  ASSERT_TRUE(built.rejected.empty());
+  EXPECT_EQ(built.lines_accepted, 4);
+  ASSERT_EQ(built.op.writes.size(), 3u);
+  EXPECT_EQ(built.op.namespace_id, ns_.id);
+
+  const auto& cpu_day1 = built.op.writes[0];
+  EXPECT_EQ(cpu_day1.table_name, "cpu");
+  EXPECT_EQ(cpu_day1.partition_key, "2023-11-14");
+  const auto& b = *cpu_day1.batch;
+  ASSERT_EQ(b.num_rows(), 2);
+  // Tags first, then fields in creation order, time last.
+  std::vector<std::string> names;
+  for (const auto& f : b.schema()->fields()) names.push_back(f->name());
+  EXPECT_EQ(names, (std::vector<std::string>{"host", "region", "usage", "count", "ok", "note", "time"}));
+  EXPECT_EQ(TagAt(b, "host", 0), "a");
+  EXPECT_EQ(TagAt(b, "host", 1), "b");
+  EXPECT_EQ(TagAt(b, "region", 0), "<null>");
+  EXPECT_EQ(TagAt(b, "region", 1), "eu");
+  auto count = std::static_pointer_cast<arrow::Int64Array>(b.GetColumnByName("count"));
+  EXPECT_EQ(count->Value(0), 3);
+  EXPECT_TRUE(count->IsNull(1));
+  auto usage = std::static_pointer_cast<arrow::DoubleArray>(b.GetColumnByName("usage"));
+  EXPECT_EQ(usage->Value(1), 1.5);
+  auto note = std::static_pointer_cast<arrow::StringArray>(b.GetColumnByName("note"));
+  EXPECT_EQ(note->GetString(1), "hi");
+  auto time = std::static_pointer_cast<arrow::TimestampArray>(b.GetColumnByName("time"));
+  EXPECT_EQ(time->Value(1), 1700000001000000000);
+  EXPECT_FALSE(b.schema()->GetFieldByName("time")->nullable());
+
+  EXPECT_EQ(built.op.writes[1].table_name, "cpu");
+  EXPECT_EQ(built.op.writes[1].partition_key, "2023-11-15");
+  EXPECT_EQ(built.op.writes[2].table_name, "mem");
+  EXPECT_EQ(built.op.writes[2].partition_key, "1970-01-01");  // default time 42 ns
+  auto free = std::static_pointer_cast<arrow::UInt64Array>(
+      built.op.writes[2].batch->GetColumnByName("free"));
+  EXPECT_EQ(free->Value(0), 10u);
+
+  auto schema = catalog_->GetTableSchema(cpu_day1.table_id).ValueOrDie();
+  EXPECT_EQ(schema.TypeOf("ok"), ColumnType::kBool);
+  EXPECT_EQ(schema.TypeOf("time"), ColumnType::kTime);
+}
+
+TEST_F(WriteBuilderTest, TypeConflictWithCatalogRejectsOnlyThatLine) {
+  Build("cpu usage=1i 1\n");
+  auto built = Build("cpu usage=2i 2\ncpu usage=2.5 3\ncpu usage=3i 4\n");
+  ASSERT_EQ(built.rejected.size(), 1u);
+  const auto& r = built.rejected[0];
+  EXPECT_EQ(r.line_number, 2u);
+  EXPECT_EQ(r.column, 5u);  // where `usage` starts on that line
+  EXPECT_NE(r.message.find("'usage'"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("i64"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("f64"), std::string::npos) << r.message;
+  EXPECT_EQ(built.lines_accepted, 2);
+  EXPECT_EQ(built.op.RowCount(), 2);
+}
+
+TEST_F(WriteBuilderTest, FirstLineDecidesANewColumnsType) {
+  auto built = Build("cpu x=1i 1\ncpu x=1.5 2\ncpu x=\"s\" 3\n");
+  ASSERT_EQ(built.rejected.size(), 2u);
+  EXPECT_EQ(built.rejected[0].line_number, 2u);
+  EXPECT_EQ(built.rejected[1].line_number, 3u);
+  EXPECT_NE(built.rejected[1].message.find("string"), std::string::npos);
+  EXPECT_EQ(built.op.RowCount(), 1);
+}
+
+TEST_F(WriteBuilderTest, TagAndFieldOfTheSameNameConflict) {
+  auto built = Build("cpu,host=a v=1 1\ncpu host=\"a\",v=2 2\n");
+  ASSERT_EQ(built.rejected.size(), 1u);
+  EXPECT_EQ(built.rejected[0].line_number, 2u);
+  EXPECT_NE(built.rejected[0].message.find("tag"), std::string::npos) << built.rejected[0].message;
+}
+
+TEST_F(WriteBuilderTest, ColumnLimitRejectsLinesNeedingNewColumns) {
+  // Limit 8 columns per table: time + a..e is 6, f, g and h would make 9.
+  Build("cpu a=1,b=2,c=3,d=4,e=5 1\n");
+  auto built = Build("cpu a=1 2\ncpu f=1,g=2,h=3 3\n");
+  ASSERT_EQ(built.rejected.size(), 1u);
+  EXPECT_EQ(built.rejected[0].line_number, 2u);
+  // The catalog's message names the table and the limit.
+  EXPECT_NE(built.rejected[0].message.find("cpu"), std::string::npos) << built.rejected[0].message;
+  EXPECT_NE(built.rejected[0].message.find('8'), std::string::npos) << built.rejected[0].message;
+  EXPECT_EQ(built.op.RowCount(), 1);
+}
+
+TEST_F(WriteBuilderTest, ParseErrorsAreMergedInLineOrder) {
+  auto built = Build("cpu v=1 1\ncpu v=oops 2\ncpu v=1i 3\ncpu\n");
+  ASSERT_EQ(built.rejected.size(), 3u);
+  EXPECT_EQ(built.rejected[0].line_number, 2u);
+  EXPECT_EQ(built.rejected[1].line_number, 3u);  // type conflict with line 1
+  EXPECT_EQ(built.rejected[2].line_number, 4u);
+  EXPECT_EQ(built.lines_accepted, 1);
+}
+
+TEST_F(WriteBuilderTest, InvalidTableNameRejectsItsLines) {
+  auto built = Build("ok v=1 1\nbad\\ \x01name v=1 2\n");
+  ASSERT_EQ(built.rejected.size(), 1u);
+  EXPECT_EQ(built.rejected[0].line_number, 2u);
+  EXPECT_EQ(built.lines_accepted, 1);
+}
+
+}  // namespace
+}  // namespace ingester
