@@ -1,0 +1,22 @@
+// Opening a catalog from the URL given on the command line (--catalog).
+#pragma once
+
+#include <arrow/result.h>
+
+#include <memory>
+#include <string_view>
+
+#include "ingester/catalog/catalog.h"
+
+namespace ingester::catalog {
+
+// Accepted URLs:
+//   sqlite://<path>    a SQLite file: sqlite:///abs/catalog.sqlite or
+//                      sqlite://./data/catalog.sqlite (relative to the working dir);
+//                      the parent directory is created if missing
+//   sqlite::memory:    a private in-memory SQLite catalog (tests)
+// postgres:// and postgresql:// are recognised but not supported yet; anything else is
+// refused. Errors are InvalidInput naming the URL.
+arrow::Result<std::unique_ptr<Catalog>> OpenCatalog(std::string_view url);
+
+}  // namespace ingester::catalog
