@@ -1,0 +1,53 @@
+#include "ingester/lp/line.h"
+
+#include "ingester/lp/format.h"
+
+namespace ingester::lp {
+
+std::string_view FieldTypeName(FieldType type) {
+  switch (type) {
+    case FieldType::kFloat:
+      return "float";
+    case FieldType::kInteger:
+      return "integer";
+    case FieldType::kUnsigned:
+      return "unsigned";
+    case FieldType::kBoolean:
+      return "boolean";
+    case FieldType::kString:
+      return "string";
+  }
+  return "?";
+}
+
+bool Field::operator==(const Field& other) const {
+  if (key != other.key || type != other.type) return false;
+  switch (type) {
+    case FieldType::kFloat:
+      return f64 == other.f64;
+    case FieldType::kInteger:
+      return i64 == other.i64;
+    case FieldType::kUnsigned:
+      return u64 == other.u64;
+    case FieldType::kBoolean:
+      return boolean == other.boolean;
+    case FieldType::kString:
+      return str == other.str;
+  }
+  return false;
+}
+
+std::string Field::ToString() const {
+  std::string out;
+  AppendFieldKey(key, &out);
+  out += '=';
+  AppendFieldValue(*this, &out);
+  return out;
+}
+
+std::string LineError::ToString() const {
+  return "line " + std::to_string(line) + ", column " + std::to_string(column) + ": " +
+         message;
+}
+
+}  // namespace ingester::lp
