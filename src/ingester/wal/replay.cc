@@ -1,0 +1,156 @@
+#include "ingester/wal/replay.h"
+
+#include <arrow/util/io_util.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "ingester/common/error.h"
+#include "ingester/common/logging.h"
+#include "ingester/wal/segment_reader.h"
+#include "ingester/wal/write_op_codec.h"
+
+namespace ingester::wal {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+std::string At(const std::string& file, uint64_t offset) {
+  return file + " at byte offset " + std::to_string(offset);
+}
+
+class Progress {
+ public:
+  Progress(const ReplayOptions& options, size_t segments)
+      : options_(options), segments_(segments), last_(SteadyClock::now()) {}
+
+  void Entry(size_t index, const std::string& file, const ReplayStats& stats) {
+    bool by_count = options_.progress_every_entries > 0 &&
+                    stats.entries % options_.progress_every_entries == 0;
+    auto now = SteadyClock::now();
+    if (!by_count && now - last_ < options_.progress_interval) return;
+    last_ = now;
+    spdlog::info("WAL replay: segment {}/{} ({}), {} entries, {} rows so far", index + 1,
+                 segments_, file, stats.entries, stats.rows);
+  }
+
+ private:
+  const ReplayOptions& options_;
+  const size_t segments_;
+  SteadyClock::time_point last_;
+};
+
+}  // namespace
+
+std::vector<SegmentId> ReplayStats::segment_ids() const {
+  std::vector<SegmentId> ids;
+  for (const auto& s : segments) ids.push_back(s.id);
+  return ids;
+}
+
+arrow::Result<std::vector<SegmentId>> ListSegments(FileSystem& fs,
+                                                   const std::string& dir) {
+  auto names = fs.ListDir(dir);
+  if (!names.ok()) {
+    if (arrow::internal::ErrnoFromStatus(names.status()) == ENOENT) {
+      return std::vector<SegmentId>{};
+    }
+    return names.status();
+  }
+  std::vector<SegmentId> ids;
+  for (const auto& name : *names) {
+    if (auto id = ParseSegmentFileName(name)) ids.push_back(*id);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+arrow::Result<ReplayStats> ReplayWal(FileSystem& fs, const std::string& dir,
+                                     DmlSink& sink, const ReplayOptions& options) {
+  const auto start = SteadyClock::now();
+  ARROW_ASSIGN_OR_RAISE(auto ids, ListSegments(fs, dir));
+  spdlog::info("WAL replay: {} segment(s) in {}", ids.size(), dir);
+  ReplayStats stats;
+  Progress progress(options, ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const bool last = i + 1 == ids.size();
+    const std::string file = JoinPath(dir, SegmentFileName(ids[i]));
+    ARROW_ASSIGN_OR_RAISE(auto reader, SegmentReader::Open(&fs, file, ids[i]));
+    ClosedSegment segment;
+    segment.id = ids[i];
+    while (true) {
+      ARROW_ASSIGN_OR_RAISE(auto entry, reader->Next());
+      if (!entry.has_value()) break;
+      auto op = DecodeWriteOp(reinterpret_cast<const uint8_t*>(entry->payload.data()),
+                              entry->payload.size());
+      if (!op.ok()) {
+        // The checksum matched, so this is not a torn write: refuse it.
+        return DataLoss("WAL entry in " + At(file, entry->offset) +
+                        " does not decode: " + op.status().message());
+      }
+      arrow::Status applied = sink.Apply(*op);
+      if (!applied.ok()) {
+        return applied.WithMessage("replaying WAL entry in ", At(file, entry->offset),
+                                   ": ", applied.message());
+      }
+      for (const auto& w : op->writes) {
+        segment.sequence_numbers.Add(w.sequence_number);
+        if (!stats.max_sequence_number ||
+            w.sequence_number > *stats.max_sequence_number) {
+          stats.max_sequence_number = w.sequence_number;
+        }
+      }
+      const int64_t rows = op->RowCount();
+      segment.entries += 1;
+      segment.rows += rows;
+      stats.entries += 1;
+      stats.rows += rows;
+      progress.Entry(i, file, stats);
+    }
+
+    switch (reader->damage()) {
+      case SegmentDamage::kNone:
+        break;
+      case SegmentDamage::kTornTail:
+        if (last && options.mode == RecoveryMode::kTolerateTornTail) {
+          TruncatedTail tail;
+          tail.file = file;
+          tail.offset = reader->damage_offset();
+          tail.dropped_bytes = reader->file_size() - reader->damage_offset();
+          tail.reason = reader->damage_reason();
+          spdlog::warn(
+              "WAL replay: torn tail in the last segment {} at byte offset {} ({}); "
+              "truncating {} byte(s) of a write that never completed",
+              file, tail.offset, tail.reason, tail.dropped_bytes);
+          ARROW_RETURN_NOT_OK(fs.Truncate(file, tail.offset));
+          stats.truncated = std::move(tail);
+          break;
+        }
+        return DataLoss(
+            "WAL segment " + At(file, reader->damage_offset()) + " is damaged (" +
+            reader->damage_reason() + ")" +
+            (last ? std::string("; refused by the absolute-consistency recovery mode")
+                  : "; only the last segment may end in a torn write, so this is "
+                    "corruption"));
+      case SegmentDamage::kCorrupt:
+        return DataLoss("WAL segment " + At(file, reader->damage_offset()) +
+                        " is corrupt (" + reader->damage_reason() + ")");
+    }
+    segment.bytes = reader->damage() == SegmentDamage::kNone ? reader->file_size()
+                                                             : reader->damage_offset();
+    stats.bytes += segment.bytes;
+    stats.segments.push_back(std::move(segment));
+  }
+  stats.seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
+  spdlog::info(
+      "WAL replay done: {} segment(s), {} entries, {} rows, {} bytes in {:.3f} s "
+      "({:.0f} rows/s); highest sequence number {}",
+      stats.segments.size(), stats.entries, stats.rows, stats.bytes, stats.seconds,
+      stats.seconds > 0 ? static_cast<double>(stats.rows) / stats.seconds : 0.0,
+      stats.max_sequence_number ? std::to_string(*stats.max_sequence_number)
+                                : std::string("none"));
+  return stats;
+}
+
+}  // namespace ingester::wal

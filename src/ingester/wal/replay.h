@@ -1,0 +1,68 @@
+// Startup recovery: feeds every entry of the WAL directory to a DmlSink.
+#pragma once
+
+#include <arrow/result.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ingester/dml/dml_sink.h"
+#include "ingester/wal/closed_segment.h"
+#include "ingester/wal/file_system.h"
+
+namespace ingester::wal {
+
+// What replay does with damage (RocksDB calls these WAL recovery modes).
+enum class RecoveryMode {
+  // A torn tail in the LAST segment (a partial entry, or a bad entry that no valid entry
+  // follows) is what a crash during a write leaves; it was never acknowledged as synced
+  // and is cut off with a warning. Any other damage is refused.
+  kTolerateTornTail,
+  // Any damage is refused, a torn tail too.
+  kAbsoluteConsistency,
+};
+
+struct ReplayOptions {
+  RecoveryMode mode = RecoveryMode::kTolerateTornTail;
+  // Progress is logged every this many entries, or this often, whichever comes first.
+  int64_t progress_every_entries = 100'000;
+  std::chrono::milliseconds progress_interval{5000};
+};
+
+struct TruncatedTail {
+  std::string file;
+  uint64_t offset = 0;         // the file's size after truncation
+  uint64_t dropped_bytes = 0;  // what was cut off
+  std::string reason;
+};
+
+struct ReplayStats {
+  // The segments replayed, in id order, with their sequence numbers and counts: the
+  // caller deletes them once everything replayed is persisted.
+  std::vector<ClosedSegment> segments;
+  // The highest sequence number seen; seed the TimestampOracle past it.
+  std::optional<SequenceNumber> max_sequence_number;
+  int64_t entries = 0;
+  int64_t rows = 0;
+  uint64_t bytes = 0;
+  std::optional<TruncatedTail> truncated;
+  double seconds = 0;
+
+  std::vector<SegmentId> segment_ids() const;
+};
+
+// Ids of the segment files in `dir`, ascending; empty if `dir` does not exist.
+arrow::Result<std::vector<SegmentId>> ListSegments(FileSystem& fs,
+                                                   const std::string& dir);
+
+// Reads the segments of `dir` in id order and applies each op to `sink` (the write chain
+// without the WalSink). Damage is handled per `options.mode`; refused damage is a
+// DataLoss error naming the file and byte offset. An error from `sink` stops replay and
+// is returned with the file and offset of the entry. Call before Wal::Make.
+arrow::Result<ReplayStats> ReplayWal(FileSystem& fs, const std::string& dir,
+                                     DmlSink& sink, const ReplayOptions& options = {});
+
+}  // namespace ingester::wal

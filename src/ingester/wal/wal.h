@@ -1,0 +1,160 @@
+// The write-ahead log: durable, group-committed appends of WriteOps to segment files
+// (format.h), rotation to a new segment, and deletion of released segments.
+//
+// Group commit, with no timer:
+//
+//   writer A ──encode──> [queue: A] ──A finds no flush running: leads──> write A, fsync
+//   writer B ──encode──>       [queue: B]  (flush running: B waits)           │
+//   writer C ──encode──>       [queue: B C]                                   │
+//                              A's fsync done, A returns, leadership free <───┘
+//                              B (or C) leads: write B C, one fsync; both return
+//
+// A writer encodes and checksums its op outside any lock, joins the queue, and if no
+// flush is running becomes the leader at once: it takes the whole queue, writes it with
+// one write() and one fdatasync() without holding the lock, then wakes the writers it
+// served. Writers arriving during a flush share the next one, led by one of them. Under
+// load the batch grows by itself; when idle, a lone write pays exactly one fsync.
+//
+// Sticky errors: after a failed write or fsync no append succeeds again (the page cache
+// may have dropped the data, and a later successful fsync would not bring it back). The
+// process must restart; replay truncates whatever partial entry the failure left.
+//
+// Sequence numbers are tracked per segment; they identify writes but do not order them:
+// two concurrent appends may land in the WAL in either order.
+#pragma once
+
+#include <arrow/result.h>
+#include <arrow/status.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ingester/common/thread_annotations.h"
+#include "ingester/dml/write_op.h"
+#include "ingester/wal/closed_segment.h"
+#include "ingester/wal/file_system.h"
+#include "ingester/wal/format.h"
+#include "ingester/wal/segment_writer.h"
+
+namespace ingester::wal {
+
+// The seam between the WalSink and the WAL, so that a sink can be tested against (or
+// pointed at) another implementation.
+class WalAppender {
+ public:
+  virtual ~WalAppender() = default;
+  // Appends `op`. With `sync`, returns once the entry is durable (fsynced); without
+  // (the `no_sync` write option), once it is written to the OS: a machine crash may
+  // lose it, a process crash does not. Thread-safe.
+  virtual arrow::Status Append(const WriteOp& op, bool sync) = 0;
+};
+
+struct WalOptions {
+  // The WAL directory; created (with parents) if missing.
+  std::string dir;
+  // Defaults to the real filesystem.
+  std::shared_ptr<FileSystem> fs;
+  PayloadCompression compression = PayloadCompression::kZstd;
+
+  arrow::Status Validate() const;
+};
+
+// Counters since Make(); for metrics and tests.
+struct WalStats {
+  int64_t appends = 0;  // successful Append() calls
+  int64_t flushes = 0;  // group writes (one write() of one or more entries)
+  int64_t syncs = 0;    // fdatasync() calls on segments by flushes and rotations
+  int64_t bytes = 0;    // entry bytes written (framing included)
+  int64_t rotations = 0;
+};
+
+class Wal final : public WalAppender {
+ public:
+  // Opens `options.dir`: removes leftover `.tmp` segments, lists existing segments as
+  // closed (they are replayed and deleted by the caller; replay them BEFORE Make, since
+  // a torn tail is only tolerated in the last segment) and starts a new segment with an
+  // id above all of them.
+  static arrow::Result<std::unique_ptr<Wal>> Make(WalOptions options);
+  // Closes the current segment without syncing it (a crash-like stop; call Close() for a
+  // clean one). No call may be running.
+  ~Wal() override;
+
+  // See WalAppender. Thread-safe; many callers share each fsync. Fails with the sticky
+  // error after any earlier write or sync failure, and after Close().
+  arrow::Status Append(const WriteOp& op, bool sync) override;
+
+  // Makes the entries of the current segment durable, closes it, and starts the next
+  // one. Thread-safe, concurrent with Append(). The new file is prepared (header synced)
+  // before appends are held; appends wait only while the old segment's last entries are
+  // written and synced and the new one is published (a rename and a directory fsync).
+  arrow::Result<ClosedSegment> Rotate();
+
+  // Deletes a closed segment (its writes are persisted). Thread-safe. Fails for the
+  // current segment and for unknown ids.
+  arrow::Status Delete(SegmentId id);
+
+  // Ids of closed segments still on disk (found at Make or rotated since), ascending.
+  // Thread-safe.
+  std::vector<SegmentId> ClosedSegmentIds() const;
+  SegmentId current_segment_id() const;
+  // The sticky error, OK if none.
+  arrow::Status sticky_error() const;
+  WalStats stats() const;
+  const std::string& dir() const { return options_.dir; }
+
+  // Syncs and closes the current segment; later appends fail. Thread-safe; idempotent.
+  arrow::Status Close();
+
+  // Waits until at least `n` appends are queued behind a running flush. Tests use it to
+  // force a group deterministically (with a sync hook that holds the first flush).
+  void TEST_WaitForQueued(size_t n);
+
+ private:
+  struct Writer;
+  // The segment being written, with what it holds so far.
+  struct OpenSegment {
+    std::unique_ptr<SegmentWriter> writer;
+    SequenceNumberSet sequence_numbers;
+    int64_t entries = 0;
+    int64_t rows = 0;
+  };
+
+  explicit Wal(WalOptions options);
+
+  // Takes the flush token (waiting for a running flush), as Rotate and Close do.
+  void AcquireFlushToken() REQUIRES(mu_);
+  // With the token held and the lock held on entry and exit: writes the queue to the
+  // current segment, syncs if any writer (or `force_sync`) asks, completes the writers.
+  // Releases mu_ during I/O. Returns the I/O status (already made sticky on failure).
+  arrow::Status FlushQueue(bool force_sync) REQUIRES(mu_);
+  void ReleaseFlushToken() REQUIRES(mu_);
+  arrow::Status MakeSticky(const arrow::Status& cause) REQUIRES(mu_);
+
+  const WalOptions options_;
+  FileSystem* const fs_;
+
+  mutable Mutex mu_;
+  CondVar cv_;  // signalled when writers complete, the token is released, or on enqueue
+  // Appends waiting for a flush, in arrival order. Writers live on their callers' stacks.
+  std::vector<Writer*> queue_ GUARDED_BY(mu_);
+  // True while someone (a flush leader, Rotate or Close) holds the flush token: the only
+  // right to do I/O on current_ and to replace it. The holder reads current_ under mu_,
+  // then writes and syncs its file without mu_; nobody else touches the file meanwhile.
+  bool flushing_ GUARDED_BY(mu_) = false;
+  std::unique_ptr<OpenSegment> current_ GUARDED_BY(mu_);
+  std::vector<SegmentId> closed_ GUARDED_BY(mu_);  // ascending
+  SegmentId next_segment_id_ GUARDED_BY(mu_) = 1;
+  arrow::Status sticky_ GUARDED_BY(mu_);
+  bool closed_for_appends_ GUARDED_BY(mu_) = false;
+  size_t queued_waiters_ GUARDED_BY(mu_) = 0;  // TEST_WaitForQueued callers
+  WalStats stats_ GUARDED_BY(mu_);
+
+  // Serializes Rotate() calls (held across their I/O; never taken under mu_).
+  Mutex rotate_mu_;
+};
+
+}  // namespace ingester::wal
