@@ -1,0 +1,128 @@
+#include "ingester/server/commands.h"
+
+#include <pthread.h>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include "ingester/server/http_server.h"
+#include "ingester/server/ingester.h"
+#include "ingester/wal/inspect.h"
+
+namespace ingester {
+
+namespace {
+
+int Fail(const arrow::Status& status) {
+  spdlog::error("{}", status.ToString());
+  return 1;
+}
+
+}  // namespace
+
+int RunServe(IngesterOptions options) {
+  // Block the termination signals in every thread we start, and wait for them here.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto ingester = Ingester::Make(std::move(options));
+  if (!ingester.ok()) return Fail(ingester.status());
+  const IngesterOptions& resolved = (*ingester)->options();
+
+  HttpServerOptions http;
+  if (auto st = SplitHostPort(resolved.http_bind, &http.host, &http.port); !st.ok()) {
+    return Fail(st);
+  }
+  http.threads = resolved.http_threads;
+  http.max_request_bytes = resolved.max_http_request_size;
+  http.token = resolved.token;
+  auto server = HttpServer::Start(http, ingester->get());
+  if (!server.ok()) return Fail(server.status());
+  spdlog::info("ingester ready (data dir {}, WAL {}, catalog {})", resolved.data_dir,
+               resolved.wal_dir, resolved.catalog_url);
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  spdlog::info("received {}, shutting down", strsignal(signal_number));
+  // Refuse new writes first, finish the ones in flight, then close the listener.
+  auto st = (*ingester)->Shutdown();
+  (*server)->Stop();
+  if (!st.ok()) return Fail(st);
+  spdlog::info("shutdown complete");
+  return 0;
+}
+
+int RunWriteFile(const WriteFileCommand& command) {
+  std::ifstream file_stream;
+  std::istream* in = &std::cin;
+  if (command.file != "-") {
+    file_stream.open(command.file, std::ios::binary);
+    if (!file_stream) {
+      std::fprintf(stderr, "error: cannot open %s\n", command.file.c_str());
+      return 1;
+    }
+    in = &file_stream;
+  }
+  httplib::Client client("http://" + command.host);
+  client.set_read_timeout(60);
+  client.set_write_timeout(60);
+  if (!command.token.empty()) client.set_bearer_token_auth(command.token);
+  const std::string path = "/api/v3/write_lp?db=" +
+                           httplib::detail::encode_query_param(command.namespace_name) +
+                           "&precision=" + httplib::detail::encode_query_param(command.precision);
+
+  int64_t lines_sent = 0, requests = 0, failures = 0;
+  int64_t first_line_of_batch = 1;
+  std::string batch, line;
+  int lines_in_batch = 0;
+  auto flush = [&]() -> bool {
+    if (lines_in_batch == 0) return true;
+    auto res = client.Post(path, batch, "text/plain; charset=utf-8");
+    ++requests;
+    if (!res) {
+      std::fprintf(stderr, "error: request failed: %s\n", httplib::to_string(res.error()).c_str());
+      return false;
+    }
+    if (res->status != 204) {
+      ++failures;
+      std::fprintf(stderr, "lines %lld..%lld: HTTP %d %s\n",
+                   static_cast<long long>(first_line_of_batch),
+                   static_cast<long long>(first_line_of_batch + lines_in_batch - 1), res->status,
+                   res->body.c_str());
+    }
+    lines_sent += lines_in_batch;
+    first_line_of_batch += lines_in_batch;
+    batch.clear();
+    lines_in_batch = 0;
+    return true;
+  };
+  while (std::getline(*in, line)) {
+    batch += line;
+    batch += '\n';
+    if (++lines_in_batch >= command.batch_lines && !flush()) return 1;
+  }
+  if (!flush()) return 1;
+  std::printf("%lld lines sent in %lld requests, %lld with errors\n",
+              static_cast<long long>(lines_sent), static_cast<long long>(requests),
+              static_cast<long long>(failures));
+  return failures == 0 ? 0 : 2;
+}
+
+int RunWalInspect(const std::string& dir, bool json) {
+  auto inspection = wal::InspectWal(dir);
+  if (!inspection.ok()) return Fail(inspection.status());
+  std::cout << (json ? wal::FormatInspectionJson(*inspection)
+                     : wal::FormatInspectionText(*inspection));
+  return inspection->ok() ? 0 : 2;
+}
+
+}  // namespace ingester

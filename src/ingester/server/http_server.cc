@@ -1,0 +1,306 @@
+#include "ingester/server/http_server.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <string_view>
+#include <thread>
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include "ingester/common/error.h"
+#include "ingester/common/json.h"
+#include "ingester/server/ingester.h"
+
+namespace ingester {
+
+namespace {
+
+// Where each write endpoint finds its namespace and which options it defaults.
+struct WriteEndpoint {
+  const char* path;
+  const char* namespace_param;
+};
+constexpr WriteEndpoint kWriteEndpoints[] = {
+    {"/api/v3/write_lp", "db"},
+    {"/api/v2/write", "bucket"},
+    {"/write", "db"},
+};
+
+void SetJsonError(httplib::Response& res, int status, std::string_view message) {
+  std::string body = "{\"error\":";
+  json::AppendString(&body, message);
+  body += "}";
+  res.status = status;
+  res.set_content(body, "application/json");
+}
+
+int HttpStatusFor(const arrow::Status& status) {
+  switch (ErrorKindOf(status).value_or(ErrorKind::kRetryable)) {
+    case ErrorKind::kInvalidInput:
+    case ErrorKind::kConflict:
+      return 400;
+    case ErrorKind::kNotFound:
+      return 404;
+    case ErrorKind::kTooLarge:
+      return 413;
+    case ErrorKind::kLimit:
+      return 422;
+    case ErrorKind::kBackpressure:
+      return 503;
+    case ErrorKind::kRetryable:
+    case ErrorKind::kDataLoss:
+      return 500;
+  }
+  return 500;
+}
+
+bool ParseBoolParam(const httplib::Request& req, const char* name, bool fallback, bool* out) {
+  if (!req.has_param(name)) {
+    *out = fallback;
+    return true;
+  }
+  const std::string& v = req.get_param_value(name);
+  if (v == "true" || v == "1") {
+    *out = true;
+  } else if (v == "false" || v == "0") {
+    *out = false;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+std::string RejectedLinesJson(const WriteSummary& summary) {
+  std::string body = "{\"error\":";
+  json::AppendString(&body, summary.lines_written > 0
+                                ? "partial write of line protocol occurred"
+                                : "no line of the request was written");
+  body += ",\"lines_written\":" + std::to_string(summary.lines_written);
+  body += ",\"data\":[";
+  bool first = true;
+  for (const auto& r : summary.rejected) {
+    if (!first) body += ",";
+    first = false;
+    body += "{\"line_number\":" + std::to_string(r.line_number);
+    body += ",\"column\":" + std::to_string(r.column);
+    body += ",\"error_message\":";
+    json::AppendString(&body, r.message);
+    body += ",\"original_line\":";
+    json::AppendString(&body, r.original_line);
+    body += "}";
+  }
+  body += "]}";
+  return body;
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  HttpServerOptions options;
+  Ingester* ingester;
+  httplib::Server server;
+  std::thread thread;
+  int port = 0;
+  std::atomic<bool> stopped{false};
+
+  // True when the request carries the configured token: "Authorization: Bearer T" (v3),
+  // "Token T" (v2), Basic auth with T as password or ?p=T (v1).
+  bool Authorized(const httplib::Request& req) const {
+    if (options.token.empty()) return true;
+    const std::string auth = req.get_header_value("Authorization");
+    for (std::string_view scheme : {"Bearer ", "Token "}) {
+      if (auth.size() > scheme.size() && std::string_view(auth).substr(0, scheme.size()) == scheme &&
+          std::string_view(auth).substr(scheme.size()) == options.token) {
+        return true;
+      }
+    }
+    if (std::string_view(auth).substr(0, 6) == "Basic ") {
+      // Any user name; the token is the password.
+      std::string plain = DecodeBase64(std::string_view(auth).substr(6));
+      auto colon = plain.find(':');
+      if (colon != std::string::npos && plain.substr(colon + 1) == options.token) return true;
+    }
+    return req.has_param("p") && req.get_param_value("p") == options.token;
+  }
+
+  static std::string DecodeBase64(std::string_view in) {
+    static constexpr std::string_view kAlphabet =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (char c : in) {
+      if (c == '=') break;
+      auto pos = kAlphabet.find(c);
+      if (pos == std::string_view::npos) return "";
+      acc = (acc << 6) | static_cast<uint32_t>(pos);
+      bits += 6;
+      if (bits >= 8) {
+        bits -= 8;
+        out.push_back(static_cast<char>((acc >> bits) & 0xFF));
+      }
+    }
+    return out;
+  }
+
+  void HandleWrite(const WriteEndpoint& endpoint, const httplib::Request& req,
+                   httplib::Response& res, const httplib::ContentReader& content_reader) {
+    if (!Authorized(req)) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      return SetJsonError(res, 401, "missing or invalid token");
+    }
+    // Read the body (cpp-httplib has already inflated a gzip Content-Encoding), refusing
+    // to hold more than the limit: a Content-Length over it is refused before reading,
+    // and a chunked or compressed body stops being read once it grows past it.
+    std::string body;
+    if (req.has_header("Content-Length")) {
+      uint64_t declared = std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10);
+      if (declared > static_cast<uint64_t>(options.max_request_bytes)) {
+        return SetJsonError(res, 413, "request body of " + std::to_string(declared) +
+                                          " bytes is over the limit of " +
+                                          std::to_string(options.max_request_bytes));
+      }
+      body.reserve(declared);
+    }
+    bool too_large = false;
+    bool read_ok = content_reader([&](const char* data, size_t len) {
+      if (body.size() + len > static_cast<uint64_t>(options.max_request_bytes)) {
+        too_large = true;
+        return false;
+      }
+      body.append(data, len);
+      return true;
+    });
+    if (too_large || res.status == 413) {
+      return SetJsonError(res, 413, "request body is over the limit of " +
+                                        std::to_string(options.max_request_bytes) + " bytes");
+    }
+    if (!read_ok) {
+      if (res.status == 415) return SetJsonError(res, 415, "unsupported Content-Encoding");
+      return SetJsonError(res, 400, "could not read the request body");
+    }
+
+    std::string ns = req.get_param_value(endpoint.namespace_param);
+    if (ns.empty()) {
+      return SetJsonError(res, 400, std::string("missing the '") + endpoint.namespace_param +
+                                        "' query parameter naming the database");
+    }
+    LineProtocolWrite write;
+    write.namespace_name = ns;
+    write.body = body;
+    std::string precision = req.has_param("precision") ? req.get_param_value("precision") : "auto";
+    write.precision = precision;
+    bool no_sync = false;
+    if (!ParseBoolParam(req, "accept_partial", true, &write.accept_partial) ||
+        !ParseBoolParam(req, "no_sync", false, &no_sync)) {
+      return SetJsonError(res, 400, "accept_partial and no_sync take true or false");
+    }
+    write.sync = !no_sync;
+
+    auto result = ingester->WriteLineProtocol(write);
+    if (!result.ok()) {
+      int status = HttpStatusFor(result.status());
+      if (status == 503) res.set_header("Retry-After", "1");
+      if (status >= 500) {
+        spdlog::warn("write to '{}' failed: {}", ns, result.status().ToString());
+      }
+      return SetJsonError(res, status, result.status().message());
+    }
+    if (!result->rejected.empty()) {
+      res.status = 400;
+      res.set_content(RejectedLinesJson(*result), "application/json");
+      return;
+    }
+    res.status = 204;
+  }
+
+  void InstallRoutes() {
+    for (const auto& endpoint : kWriteEndpoints) {
+      server.Post(endpoint.path, [this, &endpoint](const httplib::Request& req,
+                                                   httplib::Response& res,
+                                                   const httplib::ContentReader& reader) {
+        HandleWrite(endpoint, req, res, reader);
+      });
+    }
+    server.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+      auto status = ingester->CheckHealth();
+      if (status.ok()) {
+        res.set_content("{\"status\":\"pass\"}", "application/json");
+      } else {
+        res.status = 503;
+        res.set_header("Retry-After", "1");
+        res.set_content("{\"status\":\"fail\",\"message\":" + json::Quote(status.message()) + "}",
+                        "application/json");
+      }
+    });
+    server.Get("/ping", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
+    server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(ingester->MetricsText(), "text/plain; version=0.0.4");
+    });
+    server.Get("/api/v3/catalog", [this](const httplib::Request& req, httplib::Response& res) {
+      if (!Authorized(req)) return SetJsonError(res, 401, "missing or invalid token");
+      auto listing = ingester->CatalogJson();
+      if (!listing.ok()) return SetJsonError(res, 500, listing.status().message());
+      res.set_content(*listing, "application/json");
+    });
+    server.set_exception_handler(
+        [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+          std::string what = "unknown error";
+          try {
+            std::rethrow_exception(ep);
+          } catch (const std::exception& e) {
+            what = e.what();
+          } catch (...) {
+          }
+          spdlog::error("HTTP {} {}: {}", req.method, req.path, what);
+          SetJsonError(res, 500, what);
+        });
+  }
+};
+
+arrow::Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
+                                                              Ingester* ingester) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->ingester = ingester;
+  const int threads = options.threads;
+  impl->server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  impl->server.set_keep_alive_max_count(1'000'000);
+  impl->server.set_keep_alive_timeout(30);
+  impl->server.set_read_timeout(30);
+  impl->server.set_write_timeout(30);
+  impl->server.set_tcp_nodelay(true);
+  // A body whose Content-Length is over the limit is answered 413 without being read whole.
+  impl->server.set_payload_max_length(static_cast<size_t>(options.max_request_bytes));
+  impl->InstallRoutes();
+
+  if (options.port == 0) {
+    impl->port = impl->server.bind_to_any_port(options.host);
+  } else if (impl->server.bind_to_port(options.host, options.port)) {
+    impl->port = options.port;
+  } else {
+    impl->port = -1;
+  }
+  if (impl->port <= 0) {
+    return arrow::Status::IOError("cannot listen for HTTP on ", options.host, ":", options.port);
+  }
+  Impl* raw = impl.get();
+  impl->thread = std::thread([raw] { raw->server.listen_after_bind(); });
+  spdlog::info("HTTP API listening on {}:{}", options.host, impl->port);
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpServer::~HttpServer() { Stop(); }
+
+int HttpServer::port() const { return impl_->port; }
+
+void HttpServer::Stop() {
+  if (impl_->stopped.exchange(true)) return;
+  impl_->server.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+}  // namespace ingester

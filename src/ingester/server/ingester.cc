@@ -1,0 +1,295 @@
+#include "ingester/server/ingester.h"
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+#include <unordered_map>
+
+#include <spdlog/spdlog.h>
+
+#include "ingester/buffer/buffer_tree.h"
+#include "ingester/buffer/partition_cache.h"
+#include "ingester/catalog/open.h"
+#include "ingester/common/clock.h"
+#include "ingester/common/error.h"
+#include "ingester/common/json.h"
+#include "ingester/common/metrics.h"
+#include "ingester/common/thread_annotations.h"
+#include "ingester/dml/timestamp_oracle.h"
+#include "ingester/lp/parser.h"
+#include "ingester/server/catalog_adapters.h"
+#include "ingester/wal/replay.h"
+#include "ingester/wal/rotation_task.h"
+#include "ingester/wal/wal.h"
+#include "ingester/wal/wal_sink.h"
+#include "ingester/write/line_index.h"
+#include "ingester/write/schema_cache.h"
+#include "ingester/write/write_builder.h"
+
+namespace ingester {
+
+namespace {
+
+constexpr size_t kMaxOriginalLineBytes = 256;
+
+struct WriteMetrics {
+  explicit WriteMetrics(MetricsRegistry* r)
+      : requests(r->AddCounter("ingester_write_requests_total", "Write requests received.")),
+        failed(r->AddCounter("ingester_write_requests_failed_total",
+                             "Write requests that wrote nothing because of an error.")),
+        lines(r->AddCounter("ingester_write_lines_total", "Lines written.")),
+        rejected(r->AddCounter("ingester_write_lines_rejected_total", "Lines rejected.")),
+        rows(r->AddCounter("ingester_write_rows_total", "Rows written.")),
+        bytes(r->AddCounter("ingester_write_bytes_total", "Request body bytes received.")),
+        replayed_rows(
+            r->AddCounter("ingester_wal_replayed_rows_total", "Rows replayed from the WAL at startup.")),
+        buffered_bytes(r->AddGauge("ingester_buffered_bytes", "Bytes held by the buffer tree.")) {}
+  Counter* requests;
+  Counter* failed;
+  Counter* lines;
+  Counter* rejected;
+  Counter* rows;
+  Counter* bytes;
+  Counter* replayed_rows;
+  Gauge* buffered_bytes;
+};
+
+}  // namespace
+
+struct Ingester::Impl {
+  IngesterOptions options;
+  const Clock* clock = SystemClock::Get();
+  MetricsRegistry metrics;
+  WriteMetrics write_metrics{&metrics};
+
+  // Construction order is dependency order; destruction runs backwards.
+  std::unique_ptr<catalog::Catalog> catalog;
+  std::unique_ptr<SchemaCache> schema_cache;
+  std::shared_ptr<PartitionCache> partition_cache;
+  std::shared_ptr<BufferTree> buffer;
+  std::shared_ptr<wal::Wal> wal;
+  std::shared_ptr<wal::WalSink> wal_sink;  // the head of the write chain
+  std::unique_ptr<TimestampOracle> oracle;
+  std::unique_ptr<wal::RotationTask> rotation;
+
+  // Writes are refused once set; `in_flight` counts the ones admitted before. The last
+  // write to leave after the flag is set wakes Shutdown() through `drained`.
+  std::atomic<bool> shutting_down{false};
+  std::atomic<int64_t> in_flight{0};
+  Mutex drain_mu;
+  CondVar drained;
+
+  void LeaveWrite() {
+    if (in_flight.fetch_sub(1) == 1 && shutting_down.load()) {
+      MutexLock lock(&drain_mu);
+      drained.NotifyAll();
+    }
+  }
+
+  arrow::Status Open();
+  arrow::Result<WriteSummary> Write(const LineProtocolWrite& write);
+};
+
+arrow::Status Ingester::Impl::Open() {
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir, ec);
+  if (ec) return arrow::Status::IOError("cannot create ", options.data_dir, ": ", ec.message());
+
+  ARROW_ASSIGN_OR_RAISE(catalog, catalog::OpenCatalog(options.catalog_url));
+  catalog::NamespaceLimits limits;
+  limits.max_tables = options.max_tables_per_namespace;
+  limits.max_columns_per_table = options.max_columns_per_table;
+  schema_cache = std::make_unique<SchemaCache>(catalog.get(), limits);
+
+  // Pre-warm the partition cache so that writes to recent partitions make no catalog query.
+  PartitionCacheOptions cache_options;
+  cache_options.inner = std::make_shared<CatalogPartitionProvider>(catalog.get());
+  ARROW_ASSIGN_OR_RAISE(auto recent,
+                        catalog->ListRecentPartitions(options.partition_cache_warm_count));
+  for (const auto& p : recent) cache_options.entries.push_back({p.table_id, p.key, p.id});
+  ARROW_ASSIGN_OR_RAISE(partition_cache, PartitionCache::Make(std::move(cache_options)));
+  spdlog::info("partition cache warmed with {} partitions", recent.size());
+
+  BufferTreeOptions tree_options;
+  tree_options.partition_provider = partition_cache;
+  tree_options.name_resolver = std::make_shared<CatalogNameResolver>(catalog.get());
+  ARROW_ASSIGN_OR_RAISE(buffer, BufferTree::Make(std::move(tree_options)));
+
+  // Replay through the chain without the WalSink, then open a fresh segment. Replayed
+  // segments stay until everything in them is persisted.
+  std::filesystem::create_directories(options.wal_dir, ec);
+  if (ec) return arrow::Status::IOError("cannot create ", options.wal_dir, ": ", ec.message());
+  auto fs = wal::PosixFileSystem();
+  ARROW_ASSIGN_OR_RAISE(auto replay, wal::ReplayWal(*fs, options.wal_dir, *buffer));
+  write_metrics.replayed_rows->Add(replay.rows);
+  oracle = std::make_unique<TimestampOracle>(replay.max_sequence_number.value_or(0) + 1);
+
+  wal::WalOptions wal_options;
+  wal_options.dir = options.wal_dir;
+  wal_options.fs = fs;
+  ARROW_ASSIGN_OR_RAISE(wal, wal::Wal::Make(std::move(wal_options)));
+  wal_sink = std::make_shared<wal::WalSink>(wal, buffer);
+  wal::RotationTaskOptions rotation_options;
+  rotation_options.period = options.wal_rotation_period;
+  ARROW_ASSIGN_OR_RAISE(
+      rotation, wal::RotationTask::Make(wal, rotation_options, [](wal::ClosedSegment segment) {
+        spdlog::info("WAL segment {} closed: {} entries, {} rows", segment.id, segment.entries,
+                     segment.rows);
+      }));
+  return arrow::Status::OK();
+}
+
+arrow::Result<WriteSummary> Ingester::Impl::Write(const LineProtocolWrite& write) {
+  ARROW_ASSIGN_OR_RAISE(auto precision, lp::ParsePrecision(write.precision));
+  lp::ParseOptions parse_options;
+  parse_options.precision = precision;
+  parse_options.default_time_ns = clock->NowNanos();
+  // One parser per thread: it keeps scratch space between the bodies it parses.
+  thread_local lp::Parser parser;
+  const lp::ParsedBody parsed = parser.Parse(write.body, parse_options);
+
+  WriteSummary summary;
+  auto report = [&](std::vector<LineRejection> rejections) {
+    LineIndex index(write.body);
+    for (auto& r : rejections) {
+      std::string_view text = index.Line(r.line_number);
+      summary.rejected.push_back({r.line_number, r.column, std::move(r.message),
+                                  std::string(text.substr(0, kMaxOriginalLineBytes))});
+    }
+    write_metrics.rejected->Add(static_cast<int64_t>(summary.rejected.size()));
+  };
+
+  // All or nothing: a bad line stops the request before the catalog learns of it.
+  if (!write.accept_partial && parsed.has_errors()) {
+    std::vector<LineRejection> rejections;
+    for (const auto& e : parsed.errors()) rejections.push_back({e.line, e.column, e.message});
+    report(std::move(rejections));
+    return summary;
+  }
+
+  ARROW_ASSIGN_OR_RAISE(auto ns, schema_cache->GetOrCreateNamespace(std::string(write.namespace_name)));
+  ARROW_ASSIGN_OR_RAISE(auto built, BuildWrite(ns, write.body, parsed, schema_cache.get()));
+  if (!built.rejected.empty()) {
+    report(std::move(built.rejected));
+    if (!write.accept_partial) return summary;
+  }
+  if (!built.op.writes.empty()) {
+    SequenceNumber first = oracle->Next(built.op.writes.size());
+    for (size_t i = 0; i < built.op.writes.size(); ++i) {
+      built.op.writes[i].sequence_number = first + i;
+    }
+    ARROW_RETURN_NOT_OK(wal_sink->ApplyWithOptions(built.op, {.no_sync = !write.sync}));
+  }
+  summary.lines_written = built.lines_accepted;
+  summary.rows_written = built.op.RowCount();
+  write_metrics.lines->Add(summary.lines_written);
+  write_metrics.rows->Add(summary.rows_written);
+  return summary;
+}
+
+Ingester::Ingester(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Ingester::~Ingester() { (void)Shutdown(); }
+
+arrow::Result<std::unique_ptr<Ingester>> Ingester::Make(IngesterOptions options) {
+  options.Resolve();
+  ARROW_RETURN_NOT_OK(options.Validate());
+  auto impl = std::make_unique<Impl>();
+  impl->options = std::move(options);
+  ARROW_RETURN_NOT_OK(impl->Open());
+  return std::unique_ptr<Ingester>(new Ingester(std::move(impl)));
+}
+
+arrow::Result<WriteSummary> Ingester::WriteLineProtocol(const LineProtocolWrite& write) {
+  impl_->write_metrics.requests->Add();
+  impl_->write_metrics.bytes->Add(static_cast<int64_t>(write.body.size()));
+  // Count ourselves in before looking at the flag, so Shutdown() either sees us in flight
+  // or we see its flag.
+  impl_->in_flight.fetch_add(1);
+  struct Leave {
+    Impl* impl;
+    ~Leave() { impl->LeaveWrite(); }
+  } leave{impl_.get()};
+  if (impl_->shutting_down.load()) {
+    impl_->write_metrics.failed->Add();
+    return Backpressure("the ingester is shutting down");
+  }
+  auto result = impl_->Write(write);
+  if (!result.ok()) impl_->write_metrics.failed->Add();
+  return result;
+}
+
+arrow::Status Ingester::CheckHealth() const {
+  if (impl_->shutting_down.load()) return Backpressure("the ingester is shutting down");
+  return impl_->wal->sticky_error();
+}
+
+arrow::Result<std::string> Ingester::CatalogJson() const {
+  // Buffered rows by partition id, from one walk of the tree.
+  std::unordered_map<PartitionId, PartitionStats> buffered;
+  for (const auto& p : impl_->buffer->Partitions()) buffered[p->partition_id()] = p->Stats();
+
+  auto& catalog = *impl_->catalog;
+  std::string out = "{\"namespaces\":[";
+  ARROW_ASSIGN_OR_RAISE(auto namespaces, catalog.ListNamespaces());
+  for (size_t n = 0; n < namespaces.size(); ++n) {
+    const auto& ns = namespaces[n];
+    out += n ? "," : "";
+    out += "{\"id\":" + std::to_string(ns.id.value()) + ",\"name\":" + json::Quote(ns.name);
+    out += ",\"max_tables\":" + std::to_string(ns.max_tables);
+    out += ",\"max_columns_per_table\":" + std::to_string(ns.max_columns_per_table);
+    out += ",\"tables\":[";
+    ARROW_ASSIGN_OR_RAISE(auto tables, catalog.ListTables(ns.id));
+    for (size_t t = 0; t < tables.size(); ++t) {
+      ARROW_ASSIGN_OR_RAISE(auto schema, catalog.GetTableSchema(tables[t].id));
+      out += t ? "," : "";
+      out += "{\"id\":" + std::to_string(schema.table.id.value()) +
+             ",\"name\":" + json::Quote(schema.table.name) + ",\"columns\":[";
+      for (size_t c = 0; c < schema.columns.size(); ++c) {
+        out += c ? "," : "";
+        out += "{\"name\":" + json::Quote(schema.columns[c].name) + ",\"type\":" +
+               json::Quote(ColumnTypeName(schema.columns[c].type)) + "}";
+      }
+      out += "],\"partitions\":[";
+      ARROW_ASSIGN_OR_RAISE(auto partitions, catalog.ListPartitions(schema.table.id));
+      for (size_t p = 0; p < partitions.size(); ++p) {
+        PartitionStats stats;
+        if (auto it = buffered.find(partitions[p].id); it != buffered.end()) stats = it->second;
+        out += p ? "," : "";
+        out += "{\"id\":" + std::to_string(partitions[p].id.value()) +
+               ",\"key\":" + json::Quote(partitions[p].key) +
+               ",\"buffered_rows\":" + std::to_string(stats.rows()) +
+               ",\"buffered_bytes\":" + std::to_string(stats.bytes()) +
+               ",\"completed_persists\":" + std::to_string(stats.completed_persists) + "}";
+      }
+      out += "]}";
+    }
+    out += "]}";
+  }
+  out += "]}";
+  return out;
+}
+
+std::string Ingester::MetricsText() const {
+  impl_->write_metrics.buffered_bytes->Set(impl_->buffer->BufferedBytes());
+  return impl_->metrics.RenderText();
+}
+
+const IngesterOptions& Ingester::options() const { return impl_->options; }
+
+arrow::Status Ingester::Shutdown() {
+  if (impl_->shutting_down.exchange(true)) return arrow::Status::OK();
+  {
+    MutexLock lock(&impl_->drain_mu);
+    // The timeout only guards against a wake-up lost between a writer's decrement and
+    // its notify; the predicate is what ends the wait.
+    while (impl_->in_flight.load() > 0) {
+      impl_->drained.WaitFor(&impl_->drain_mu, std::chrono::milliseconds(50),
+                             [&] { return impl_->in_flight.load() == 0; });
+    }
+  }
+  if (impl_->rotation) impl_->rotation->Stop();
+  return arrow::Status::OK();
+}
+
+}  // namespace ingester

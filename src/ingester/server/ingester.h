@@ -1,0 +1,79 @@
+// The public face of the library: an Ingester is built from options, owns every part
+// (catalog, WAL, buffer tree, ...) and offers the operations the servers need, without
+// exposing the parts' types.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <arrow/result.h>
+#include <arrow/status.h>
+
+#include "ingester/server/options.h"
+
+namespace ingester {
+
+struct LineProtocolWrite {
+  std::string_view namespace_name;
+  std::string_view body;
+  // As the client spelled it: auto, s, ms, us, ns (and the v1 spellings n, u, m, h).
+  std::string_view precision = "auto";
+  // true: valid lines are written and bad ones reported; false: one bad line rejects
+  // the whole request and nothing of it is written.
+  bool accept_partial = true;
+  // false: acknowledge once the WAL append is handed to the OS, before its fsync.
+  bool sync = true;
+};
+
+struct RejectedLine {
+  uint32_t line_number = 0;  // 1-based
+  uint32_t column = 0;       // 1-based byte column; 0 when the whole line is meant
+  std::string message;
+  std::string original_line;  // truncated to a readable length
+};
+
+struct WriteSummary {
+  int64_t lines_written = 0;
+  int64_t rows_written = 0;
+  std::vector<RejectedLine> rejected;
+};
+
+class Ingester {
+ public:
+  // Opens the catalog, warms the partition cache, replays the WAL and opens a new
+  // segment. `options` are resolved (derived paths) and validated first.
+  static arrow::Result<std::unique_ptr<Ingester>> Make(IngesterOptions options);
+  ~Ingester();
+  Ingester(const Ingester&) = delete;
+  Ingester& operator=(const Ingester&) = delete;
+
+  // Parses, validates against the catalog (creating the namespace, tables and columns on
+  // first write), appends to the WAL and buffers. Returns OK with the rejected lines when
+  // some were bad; an error when nothing was written for a reason that is not a line's
+  // fault (unknown precision, backpressure, a WAL failure). Thread-safe.
+  arrow::Result<WriteSummary> WriteLineProtocol(const LineProtocolWrite& write);
+
+  // OK while writes are accepted.
+  arrow::Status CheckHealth() const;
+
+  // Namespaces, tables (with columns) and buffered partitions as a JSON document.
+  arrow::Result<std::string> CatalogJson() const;
+
+  // Prometheus text exposition of the process's counters.
+  std::string MetricsText() const;
+
+  const IngesterOptions& options() const;
+
+  // Refuses new writes and waits for the ones in flight. Idempotent.
+  arrow::Status Shutdown();
+
+ private:
+  struct Impl;
+  explicit Ingester(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ingester

@@ -1,0 +1,125 @@
+// `ingester`: serve, write a line protocol file to a server, inspect a WAL directory.
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "ingester/common/logging.h"
+#include "ingester/common/units.h"
+#include "ingester/server/commands.h"
+#include "ingester/server/options.h"
+
+namespace {
+
+// A flag holding a size ("10MiB") or duration ("300s"), parsed after CLI11 is done.
+struct TextFlags {
+  std::string wal_rotation_period = "300s";
+  std::string persist_hot_partition_cost = "20MB";
+  std::string max_buffer_bytes = "0";
+  std::string exec_mem_limit = "0";
+  std::string max_http_request_size = "10MiB";
+};
+
+void AddServeFlags(CLI::App* serve, ingester::IngesterOptions* o, TextFlags* t) {
+  auto flag = [&](const char* name, auto* target, const char* env, const char* help) {
+    serve->add_option(name, *target, help)->envname(env)->capture_default_str();
+  };
+  flag("--data-dir", &o->data_dir, "INGESTER_DATA_DIR", "Root of WAL, catalog and objects");
+  flag("--wal-dir", &o->wal_dir, "INGESTER_WAL_DIR", "WAL directory [<data-dir>/wal]");
+  flag("--catalog", &o->catalog_url, "INGESTER_CATALOG",
+       "sqlite://PATH or postgres://... [sqlite://<data-dir>/catalog.sqlite]");
+  flag("--object-store", &o->object_store_url, "INGESTER_OBJECT_STORE",
+       "file://DIR or s3://bucket/prefix [file://<data-dir>/objects]");
+  flag("--wal-rotation-period", &t->wal_rotation_period, "INGESTER_WAL_ROTATION_PERIOD",
+       "Close the WAL segment and persist everything this often");
+  flag("--persist-workers", &o->persist_workers, "INGESTER_PERSIST_WORKERS", "Persist workers");
+  flag("--persist-queue-depth", &o->persist_queue_depth, "INGESTER_PERSIST_QUEUE_DEPTH",
+       "Jobs queued per persist worker");
+  flag("--persist-hot-partition-cost", &t->persist_hot_partition_cost,
+       "INGESTER_PERSIST_HOT_PARTITION_COST", "Persist a partition buffering more than this");
+  flag("--max-buffer-bytes", &t->max_buffer_bytes, "INGESTER_MAX_BUFFER_BYTES",
+       "Persist when all buffers together hold more (0: no limit)");
+  flag("--exec-mem-limit", &t->exec_mem_limit, "INGESTER_EXEC_MEM_LIMIT",
+       "Memory limit of sort/dedup jobs (0: no limit)");
+  flag("--max-http-request-size", &t->max_http_request_size, "INGESTER_MAX_HTTP_REQUEST_SIZE",
+       "Largest accepted request body");
+  flag("--concurrent-query-limit", &o->concurrent_query_limit, "INGESTER_CONCURRENT_QUERY_LIMIT",
+       "Queries served at once");
+  flag("--http-bind", &o->http_bind, "INGESTER_HTTP_BIND", "HTTP API address");
+  flag("--flight-bind", &o->flight_bind, "INGESTER_FLIGHT_BIND", "Arrow Flight address");
+  flag("--http-threads", &o->http_threads, "INGESTER_HTTP_THREADS",
+       "HTTP threads (one per open keep-alive connection)");
+  flag("--max-tables-per-namespace", &o->max_tables_per_namespace,
+       "INGESTER_MAX_TABLES_PER_NAMESPACE", "Table limit of new namespaces");
+  flag("--max-columns-per-table", &o->max_columns_per_table, "INGESTER_MAX_COLUMNS_PER_TABLE",
+       "Column limit of new namespaces' tables");
+  serve->add_option("--token", o->token, "Require this bearer token")->envname("INGESTER_TOKEN");
+}
+
+arrow::Status ApplyTextFlags(const TextFlags& t, ingester::IngesterOptions* o) {
+  ARROW_ASSIGN_OR_RAISE(o->wal_rotation_period, ingester::ParseDuration(t.wal_rotation_period));
+  ARROW_ASSIGN_OR_RAISE(o->persist_hot_partition_cost,
+                        ingester::ParseByteSize(t.persist_hot_partition_cost));
+  ARROW_ASSIGN_OR_RAISE(o->max_buffer_bytes, ingester::ParseByteSize(t.max_buffer_bytes));
+  ARROW_ASSIGN_OR_RAISE(o->exec_mem_limit, ingester::ParseByteSize(t.exec_mem_limit));
+  ARROW_ASSIGN_OR_RAISE(o->max_http_request_size,
+                        ingester::ParseByteSize(t.max_http_request_size));
+  return arrow::Status::OK();
+}
+
+int Fail(const arrow::Status& status) {
+  std::fprintf(stderr, "error: %s\n", status.ToString().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ingester: durable line protocol ingest, queryable at once, persisted as Parquet"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+      ->envname("INGESTER_LOG_LEVEL")
+      ->capture_default_str();
+
+  ingester::IngesterOptions options;
+  TextFlags text_flags;
+  auto* serve = app.add_subcommand("serve", "Run the ingester (HTTP and Flight servers)");
+  AddServeFlags(serve, &options, &text_flags);
+
+  ingester::WriteFileCommand write_cmd;
+  auto* write = app.add_subcommand("write", "Write a line protocol file to a running ingester");
+  write->add_option("file", write_cmd.file, "Line protocol file ('-' for stdin)")->required();
+  write->add_option("--db,--namespace", write_cmd.namespace_name, "Target namespace")->required();
+  write->add_option("--host", write_cmd.host, "Server address")->capture_default_str();
+  write->add_option("--precision", write_cmd.precision, "auto, s, ms, us or ns")
+      ->capture_default_str();
+  write->add_option("--batch-lines", write_cmd.batch_lines, "Lines per request")
+      ->capture_default_str();
+  write->add_option("--token", write_cmd.token, "Bearer token")->envname("INGESTER_TOKEN");
+
+  auto* wal = app.add_subcommand("wal", "Write-ahead log tools");
+  wal->require_subcommand(1);
+  std::string inspect_dir;
+  bool inspect_json = false;
+  auto* inspect = wal->add_subcommand("inspect", "List segments, entries, rows and checksums");
+  inspect->add_option("dir", inspect_dir, "WAL directory")->required();
+  inspect->add_flag("--json", inspect_json, "Print JSON");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (auto st = ingester::SetLogLevel(log_level); !st.ok()) return Fail(st);
+
+  if (serve->parsed()) {
+    if (auto st = ApplyTextFlags(text_flags, &options); !st.ok()) return Fail(st);
+    options.log_level = log_level;
+    return ingester::RunServe(std::move(options));
+  }
+  if (write->parsed()) return ingester::RunWriteFile(write_cmd);
+  if (inspect->parsed()) return ingester::RunWalInspect(inspect_dir, inspect_json);
+  return 0;
+}

@@ -1,0 +1,62 @@
+#include "ingester/server/options.h"
+
+#include <charconv>
+
+namespace ingester {
+
+void IngesterOptions::Resolve() {
+  if (wal_dir.empty()) wal_dir = data_dir + "/wal";
+  if (catalog_url.empty()) catalog_url = "sqlite://" + data_dir + "/catalog.sqlite";
+  if (object_store_url.empty()) object_store_url = "file://" + data_dir + "/objects";
+}
+
+arrow::Status IngesterOptions::Validate() const {
+  if (data_dir.empty()) return arrow::Status::Invalid("--data-dir must not be empty");
+  if (wal_rotation_period < std::chrono::milliseconds(10)) {
+    return arrow::Status::Invalid("--wal-rotation-period must be at least 10ms");
+  }
+  if (persist_workers < 1) return arrow::Status::Invalid("--persist-workers must be >= 1");
+  if (persist_queue_depth < 1) {
+    return arrow::Status::Invalid("--persist-queue-depth must be >= 1");
+  }
+  if (persist_hot_partition_cost < 1) {
+    return arrow::Status::Invalid("--persist-hot-partition-cost must be positive");
+  }
+  if (max_http_request_size < 1) {
+    return arrow::Status::Invalid("--max-http-request-size must be positive");
+  }
+  if (concurrent_query_limit < 1) {
+    return arrow::Status::Invalid("--concurrent-query-limit must be >= 1");
+  }
+  if (http_threads < 2) return arrow::Status::Invalid("--http-threads must be >= 2");
+  if (max_tables_per_namespace < 1 || max_columns_per_table < 2) {
+    return arrow::Status::Invalid("namespace limits must allow at least one table of two columns");
+  }
+  std::string host;
+  int port;
+  ARROW_RETURN_NOT_OK(SplitHostPort(http_bind, &host, &port));
+  ARROW_RETURN_NOT_OK(SplitHostPort(flight_bind, &host, &port));
+  return arrow::Status::OK();
+}
+
+arrow::Status SplitHostPort(const std::string& bind, std::string* host, int* port) {
+  auto colon = bind.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return arrow::Status::Invalid("bind address '", bind, "' is not HOST:PORT");
+  }
+  std::string_view port_text(bind.data() + colon + 1, bind.size() - colon - 1);
+  int value = -1;
+  auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
+  if (ec != std::errc() || ptr != port_text.data() + port_text.size() || value < 0 ||
+      value > 65535) {
+    return arrow::Status::Invalid("bind address '", bind, "' has no valid port");
+  }
+  *host = bind.substr(0, colon);
+  if (host->size() > 2 && host->front() == '[' && host->back() == ']') {
+    *host = host->substr(1, host->size() - 2);  // [::1]:8080
+  }
+  *port = value;
+  return arrow::Status::OK();
+}
+
+}  // namespace ingester

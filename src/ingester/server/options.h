@@ -1,0 +1,51 @@
+// Configuration of one ingester process: every `ingester serve` flag (also settable as
+// an INGESTER_* environment variable), with the defaults of DESIGN.md.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include <arrow/status.h>
+
+namespace ingester {
+
+struct IngesterOptions {
+  std::string data_dir = "./data";
+  // Empty means derived from data_dir by Resolve(): <data-dir>/wal,
+  // sqlite://<data-dir>/catalog.sqlite and file://<data-dir>/objects.
+  std::string wal_dir;
+  std::string catalog_url;
+  std::string object_store_url;
+
+  std::chrono::nanoseconds wal_rotation_period = std::chrono::seconds(300);
+  int persist_workers = 5;
+  int persist_queue_depth = 250;
+  int64_t persist_hot_partition_cost = 20'000'000;
+  int64_t max_buffer_bytes = 0;  // 0: no limit
+  int64_t exec_mem_limit = 0;    // 0: no limit
+  int64_t max_http_request_size = 10 * 1024 * 1024;
+  int concurrent_query_limit = 20;
+  std::string http_bind = "127.0.0.1:8080";
+  std::string flight_bind = "127.0.0.1:8082";
+  // Threads serving HTTP connections; one is held per open keep-alive connection.
+  int http_threads = 256;
+  std::string token;  // empty: no authentication
+  std::string log_level = "info";
+
+  // Namespace limits applied when a namespace is created on first write.
+  int max_tables_per_namespace = 10'000;
+  int max_columns_per_table = 200;
+
+  // How many recent partitions to load into the partition cache at startup.
+  int partition_cache_warm_count = 10'000;
+
+  // Fills the derived paths.
+  void Resolve();
+  arrow::Status Validate() const;
+};
+
+// "127.0.0.1:8080" -> host and port; the port may be 0 (any free port).
+arrow::Status SplitHostPort(const std::string& bind, std::string* host, int* port);
+
+}  // namespace ingester

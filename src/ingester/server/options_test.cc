@@ -1,0 +1,51 @@
+#include "ingester/server/options.h"
+
+#include <gtest/gtest.h>
+
+namespace ingester {
+namespace {
+
+TEST(Options, ResolveDerivesPathsFromDataDir) {
+  IngesterOptions o;
+  o.data_dir = "/srv/x";
+  o.Resolve();
+  EXPECT_EQ(o.wal_dir, "/srv/x/wal");
+  EXPECT_EQ(o.catalog_url, "sqlite:///srv/x/catalog.sqlite");
+  EXPECT_EQ(o.object_store_url, "file:///srv/x/objects");
+  EXPECT_TRUE(o.Validate().ok());
+}
+
+TEST(Options, ExplicitPathsAreKept) {
+  IngesterOptions o;
+  o.wal_dir = "/fast/wal";
+  o.Resolve();
+  EXPECT_EQ(o.wal_dir, "/fast/wal");
+}
+
+TEST(Options, ValidateNamesTheBadFlag) {
+  IngesterOptions o;
+  o.persist_workers = 0;
+  auto st = o.Validate();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("--persist-workers"), std::string::npos);
+  o = IngesterOptions{};
+  o.http_bind = "localhost";
+  EXPECT_NE(o.Validate().message().find("HOST:PORT"), std::string::npos);
+}
+
+TEST(Options, SplitHostPort) {
+  std::string host;
+  int port = 0;
+  ASSERT_TRUE(SplitHostPort("127.0.0.1:8080", &host, &port).ok());
+  EXPECT_EQ(host, "127.0.0.1");
+  EXPECT_EQ(port, 8080);
+  ASSERT_TRUE(SplitHostPort("[::1]:0", &host, &port).ok());
+  EXPECT_EQ(host, "::1");
+  EXPECT_EQ(port, 0);
+  EXPECT_FALSE(SplitHostPort("host:99999", &host, &port).ok());
+  EXPECT_FALSE(SplitHostPort("host:", &host, &port).ok());
+  EXPECT_FALSE(SplitHostPort(":80", &host, &port).ok());
+}
+
+}  // namespace
+}  // namespace ingester

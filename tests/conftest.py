@@ -1,0 +1,135 @@
+"""Fixtures that run the real `build/ingester` binary on loopback ports."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BINARY = Path(os.environ.get("INGESTER_BINARY", ROOT / "build" / "ingester"))
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One `ingester serve` process with its own data directory."""
+
+    def __init__(self, data_dir: Path, extra_args=()):
+        self.data_dir = data_dir
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.http_port = None
+        self.flight_port = None
+        self.log_path = data_dir / "server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def wal_dir(self) -> Path:
+        return self.data_dir / "wal"
+
+    def start(self, timeout=30.0):
+        self.http_port = free_port()
+        self.flight_port = free_port()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(BINARY), "serve", "--data-dir", str(self.data_dir),
+             "--http-bind", f"127.0.0.1:{self.http_port}",
+             "--flight-bind", f"127.0.0.1:{self.flight_port}", *self.extra_args],
+            stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if requests.get(self.url + "/health", timeout=1).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"server not healthy within {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, timeout=60.0) -> int:
+        """SIGTERM and wait: the clean shutdown path."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+    def kill(self):
+        """SIGKILL: a crash."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def write(self, body, db="db", endpoint="/api/v3/write_lp", **params):
+        params.setdefault("db" if endpoint != "/api/v2/write" else "bucket", db)
+        data = body.encode() if isinstance(body, str) else body
+        return requests.post(self.url + endpoint, params=params, data=data, timeout=30)
+
+    def catalog(self):
+        r = requests.get(self.url + "/api/v3/catalog", timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def table(self, db, table):
+        for ns in self.catalog()["namespaces"]:
+            if ns["name"] == db:
+                for t in ns["tables"]:
+                    if t["name"] == table:
+                        return t
+        return None
+
+    def buffered_rows(self, db, table):
+        t = self.table(db, table)
+        return sum(p["buffered_rows"] for p in t["partitions"]) if t else 0
+
+
+def wal_inspect(wal_dir: Path) -> dict:
+    out = subprocess.run([str(BINARY), "wal", "inspect", str(wal_dir), "--json"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.fixture
+def server(tmp_path):
+    s = Server(tmp_path / "data").start()
+    yield s
+    s.kill()
+
+
+@pytest.fixture
+def make_server(tmp_path):
+    """Factory for tests that restart servers or pass flags."""
+    servers = []
+
+    def make(extra_args=(), data_dir=None):
+        s = Server(data_dir or tmp_path / f"data{len(servers)}", extra_args)
+        servers.append(s)
+        return s
+
+    yield make
+    for s in servers:
+        s.kill()
