@@ -43,7 +43,8 @@ struct WriteMetrics {
         bytes(r->AddCounter("ingester_write_bytes_total", "Request body bytes received.")),
         replayed_rows(
             r->AddCounter("ingester_wal_replayed_rows_total", "Rows replayed from the WAL at startup.")),
-        buffered_bytes(r->AddGauge("ingester_buffered_bytes", "Bytes held by the buffer tree.")) {}
+        buffered_bytes(r->AddGauge("ingester_buffered_bytes", "Bytes held by the buffer tree.")),
+        buffered_rows(r->AddGauge("ingester_buffered_rows", "Rows held by the buffer tree.")) {}
   Counter* requests;
   Counter* failed;
   Counter* lines;
@@ -52,6 +53,7 @@ struct WriteMetrics {
   Counter* bytes;
   Counter* replayed_rows;
   Gauge* buffered_bytes;
+  Gauge* buffered_rows;
 };
 
 }  // namespace
@@ -272,6 +274,7 @@ arrow::Result<std::string> Ingester::CatalogJson() const {
 
 std::string Ingester::MetricsText() const {
   impl_->write_metrics.buffered_bytes->Set(impl_->buffer->BufferedBytes());
+  impl_->write_metrics.buffered_rows->Set(impl_->buffer->BufferedRows());
   return impl_->metrics.RenderText();
 }
 
