@@ -23,7 +23,7 @@ class CatalogRaceTest : public ::testing::TestWithParam<BackendFactory> {
   void SetUp() override { backend_ = GetParam().make(); }
 
   // Runs body(i, catalog) on kThreads threads, each with its own Catalog instance,
-  // released together once all are open. Returns false if an instance failed to open.
+  // released together once all are open; an instance that fails to open is reported.
   template <typename Body>
   void RunOnInstances(Body body) {
     std::vector<std::unique_ptr<Catalog>> catalogs(kThreads);

@@ -8,10 +8,12 @@ namespace {
 
 // Version 1: the initial schema.
 //
-//   namespace 1──* table_name 1──* column_name
-//                      │
-//                      1──* "partition" 1──* parquet_file (also keyed by namespace,
-//                      table)
+//   namespace 1--* table_name 1--* column_name
+//                      |
+//                      1--* "partition" 1--* parquet_file
+//
+// parquet_file also carries its namespace and table ids (listing a table's files needs
+// no join).
 //
 // AUTOINCREMENT: ids are never reused, even after the highest row is deleted, because
 // ids name objects in the object store and entries in caches of other processes.

@@ -131,6 +131,29 @@ TEST_F(SqliteCatalogTest, NotADatabaseIsDataLoss) {
       << opened.status().ToString();
 }
 
+TEST_F(SqliteCatalogTest, LockedDatabaseIsRetryableAndReadsStillWork) {
+  {
+    ASSERT_OK_AND_ASSIGN(auto catalog, Open());
+    ASSERT_OK(catalog->GetOrCreateNamespace("existing").status());
+  }
+  SqliteCatalogOptions options;
+  options.path = path_;
+  options.clock = &clock_;
+  options.busy_timeout = std::chrono::milliseconds(0);
+  options.max_busy_retries = 2;
+  ASSERT_OK_AND_ASSIGN(auto catalog, SqliteCatalog::Make(options));
+  // Another writer holds the write lock for the whole test.
+  RawDb raw(path_);
+  raw.Exec("BEGIN IMMEDIATE");
+  EXPECT_ERROR_KIND(ErrorKind::kRetryable, catalog->GetOrCreateNamespace("new"),
+                    "locked");
+  // WAL readers do not wait for the writer.
+  ASSERT_OK_AND_ASSIGN(auto existing, catalog->GetNamespaceByName("existing"));
+  EXPECT_TRUE(existing.has_value());
+  raw.Exec("COMMIT");
+  ASSERT_OK(catalog->GetOrCreateNamespace("new").status());
+}
+
 TEST_F(SqliteCatalogTest, HostileNamesAreStoredLiterally) {
   ASSERT_OK_AND_ASSIGN(auto catalog, Open());
   ASSERT_OK_AND_ASSIGN(NamespaceRecord ns, catalog->GetOrCreateNamespace("db"));
