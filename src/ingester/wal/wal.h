@@ -105,6 +105,11 @@ class Wal final : public WalAppender {
   arrow::Status sticky_error() const;
   WalStats stats() const;
   const std::string& dir() const { return options_.dir; }
+  // Capacity and free space of the WAL's volume (for the disk-full ingest state).
+  // Thread-safe; does not take the WAL's lock.
+  arrow::Result<DiskSpace> GetDiskSpace() const {
+    return fs_->GetDiskSpace(options_.dir);
+  }
 
   // Syncs and closes the current segment; later appends fail. Thread-safe; idempotent.
   arrow::Status Close();

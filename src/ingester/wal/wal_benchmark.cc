@@ -1,7 +1,7 @@
 // WAL append throughput and latency with fsync, 1 / 8 / 64 concurrent writers, each op a
 // TSBS-like cpu batch of 100 rows (10 dictionary tags, 10 int64 fields, time).
 //
-//   build-wal/src/ingester/wal/wal_benchmark [--benchmark_min_time=3s]
+//   build-wal/src/ingester/wal/wal_benchmark [--benchmark_min_time=3]
 //
 // The WAL directory is $INGESTER_WAL_BENCH_DIR, or wal-bench-<pid> in the working
 // directory: run it on the disk you care about (tmpfs makes fsync free).

@@ -419,6 +419,10 @@ TEST_F(WalTest, CreatesTheDirectoryAndValidatesOptions) {
   auto wal = Wal::Make(options);
   ASSERT_TRUE(wal.ok()) << wal.status();
   EXPECT_TRUE(std::filesystem::exists(tmp_.Sub("a/b/wal/00000000000000000001.dat")));
+  auto space = (*wal)->GetDiskSpace();
+  ASSERT_TRUE(space.ok()) << space.status();
+  EXPECT_GT(space->capacity, 0u);
+  EXPECT_LE(space->available, space->capacity);
 }
 
 }  // namespace
