@@ -1,5 +1,7 @@
 #include "ingester/wal/wal.h"
 
+#include <arrow/util/compression.h>
+
 #include <algorithm>
 #include <limits>
 
@@ -23,6 +25,11 @@ struct Wal::Writer {
 
 arrow::Status WalOptions::Validate() const {
   if (dir.empty()) return arrow::Status::Invalid("WAL directory not set");
+  if (compression == PayloadCompression::kZstd &&
+      !arrow::util::Codec::IsAvailable(arrow::Compression::ZSTD)) {
+    return arrow::Status::NotImplemented(
+        "this Arrow build has no zstd codec for the WAL");
+  }
   return arrow::Status::OK();
 }
 
