@@ -1,6 +1,7 @@
 // Parser throughput on TSBS cpu-only bodies and on a few other line shapes.
 //
-//   build-lp/src/ingester/lp/parser_benchmark --benchmark_min_time=2s
+//   build-lp/src/ingester/lp/parser_benchmark --benchmark_min_time=2
+// (Debian's Google Benchmark 1.7 takes seconds as a bare number, not "2s".)
 #include <benchmark/benchmark.h>
 
 #include <string>
