@@ -75,6 +75,8 @@ arrow::Result<std::shared_ptr<const PersistingSnapshot>> PartitionData::MarkPers
   snapshot->partition_key = identity_.partition_key;
   snapshot->namespace_id = identity_.namespace_id;
   snapshot->table_id = identity_.table_id;
+  snapshot->namespace_name = identity_.namespace_name;
+  snapshot->table_name = identity_.table_name;
   snapshot->schema = buffer_->schema();
   snapshot->rows = buffer_->Rows();
   snapshot->bytes = buffer_->BufferedBytes();

@@ -55,6 +55,9 @@ struct PersistingSnapshot {
   std::string partition_key;
   NamespaceId namespace_id;
   TableId table_id;
+  // The partition's shared names (Get() loads them if no write carried them).
+  DeferredLoad<std::string> namespace_name = DeferredLoad<std::string>::Ready("");
+  DeferredLoad<std::string> table_name = DeferredLoad<std::string>::Ready("");
   // Every batch is under this canonical schema (column_set.h).
   std::shared_ptr<arrow::Schema> schema;
   // In buffering order; dictionaries may differ between batches.

@@ -51,6 +51,8 @@ TEST(PartitionData, MarkPersistingKeepsNewWritesSeparate) {
   EXPECT_EQ(snap->generation, 1u);
   EXPECT_EQ(snap->partition_id, PartitionId(7));
   EXPECT_EQ(snap->partition_key, "2024-01-02");
+  EXPECT_EQ(*snap->table_name.Get(), "cpu");
+  EXPECT_EQ(*snap->namespace_name.Get(), "ns");
   EXPECT_EQ(snap->rows, 2);
   EXPECT_EQ(snap->min_time, 50);
   EXPECT_EQ(snap->max_time, 100);
