@@ -148,6 +148,7 @@ class TableWriteBuilder {
     if (!schema.ok()) return RejectAll(schema.status(), rejected);
     schema_ = *schema;
     ARROW_RETURN_NOT_OK(EnsureColumns());
+    lookup_ = std::make_unique<ColumnLookup>(*schema_);
 
     std::map<int64_t, std::vector<const lp::ParsedLine*>> by_day;
     for (const auto* line : lines_) {
@@ -224,13 +225,15 @@ class TableWriteBuilder {
     return arrow::Status::OK();
   }
 
-  std::optional<LineRejection> Check(const lp::ParsedLine& line) const {
+  std::optional<LineRejection> Check(const lp::ParsedLine& line) {
     auto reject = [&](std::string_view at, std::string message) {
       return LineRejection{line.line_number, index_->ColumnOf(line.line_number, at.data()),
                            std::move(message)};
     };
+    size_t slot = 0;
     auto check = [&](std::string_view name, ColumnType offered) -> std::optional<LineRejection> {
-      const auto* column = schema_->FindColumn(name);
+      int pos = lookup_->Find(name, slot++);
+      const auto* column = pos < 0 ? nullptr : &schema_->columns[static_cast<size_t>(pos)];
       if (column == nullptr) {
         return reject(name, column_error_.empty()
                                 ? "column '" + std::string(name) + "' could not be created"
@@ -254,7 +257,7 @@ class TableWriteBuilder {
     // Builders by schema position, created for the columns these lines use.
     std::vector<std::unique_ptr<ColumnBuilder>> builders(columns.size());
     std::vector<int> used;  // schema positions that have a builder
-    ColumnLookup lookup(*schema_);
+    ColumnLookup& lookup = *lookup_;
     const auto rows = static_cast<int64_t>(lines.size());
     auto builder_at = [&](int pos) -> arrow::Result<ColumnBuilder*> {
       // Check() accepted the line, so every key is in the schema.
@@ -320,6 +323,7 @@ class TableWriteBuilder {
   SchemaCache* cache_;
   std::vector<const lp::ParsedLine*> lines_;
   std::shared_ptr<const catalog::TableSchema> schema_;
+  std::unique_ptr<ColumnLookup> lookup_;  // over schema_, once the columns are ensured
   std::string column_error_;  // why columns could not be created, if they could not
 };
 
