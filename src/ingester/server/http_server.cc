@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <cstdlib>
+
+#include <sys/socket.h>
 #include <string_view>
 #include <thread>
 
@@ -274,6 +276,15 @@ arrow::Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOpt
   // A body whose Content-Length is over the limit is answered 413 without being read whole.
   impl->server.set_payload_max_length(static_cast<size_t>(options.max_request_bytes));
   impl->InstallRoutes();
+  // cpp-httplib 0.11 listens with a backlog of 5, so a burst of new connections overflows
+  // the accept queue and clients see reset connections. Remember the listening socket
+  // here (called just before bind) and raise its backlog once bound: Linux lets listen()
+  // be called again on a listening socket to change it.
+  int listen_fd = -1;
+  impl->server.set_socket_options([&listen_fd](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_fd = sock;
+  });
 
   if (options.port == 0) {
     impl->port = impl->server.bind_to_any_port(options.host);
@@ -284,6 +295,9 @@ arrow::Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOpt
   }
   if (impl->port <= 0) {
     return arrow::Status::IOError("cannot listen for HTTP on ", options.host, ":", options.port);
+  }
+  if (listen_fd < 0 || ::listen(listen_fd, SOMAXCONN) != 0) {
+    spdlog::warn("could not raise the HTTP listen backlog; bursts of connections may be refused");
   }
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { raw->server.listen_after_bind(); });

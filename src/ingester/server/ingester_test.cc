@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -133,6 +134,8 @@ TEST_F(IngesterTest, ConcurrentWritersToOnePartition) {
   Start();
   constexpr int kThreads = 16, kRequests = 20, kLines = 25;
   std::atomic<int> failures{0};
+  std::mutex first_failure_mu;
+  std::string first_failure;
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
@@ -144,12 +147,18 @@ TEST_F(IngesterTest, ConcurrentWritersToOnePartition) {
                   "i 1700000000000000000\n";
         }
         auto res = client.Post("/api/v3/write_lp?db=db", body, "text/plain");
-        if (!res || res->status != 204) failures++;
+        if (!res || res->status != 204) {
+          std::lock_guard lock(first_failure_mu);
+          if (failures++ == 0) {
+            first_failure = res ? std::to_string(res->status) + " " + res->body
+                                : httplib::to_string(res.error());
+          }
+        }
       }
     });
   }
   for (auto& th : threads) th.join();
-  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(failures.load(), 0) << "first failure: " << first_failure;
   auto listing = ingester_->CatalogJson().ValueOrDie();
   EXPECT_NE(listing.find("\"buffered_rows\":" + std::to_string(kThreads * kRequests * kLines)),
             std::string::npos)
