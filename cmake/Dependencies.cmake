@@ -14,6 +14,7 @@ endif()
 # The Debian build of cpp-httplib is compiled with OpenSSL, zlib and brotli support; its
 # header must see the same macros (they change class layouts), which pkg-config supplies.
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+find_package(nlohmann_json 3 REQUIRED)
 find_package(GTest REQUIRED)
 if(INGESTER_BENCHMARKS)
   find_package(benchmark REQUIRED)
