@@ -1,0 +1,2 @@
+// Placeholder translation unit; replaced as the module grows.
+namespace ingester {}
