@@ -31,10 +31,10 @@
 #include "ingester/buffer/namespace_data.h"
 #include "ingester/buffer/partition_data.h"
 #include "ingester/buffer/partition_provider.h"
-#include "ingester/buffer/shared_mutex.h"
 #include "ingester/buffer/table_data.h"
 #include "ingester/buffer/tree_context.h"
 #include "ingester/dml/dml_sink.h"
+#include "ingester/common/thread_annotations.h"
 
 namespace ingester {
 

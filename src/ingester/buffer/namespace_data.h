@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "ingester/buffer/deferred_load.h"
-#include "ingester/buffer/shared_mutex.h"
 #include "ingester/buffer/table_data.h"
 #include "ingester/buffer/tree_context.h"
 #include "ingester/common/ids.h"
+#include "ingester/common/thread_annotations.h"
 
 namespace ingester {
 

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "ingester/buffer/partition_provider.h"
-#include "ingester/buffer/shared_mutex.h"
+#include "ingester/common/thread_annotations.h"
 
 namespace ingester {
 

@@ -12,9 +12,9 @@
 
 #include "ingester/buffer/deferred_load.h"
 #include "ingester/buffer/partition_data.h"
-#include "ingester/buffer/shared_mutex.h"
 #include "ingester/buffer/tree_context.h"
 #include "ingester/common/ids.h"
+#include "ingester/common/thread_annotations.h"
 
 namespace ingester {
 

@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <shared_mutex>
 
 #if defined(__clang__)
 #define INGESTER_THREAD_ANNOTATION(x) __attribute__((x))
@@ -19,6 +20,8 @@
 #define EXCLUDES(...) INGESTER_THREAD_ANNOTATION(locks_excluded(__VA_ARGS__))
 #define ACQUIRE(...) INGESTER_THREAD_ANNOTATION(acquire_capability(__VA_ARGS__))
 #define RELEASE(...) INGESTER_THREAD_ANNOTATION(release_capability(__VA_ARGS__))
+#define ACQUIRE_SHARED(...) INGESTER_THREAD_ANNOTATION(acquire_shared_capability(__VA_ARGS__))
+#define RELEASE_SHARED(...) INGESTER_THREAD_ANNOTATION(release_shared_capability(__VA_ARGS__))
 #define NO_THREAD_SAFETY_ANALYSIS INGESTER_THREAD_ANNOTATION(no_thread_safety_analysis)
 
 namespace ingester {
@@ -44,6 +47,43 @@ class SCOPED_CAPABILITY MutexLock {
 
  private:
   Mutex* mu_;
+};
+
+// A reader-writer mutex: lookups (the hot path) take the shared side in parallel; only
+// inserts take the exclusive side, briefly.
+class CAPABILITY("mutex") SharedMutex {
+ public:
+  void Lock() ACQUIRE() { mu_.lock(); }
+  void Unlock() RELEASE() { mu_.unlock(); }
+  void LockShared() ACQUIRE_SHARED() { mu_.lock_shared(); }
+  void UnlockShared() RELEASE_SHARED() { mu_.unlock_shared(); }
+
+ private:
+  std::shared_mutex mu_;
+};
+
+// Holds the exclusive side of a SharedMutex for a scope.
+class SCOPED_CAPABILITY WriterLock {
+ public:
+  explicit WriterLock(SharedMutex* mu) ACQUIRE(mu) : mu_(mu) { mu_->Lock(); }
+  ~WriterLock() RELEASE() { mu_->Unlock(); }
+  WriterLock(const WriterLock&) = delete;
+  WriterLock& operator=(const WriterLock&) = delete;
+
+ private:
+  SharedMutex* mu_;
+};
+
+// Holds the shared side of a SharedMutex for a scope.
+class SCOPED_CAPABILITY ReaderLock {
+ public:
+  explicit ReaderLock(SharedMutex* mu) ACQUIRE_SHARED(mu) : mu_(mu) { mu_->LockShared(); }
+  ~ReaderLock() RELEASE() { mu_->UnlockShared(); }
+  ReaderLock(const ReaderLock&) = delete;
+  ReaderLock& operator=(const ReaderLock&) = delete;
+
+ private:
+  SharedMutex* mu_;
 };
 
 // A condition variable that waits on an ingester::Mutex the caller holds.

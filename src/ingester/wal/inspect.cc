@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "ingester/common/error.h"
+#include "ingester/common/json.h"
 #include "ingester/wal/write_op_codec.h"
 
 namespace ingester::wal {
@@ -137,61 +138,29 @@ std::string FormatInspectionText(const WalInspection& inspection) {
   return out;
 }
 
-std::string JsonQuote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(static_cast<char>(c));  // UTF-8 passes through
-        }
-    }
-  }
-  out += "\"";
-  return out;
-}
 
 std::string FormatInspectionJson(const WalInspection& inspection) {
-  std::string out = "{\"dir\": " + JsonQuote(inspection.dir) + ", \"segments\": [";
+  std::string out = "{\"dir\": " + json::Quote(inspection.dir) + ", \"segments\": [";
   for (size_t i = 0; i < inspection.segments.size(); ++i) {
     const auto& s = inspection.segments[i];
     if (i > 0) out += ", ";
     out += "{\"id\": " + std::to_string(s.id);
-    out += ", \"file\": " + JsonQuote(s.file);
+    out += ", \"file\": " + json::Quote(s.file);
     out += ", \"bytes\": " + std::to_string(s.size);
     out += ", \"entries\": " + std::to_string(s.entries);
     out += ", \"rows\": " + std::to_string(s.rows);
     out += ", \"min_sequence_number\": " + OptionalNumber(s.sequence_numbers.min());
     out += ", \"max_sequence_number\": " + OptionalNumber(s.sequence_numbers.max());
-    out += ", \"sequence_numbers\": " + JsonQuote(s.sequence_numbers.ToString());
-    out += ", \"status\": " + JsonQuote(s.Status());
+    out += ", \"sequence_numbers\": " + json::Quote(s.sequence_numbers.ToString());
+    out += ", \"status\": " + json::Quote(s.Status());
     const bool damaged = s.damage != SegmentDamage::kNone;
     out += ", \"damage\": " + (s.header_error.empty()
-                                   ? JsonQuote(SegmentDamageName(s.damage))
-                                   : JsonQuote("bad header"));
+                                   ? json::Quote(SegmentDamageName(s.damage))
+                                   : json::Quote("bad header"));
     out += ", \"damage_offset\": " +
            (damaged ? std::to_string(s.damage_offset) : std::string("null"));
     out += ", \"damage_reason\": " +
-           JsonQuote(s.header_error.empty() ? s.damage_reason : s.header_error);
+           json::Quote(s.header_error.empty() ? s.damage_reason : s.header_error);
     out += "}";
   }
   out += "], \"entries\": " + std::to_string(inspection.entries);

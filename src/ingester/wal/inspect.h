@@ -63,7 +63,4 @@ std::string FormatInspectionText(const WalInspection& inspection);
 //   "bytes": N, "ok": bool}; min/max are null for a segment without entries.
 std::string FormatInspectionJson(const WalInspection& inspection);
 
-// `s` as a JSON string literal, quotes included.
-std::string JsonQuote(std::string_view s);
-
 }  // namespace ingester::wal

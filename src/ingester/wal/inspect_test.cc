@@ -108,10 +108,5 @@ TEST(Inspect, MissingDirectoryIsAnError) {
   EXPECT_FALSE(InspectWal("/nonexistent/ingester/wal").ok());
 }
 
-TEST(Inspect, JsonQuoteEscapes) {
-  EXPECT_EQ(JsonQuote("a\"b\\c\nd\x01"), "\"a\\\"b\\\\c\\nd\\u0001\"");
-  EXPECT_EQ(JsonQuote("é"), "\"é\"");
-}
-
 }  // namespace
 }  // namespace ingester::wal
