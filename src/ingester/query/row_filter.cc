@@ -1,0 +1,169 @@
+#include "ingester/query/row_filter.h"
+
+#include <arrow/array.h>
+#include <arrow/builder.h>
+#include <arrow/compute/api.h>
+#include <arrow/scalar.h>
+
+#include <charconv>
+#include <limits>
+
+#include "ingester/common/column_type.h"
+
+namespace ingester::query {
+
+namespace {
+
+constexpr int64_t kNanosPerDay = 86'400'000'000'000LL;
+
+// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+// days-from-civil).
+int64_t DaysFromCivil(int64_t y, int64_t m, int64_t d) {
+  y -= m <= 2 ? 1 : 0;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const int64_t yoe = y - era * 400;
+  const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+bool ParseDigits(std::string_view text, int64_t* out) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+  }
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+int DaysInMonth(int64_t y, int64_t m) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return m == 2 && leap ? 29 : kDays[m - 1];
+}
+
+}  // namespace
+
+std::optional<TimeRange> DailyPartitionKeyRange(std::string_view key) {
+  // Exactly "YYYY-MM-DD".
+  if (key.size() != 10 || key[4] != '-' || key[7] != '-') return std::nullopt;
+  int64_t y = 0, m = 0, d = 0;
+  if (!ParseDigits(key.substr(0, 4), &y) || !ParseDigits(key.substr(5, 2), &m) ||
+      !ParseDigits(key.substr(8, 2), &d)) {
+    return std::nullopt;
+  }
+  if (m < 1 || m > 12 || d < 1 || d > DaysInMonth(y, m)) return std::nullopt;
+  const int64_t day = DaysFromCivil(y, m, d);
+  // int64 nanoseconds span the years 1677-2262; near and past the ends, no pruning.
+  constexpr int64_t kMinDay = std::numeric_limits<int64_t>::min() / kNanosPerDay;
+  constexpr int64_t kMaxDay = std::numeric_limits<int64_t>::max() / kNanosPerDay - 1;
+  if (day < kMinDay || day > kMaxDay) return std::nullopt;
+  return TimeRange{day * kNanosPerDay, (day + 1) * kNanosPerDay};
+}
+
+RowFilter::RowFilter(Predicate predicate, arrow::MemoryPool* pool)
+    : predicate_(std::move(predicate)), ctx_(pool) {
+  for (const auto& tag : predicate_.tags) {
+    arrow::StringBuilder builder(pool);
+    std::shared_ptr<arrow::Array> values;
+    // Appending a few short strings can only fail on allocation; an empty set then
+    // matches nothing, which Evaluate() reports as an error below.
+    bool ok = builder.AppendValues(tag.values).ok() && builder.Finish(&values).ok();
+    value_sets_.push_back(ok ? values : nullptr);
+  }
+}
+
+arrow::Status RowFilter::AndInto(std::optional<arrow::Datum>* acc, arrow::Datum mask) {
+  if (!acc->has_value()) {
+    *acc = std::move(mask);
+    return arrow::Status::OK();
+  }
+  // Null (unknown) in either side stays null, which Filter drops.
+  ARROW_ASSIGN_OR_RAISE(**acc, arrow::compute::And(**acc, mask, &ctx_));
+  return arrow::Status::OK();
+}
+
+arrow::Result<RowMask> RowFilter::Evaluate(const arrow::RecordBatch& batch,
+                                           bool time_covered) {
+  const RowMask kNone{RowMask::Kind::kNone, nullptr};
+  if (batch.num_rows() == 0) return kNone;
+  std::optional<arrow::Datum> acc;
+
+  // Tags first: a tag the batch lacks, or whose dictionary holds none of the values,
+  // rules the batch out without touching a row.
+  for (size_t i = 0; i < predicate_.tags.size(); ++i) {
+    const auto& tag = predicate_.tags[i];
+    if (value_sets_[i] == nullptr) {
+      return arrow::Status::OutOfMemory("building the value set of tag '", tag.tag, "'");
+    }
+    auto column = batch.GetColumnByName(tag.tag);
+    if (column == nullptr || tag.values.empty()) return kNone;
+    if (column->type_id() != arrow::Type::DICTIONARY) {
+      return arrow::Status::Invalid("tag column '", tag.tag, "' is ",
+                                    column->type()->ToString(), ", not a dictionary");
+    }
+    const auto& dict = static_cast<const arrow::DictionaryArray&>(*column);
+    arrow::compute::SetLookupOptions options(value_sets_[i],
+                                             arrow::compute::SetLookupOptions::SKIP);
+    ARROW_ASSIGN_OR_RAISE(
+        arrow::Datum dict_match,
+        arrow::compute::CallFunction("is_in", {dict.dictionary()}, &options, &ctx_));
+    const auto& matches =
+        static_cast<const arrow::BooleanArray&>(*dict_match.make_array());
+    const int64_t true_count = matches.true_count();
+    if (true_count == 0) return kNone;
+    if (true_count == matches.length() && dict.null_count() == 0) continue;
+    // Per row: its dictionary entry's match; a null index gives null (dropped).
+    ARROW_ASSIGN_OR_RAISE(
+        arrow::Datum row_match,
+        arrow::compute::Take(dict_match, dict.indices(),
+                             arrow::compute::TakeOptions::NoBoundsCheck(), &ctx_));
+    ARROW_RETURN_NOT_OK(AndInto(&acc, std::move(row_match)));
+  }
+
+  if (!time_covered && !predicate_.time.unbounded()) {
+    auto time = batch.GetColumnByName(std::string(kTimeColumnName));
+    if (time == nullptr) return arrow::Status::Invalid("batch has no time column");
+    if (predicate_.time.start) {
+      auto bound =
+          std::make_shared<arrow::TimestampScalar>(*predicate_.time.start, time->type());
+      ARROW_ASSIGN_OR_RAISE(
+          auto m, arrow::compute::CallFunction("greater_equal", {time, bound}, &ctx_));
+      ARROW_RETURN_NOT_OK(AndInto(&acc, std::move(m)));
+    }
+    if (predicate_.time.end) {
+      auto bound =
+          std::make_shared<arrow::TimestampScalar>(*predicate_.time.end, time->type());
+      ARROW_ASSIGN_OR_RAISE(auto m,
+                            arrow::compute::CallFunction("less", {time, bound}, &ctx_));
+      ARROW_RETURN_NOT_OK(AndInto(&acc, std::move(m)));
+    }
+  }
+
+  if (!acc.has_value()) return RowMask{RowMask::Kind::kAll, nullptr};
+  auto mask = acc->make_array();
+  const auto& bools = static_cast<const arrow::BooleanArray&>(*mask);
+  const int64_t selected = bools.true_count();
+  if (selected == 0) return kNone;
+  if (selected == batch.num_rows()) return RowMask{RowMask::Kind::kAll, nullptr};
+  return RowMask{RowMask::Kind::kSome, std::move(mask)};
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> RowFilter::Apply(
+    const std::shared_ptr<arrow::RecordBatch>& batch, const RowMask& mask) {
+  switch (mask.kind) {
+    case RowMask::Kind::kAll:
+      return batch;
+    case RowMask::Kind::kNone:
+      return nullptr;
+    case RowMask::Kind::kSome:
+      break;
+  }
+  ARROW_ASSIGN_OR_RAISE(
+      arrow::Datum filtered,
+      arrow::compute::Filter(batch, mask.mask, arrow::compute::FilterOptions::Defaults(),
+                             &ctx_));
+  return filtered.record_batch();
+}
+
+}  // namespace ingester::query

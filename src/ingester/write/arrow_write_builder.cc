@@ -1,0 +1,348 @@
+#include "ingester/write/arrow_write_builder.h"
+
+#include <arrow/array.h>
+#include <arrow/buffer.h>
+#include <arrow/builder.h>
+#include <arrow/type.h>
+#include <arrow/util/key_value_metadata.h>
+
+#include <map>
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "ingester/common/column_type.h"
+#include "ingester/common/error.h"
+#include "ingester/write/partition_key.h"
+
+namespace ingester {
+
+namespace {
+
+// One input column and what it becomes.
+struct ColumnPlan {
+  int index = 0;  // in its batch
+  std::string name;
+  ColumnType type = ColumnType::kTag;
+};
+
+std::string Describe(const arrow::Field& field) {
+  return "column '" + field.name() + "' (" + field.type()->ToString() + ")";
+}
+
+// The role of one column from its Arrow type and metadata; InvalidInput if it has none.
+arrow::Result<ColumnType> RoleOf(const arrow::Field& field) {
+  const arrow::DataType& type = *field.type();
+  std::optional<std::string> declared;
+  if (field.metadata() != nullptr) {
+    auto value = field.metadata()->Get(std::string(kColumnTypeMetadataKey));
+    if (value.ok()) declared = *value;
+  }
+  if (declared && *declared != "tag") {
+    return InvalidInput(Describe(field) + ": metadata " +
+                        std::string(kColumnTypeMetadataKey) + "='" + *declared +
+                        "' is not understood (only 'tag' is)");
+  }
+  if (field.name() == kTimeColumnName) {
+    if (type.id() == arrow::Type::TIMESTAMP || type.id() == arrow::Type::INT64) {
+      return ColumnType::kTime;
+    }
+    return InvalidInput(Describe(field) +
+                        ": time must be a timestamp or an int64 of nanoseconds");
+  }
+  if (type.id() == arrow::Type::DICTIONARY) {
+    const auto& dict = static_cast<const arrow::DictionaryType&>(type);
+    const auto index = dict.index_type()->id();
+    if (dict.value_type()->id() == arrow::Type::STRING &&
+        (index == arrow::Type::INT8 || index == arrow::Type::INT16 ||
+         index == arrow::Type::INT32)) {
+      return ColumnType::kTag;
+    }
+    return InvalidInput(Describe(field) +
+                        ": a tag must be dictionary<int8|int16|int32, utf8>");
+  }
+  if (declared) {
+    if (type.id() == arrow::Type::STRING) return ColumnType::kTag;
+    return InvalidInput(Describe(field) + ": only a utf8 column can be declared a tag");
+  }
+  switch (type.id()) {
+    case arrow::Type::INT64:
+      return ColumnType::kI64;
+    case arrow::Type::UINT64:
+      return ColumnType::kU64;
+    case arrow::Type::DOUBLE:
+      return ColumnType::kF64;
+    case arrow::Type::BOOL:
+      return ColumnType::kBool;
+    case arrow::Type::STRING:
+      return ColumnType::kString;
+    default:
+      return InvalidInput(Describe(field) +
+                          ": not a supported type (int64, uint64, float64, bool, utf8, "
+                          "or a dictionary<int32, utf8> tag)");
+  }
+}
+
+arrow::Result<std::vector<ColumnPlan>> PlanBatch(const arrow::Schema& schema) {
+  std::vector<ColumnPlan> plan;
+  std::unordered_set<std::string> seen;
+  bool has_time = false;
+  for (int i = 0; i < schema.num_fields(); ++i) {
+    const auto& field = *schema.field(i);
+    if (field.name().empty()) return InvalidInput("a column has an empty name");
+    if (!seen.insert(field.name()).second) {
+      return InvalidInput("column '" + field.name() + "' appears twice in a batch");
+    }
+    ARROW_ASSIGN_OR_RAISE(ColumnType type, RoleOf(field));
+    has_time = has_time || type == ColumnType::kTime;
+    plan.push_back({i, field.name(), type});
+  }
+  if (!has_time) return InvalidInput("a batch has no 'time' column");
+  return plan;
+}
+
+// The `time` column as timestamp[ns] (zero-copy when it already is, or is int64).
+arrow::Result<std::shared_ptr<arrow::Array>> TimeToNanos(
+    const std::shared_ptr<arrow::Array>& array, arrow::MemoryPool* pool) {
+  if (array->null_count() > 0) {
+    int64_t row = 0;
+    while (!array->IsNull(row)) ++row;
+    return InvalidInput("column 'time' has a null in row " + std::to_string(row));
+  }
+  int64_t factor = 1;
+  if (array->type_id() == arrow::Type::TIMESTAMP) {
+    switch (static_cast<const arrow::TimestampType&>(*array->type()).unit()) {
+      case arrow::TimeUnit::SECOND:
+        factor = 1'000'000'000;
+        break;
+      case arrow::TimeUnit::MILLI:
+        factor = 1'000'000;
+        break;
+      case arrow::TimeUnit::MICRO:
+        factor = 1'000;
+        break;
+      case arrow::TimeUnit::NANO:
+        break;
+    }
+  }
+  const auto target = ArrowTypeFor(ColumnType::kTime);
+  if (factor == 1) {
+    if (array->type()->Equals(*target)) return array;
+    auto data = array->data()->Copy();
+    data->type = target;
+    return arrow::MakeArray(std::move(data));
+  }
+  const int64_t length = array->length();
+  const int64_t* in = array->data()->GetValues<int64_t>(1);
+  ARROW_ASSIGN_OR_RAISE(auto buffer, arrow::AllocateBuffer(length * 8, pool));
+  auto* out = reinterpret_cast<int64_t*>(buffer->mutable_data());
+  for (int64_t i = 0; i < length; ++i) {
+    if (__builtin_mul_overflow(in[i], factor, &out[i])) {
+      return InvalidInput("column 'time' row " + std::to_string(i) + ": " +
+                          std::to_string(in[i]) + " " + array->type()->ToString() +
+                          " is outside the nanosecond range (years 1677-2262)");
+    }
+  }
+  return arrow::MakeArray(
+      arrow::ArrayData::Make(target, length, {nullptr, std::move(buffer)}, 0));
+}
+
+// A tag column as dictionary<int32, utf8>. No compute kernels: this library links only
+// the Arrow core.
+arrow::Result<std::shared_ptr<arrow::Array>> TagToDictionary(
+    const std::shared_ptr<arrow::Array>& array, arrow::MemoryPool* pool) {
+  const auto target = ArrowTypeFor(ColumnType::kTag);
+  if (array->type()->Equals(*target)) return array;
+  if (array->type_id() == arrow::Type::STRING) {
+    arrow::StringDictionary32Builder builder(pool);
+    ARROW_RETURN_NOT_OK(builder.AppendArray(*array));
+    return builder.Finish();
+  }
+  // int8 or int16 indices, widened.
+  const auto& dict = static_cast<const arrow::DictionaryArray&>(*array);
+  arrow::Int32Builder indices(pool);
+  ARROW_RETURN_NOT_OK(indices.Reserve(dict.length()));
+  for (int64_t i = 0; i < dict.length(); ++i) {
+    if (dict.IsNull(i)) {
+      indices.UnsafeAppendNull();
+    } else {
+      indices.UnsafeAppend(static_cast<int32_t>(dict.GetValueIndex(i)));
+    }
+  }
+  ARROW_ASSIGN_OR_RAISE(auto widened, indices.Finish());
+  return arrow::DictionaryArray::FromArrays(target, widened, dict.dictionary());
+}
+
+// A batch in the data model: columns converted, fields without metadata, time non-null.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> ConvertBatch(
+    const arrow::RecordBatch& batch, const std::vector<ColumnPlan>& plan,
+    arrow::MemoryPool* pool) {
+  arrow::FieldVector fields;
+  arrow::ArrayVector columns;
+  for (const auto& column : plan) {
+    std::shared_ptr<arrow::Array> array = batch.column(column.index);
+    if (column.type == ColumnType::kTime) {
+      ARROW_ASSIGN_OR_RAISE(array, TimeToNanos(array, pool));
+    } else if (column.type == ColumnType::kTag) {
+      ARROW_ASSIGN_OR_RAISE(array, TagToDictionary(array, pool));
+    }
+    fields.push_back(arrow::field(column.name, ArrowTypeFor(column.type),
+                                  column.type != ColumnType::kTime));
+    columns.push_back(std::move(array));
+  }
+  return arrow::RecordBatch::Make(arrow::schema(std::move(fields)), batch.num_rows(),
+                                  std::move(columns));
+}
+
+// Rows of `batch` by UTC day, in row order within each day: each run of consecutive rows
+// on one day is a zero-copy slice (one slice for the usual batch within a day).
+void SplitByDay(
+    const std::shared_ptr<arrow::RecordBatch>& batch,
+    std::map<int64_t, std::vector<std::shared_ptr<arrow::RecordBatch>>>* out) {
+  auto time = batch->GetColumnByName(std::string(kTimeColumnName));
+  const int64_t* values = time->data()->GetValues<int64_t>(1);
+  const int64_t rows = batch->num_rows();
+  int64_t run_start = 0;
+  int64_t run_day = DayOf(values[0]);
+  for (int64_t i = 1; i <= rows; ++i) {
+    const bool end = i == rows;
+    const int64_t day = end ? run_day : DayOf(values[i]);
+    if (end || day != run_day) {
+      (*out)[run_day].push_back(
+          run_start == 0 && end ? batch : batch->Slice(run_start, i - run_start));
+      run_start = i;
+      run_day = day;
+    }
+  }
+}
+
+// One batch from the pieces of one day, under the union of their columns (tags, fields,
+// time; first-seen order within each group).
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> MergePieces(
+    const std::vector<std::shared_ptr<arrow::RecordBatch>>& pieces,
+    arrow::MemoryPool* pool) {
+  if (pieces.size() == 1) return pieces[0];
+  arrow::FieldVector tags, fields;
+  std::shared_ptr<arrow::Field> time;
+  std::unordered_set<std::string> seen;
+  for (const auto& piece : pieces) {
+    for (const auto& field : piece->schema()->fields()) {
+      if (!seen.insert(field->name()).second) continue;
+      if (field->name() == kTimeColumnName) {
+        time = field;
+      } else if (field->type()->id() == arrow::Type::DICTIONARY) {
+        tags.push_back(field);
+      } else {
+        fields.push_back(field);
+      }
+    }
+  }
+  arrow::FieldVector all = tags;
+  all.insert(all.end(), fields.begin(), fields.end());
+  all.push_back(time);
+  auto schema = arrow::schema(std::move(all));
+  arrow::RecordBatchVector conformed;
+  for (const auto& piece : pieces) {
+    arrow::ArrayVector columns;
+    for (const auto& field : schema->fields()) {
+      auto column = piece->GetColumnByName(field->name());
+      if (column == nullptr) {
+        ARROW_ASSIGN_OR_RAISE(
+            column, arrow::MakeArrayOfNull(field->type(), piece->num_rows(), pool));
+      }
+      columns.push_back(std::move(column));
+    }
+    conformed.push_back(arrow::RecordBatch::Make(schema, piece->num_rows(), columns));
+  }
+  // Concatenate unifies differing tag dictionaries.
+  return arrow::ConcatenateRecordBatches(conformed, pool);
+}
+
+// Makes sure the table has every planned column with the planned type. The catalog
+// (through the cache) creates missing columns; the first batch offering a new column
+// decides its type, like the first line does for line protocol.
+arrow::Result<std::shared_ptr<const catalog::TableSchema>> EnsureColumns(
+    const catalog::NamespaceRecord& ns, const std::string& table_name,
+    const std::vector<std::vector<ColumnPlan>>& plans, SchemaCache* cache) {
+  ARROW_ASSIGN_OR_RAISE(auto schema, cache->GetOrCreateTable(ns, table_name));
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::vector<catalog::ColumnSpec> wanted;
+    std::unordered_map<std::string, ColumnType> offered;
+    for (const auto& plan : plans) {
+      for (const auto& column : plan) {
+        auto [it, fresh] = offered.emplace(column.name, column.type);
+        if (!fresh && it->second != column.type) {
+          return Conflict("column '" + column.name + "' of table '" + table_name +
+                          "' is offered as " + std::string(ColumnTypeName(it->second)) +
+                          " and as " + std::string(ColumnTypeName(column.type)) +
+                          " in one write");
+        }
+        if (fresh && schema->FindColumn(column.name) == nullptr) {
+          wanted.push_back({column.name, column.type});
+        }
+      }
+    }
+    for (const auto& [name, type] : offered) {
+      auto existing = schema->TypeOf(name);
+      if (existing && *existing != type) {
+        return Conflict("column '" + name + "' of table '" + table_name + "' has type " +
+                        std::string(ColumnTypeName(*existing)) +
+                        " in the catalog; the batch offers " +
+                        std::string(ColumnTypeName(type)));
+      }
+    }
+    if (wanted.empty()) return schema;
+    auto added = cache->AddColumns(ns, schema->table.id, wanted);
+    if (added.ok()) {
+      schema = *added;
+      continue;  // re-check: nothing is wanted now, unless types clash
+    }
+    // A concurrent writer may have created a column with another type: the cache now
+    // holds the catalog's schema, so one more round names the clash precisely.
+    if (ErrorKindOf(added.status()) != ErrorKind::kConflict || attempt > 0) {
+      return added.status();
+    }
+    ARROW_ASSIGN_OR_RAISE(schema, cache->GetOrCreateTable(ns, table_name));
+  }
+  return arrow::Status::IOError("the columns of table '", table_name,
+                                "' kept changing while they were created");
+}
+
+}  // namespace
+
+arrow::Result<WriteOp> BuildArrowWrite(
+    const catalog::NamespaceRecord& ns, const std::string& table_name,
+    const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches, SchemaCache* cache,
+    arrow::MemoryPool* pool) {
+  // Every batch's roles are checked before the catalog hears of the write.
+  std::vector<std::vector<ColumnPlan>> plans;
+  for (const auto& batch : batches) {
+    if (batch == nullptr) return InvalidInput("a batch is null");
+    ARROW_ASSIGN_OR_RAISE(auto plan, PlanBatch(*batch->schema()));
+    plans.push_back(std::move(plan));
+  }
+  ARROW_ASSIGN_OR_RAISE(auto schema, EnsureColumns(ns, table_name, plans, cache));
+
+  std::map<int64_t, std::vector<std::shared_ptr<arrow::RecordBatch>>> by_day;
+  for (size_t i = 0; i < batches.size(); ++i) {
+    ARROW_ASSIGN_OR_RAISE(auto converted, ConvertBatch(*batches[i], plans[i], pool));
+    if (converted->num_rows() == 0) continue;
+    SplitByDay(converted, &by_day);
+  }
+
+  WriteOp op;
+  op.namespace_id = ns.id;
+  op.namespace_name = ns.name;
+  for (auto& [day, pieces] : by_day) {
+    ARROW_ASSIGN_OR_RAISE(auto batch, MergePieces(pieces, pool));
+    PartitionWrite write;
+    write.table_id = schema->table.id;
+    write.table_name = schema->table.name;
+    write.partition_key = DailyPartitionKey(day);
+    write.batch = std::move(batch);
+    op.writes.push_back(std::move(write));
+  }
+  return op;
+}
+
+}  // namespace ingester

@@ -1,0 +1,325 @@
+#include "ingester/write/arrow_write_builder.h"
+
+#include <arrow/api.h>
+#include <arrow/util/key_value_metadata.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+
+#include "ingester/catalog/open.h"
+#include "ingester/common/column_type.h"
+#include "ingester/common/error.h"
+
+namespace ingester {
+namespace {
+
+#define ASSERT_OK_AND_ASSIGN(lhs, expr)                               \
+  auto lhs##_result = (expr);                                         \
+  ASSERT_TRUE(lhs##_result.ok()) << lhs##_result.status().ToString(); \
+  auto lhs = std::move(lhs##_result).ValueOrDie()
+
+constexpr int64_t kDay = 86'400'000'000'000LL;
+constexpr int64_t kT0 = 1'700'000'000'000'000'000LL;  // 2023-11-14T22:13:20Z
+
+template <typename T>
+std::shared_ptr<arrow::Array> Make(const std::vector<std::optional<T>>& values) {
+  typename arrow::CTypeTraits<T>::BuilderType builder;
+  for (const auto& v : values) {
+    EXPECT_TRUE((v ? builder.Append(*v) : builder.AppendNull()).ok());
+  }
+  return builder.Finish().ValueOrDie();
+}
+
+std::shared_ptr<arrow::Array> Strings(const std::vector<std::optional<std::string>>& v) {
+  arrow::StringBuilder builder;
+  for (const auto& s : v)
+    EXPECT_TRUE((s ? builder.Append(*s) : builder.AppendNull()).ok());
+  return builder.Finish().ValueOrDie();
+}
+
+std::shared_ptr<arrow::Array> Times(arrow::TimeUnit::type unit,
+                                    const std::vector<int64_t>& values,
+                                    const std::string& tz = "") {
+  arrow::TimestampBuilder builder(arrow::timestamp(unit, tz),
+                                  arrow::default_memory_pool());
+  EXPECT_TRUE(builder.AppendValues(values).ok());
+  return builder.Finish().ValueOrDie();
+}
+
+// Decoded value of row `row` of column `name`, or "<null>"; "<missing>" without it.
+std::string Cell(const arrow::RecordBatch& batch, const std::string& name, int64_t row) {
+  auto array = batch.GetColumnByName(name);
+  if (array == nullptr) return "<missing>";
+  if (array->IsNull(row)) return "<null>";
+  if (array->type_id() == arrow::Type::DICTIONARY) {
+    const auto& dict = static_cast<const arrow::DictionaryArray&>(*array);
+    return static_cast<const arrow::StringArray&>(*dict.dictionary())
+        .GetString(dict.GetValueIndex(row));
+  }
+  if (array->type_id() == arrow::Type::TIMESTAMP) {
+    return std::to_string(static_cast<const arrow::TimestampArray&>(*array).Value(row));
+  }
+  return array->GetScalar(row).ValueOrDie()->ToString();
+}
+
+class ArrowWriteBuilderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static std::atomic<int> counter{0};
+    dir_ = std::filesystem::temp_directory_path() /
+           ("arrow-write-builder-" + std::to_string(::getpid()) + "-" +
+            std::to_string(counter++));
+    std::filesystem::create_directories(dir_);
+    catalog_ = catalog::OpenCatalog("sqlite://" + (dir_ / "catalog.sqlite").string())
+                   .ValueOrDie();
+    catalog::NamespaceLimits limits;
+    limits.max_columns_per_table = 8;
+    cache_ = std::make_unique<SchemaCache>(catalog_.get(), limits);
+    ns_ = cache_->GetOrCreateNamespace("db").ValueOrDie();
+  }
+  void TearDown() override {
+    cache_.reset();
+    catalog_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  static std::shared_ptr<arrow::RecordBatch> Batch(
+      std::vector<std::shared_ptr<arrow::Field>> fields,
+      std::vector<std::shared_ptr<arrow::Array>> columns) {
+    const int64_t rows = columns.empty() ? 0 : columns[0]->length();
+    return arrow::RecordBatch::Make(arrow::schema(std::move(fields)), rows,
+                                    std::move(columns));
+  }
+
+  arrow::Result<WriteOp> Build(std::vector<std::shared_ptr<arrow::RecordBatch>> batches,
+                               const std::string& table = "cpu") {
+    return BuildArrowWrite(ns_, table, batches, cache_.get());
+  }
+
+  std::optional<ColumnType> CatalogType(const std::string& column,
+                                        const std::string& table = "cpu") {
+    auto t = catalog_->GetTableByName(ns_.id, table).ValueOrDie();
+    if (!t) return std::nullopt;
+    return catalog_->GetTableSchema(t->id).ValueOrDie().TypeOf(column);
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<catalog::Catalog> catalog_;
+  std::unique_ptr<SchemaCache> cache_;
+  catalog::NamespaceRecord ns_;
+};
+
+std::shared_ptr<arrow::Field> TagField(const std::string& name) {
+  return arrow::field(name, arrow::utf8())
+      ->WithMetadata(
+          arrow::key_value_metadata({std::string(kColumnTypeMetadataKey)}, {"tag"}));
+}
+
+TEST_F(ArrowWriteBuilderTest, MapsRolesAndBuildsTheDataModel) {
+  // The adaptive dictionary builder starts with int8 indices.
+  arrow::StringDictionaryBuilder region;
+  ASSERT_TRUE(region.Append("eu").ok());
+  ASSERT_TRUE(region.AppendNull().ok());
+  // The host column is a tag through its metadata; note stays a string field.
+  auto regions = region.Finish().ValueOrDie();
+  ASSERT_EQ(
+      static_cast<const arrow::DictionaryType&>(*regions->type()).index_type()->id(),
+      arrow::Type::INT8);
+  auto batch = Batch(
+      {TagField("host"), arrow::field("region", regions->type()),
+       arrow::field("usage", arrow::float64()), arrow::field("count", arrow::int64()),
+       arrow::field("bytes", arrow::uint64()), arrow::field("up", arrow::boolean()),
+       arrow::field("note", arrow::utf8()),
+       arrow::field("time", arrow::timestamp(arrow::TimeUnit::MILLI))},
+      {Strings({"a", std::nullopt}), regions, Make<double>({0.5, std::nullopt}),
+       Make<int64_t>({3, 4}), Make<uint64_t>({7, 8}), Make<bool>({true, false}),
+       Strings({"x", "y"}),
+       Times(arrow::TimeUnit::MILLI, {kT0 / 1'000'000, kT0 / 1'000'000 + 1})});
+  ASSERT_OK_AND_ASSIGN(op, Build({batch}));
+  EXPECT_EQ(op.namespace_id, ns_.id);
+  EXPECT_EQ(op.namespace_name, "db");
+  ASSERT_EQ(op.writes.size(), 1u);
+  const auto& w = op.writes[0];
+  EXPECT_EQ(w.table_name, "cpu");
+  EXPECT_EQ(w.partition_key, "2023-11-14");
+  EXPECT_EQ(w.sequence_number, 0u);
+  const auto& out = *w.batch;
+  ASSERT_EQ(out.num_rows(), 2);
+  const auto tag = ArrowTypeFor(ColumnType::kTag);
+  EXPECT_TRUE(out.GetColumnByName("host")->type()->Equals(*tag));
+  EXPECT_TRUE(out.GetColumnByName("region")->type()->Equals(*tag));
+  EXPECT_TRUE(
+      out.GetColumnByName("time")->type()->Equals(*ArrowTypeFor(ColumnType::kTime)));
+  EXPECT_FALSE(out.schema()->GetFieldByName("time")->nullable());
+  EXPECT_EQ(Cell(out, "host", 0), "a");
+  EXPECT_EQ(Cell(out, "host", 1), "<null>");
+  EXPECT_EQ(Cell(out, "region", 0), "eu");
+  EXPECT_EQ(Cell(out, "region", 1), "<null>");
+  EXPECT_EQ(Cell(out, "usage", 0), "0.5");
+  EXPECT_EQ(Cell(out, "usage", 1), "<null>");
+  EXPECT_EQ(Cell(out, "note", 1), "y");
+  EXPECT_EQ(Cell(out, "time", 0), std::to_string(kT0));
+  EXPECT_EQ(Cell(out, "time", 1), std::to_string(kT0 + 1'000'000));
+  EXPECT_EQ(CatalogType("host"), ColumnType::kTag);
+  EXPECT_EQ(CatalogType("region"), ColumnType::kTag);
+  EXPECT_EQ(CatalogType("usage"), ColumnType::kF64);
+  EXPECT_EQ(CatalogType("count"), ColumnType::kI64);
+  EXPECT_EQ(CatalogType("bytes"), ColumnType::kU64);
+  EXPECT_EQ(CatalogType("up"), ColumnType::kBool);
+  EXPECT_EQ(CatalogType("note"), ColumnType::kString);
+  EXPECT_EQ(CatalogType("time"), ColumnType::kTime);
+}
+
+TEST_F(ArrowWriteBuilderTest, TimeUnitsAndInt64Nanoseconds) {
+  const int64_t secs = kT0 / 1'000'000'000;
+  for (auto [unit, value] : std::vector<std::pair<arrow::TimeUnit::type, int64_t>>{
+           {arrow::TimeUnit::SECOND, secs},
+           {arrow::TimeUnit::MILLI, secs * 1000},
+           {arrow::TimeUnit::MICRO, secs * 1'000'000},
+           {arrow::TimeUnit::NANO, kT0}}) {
+    auto batch = Batch({arrow::field("v", arrow::int64()),
+                        arrow::field("time", arrow::timestamp(unit, "UTC"))},
+                       {Make<int64_t>({1}), Times(unit, {value}, "UTC")});
+    ASSERT_OK_AND_ASSIGN(op, Build({batch}));
+    EXPECT_EQ(Cell(*op.writes[0].batch, "time", 0), std::to_string(kT0)) << unit;
+  }
+  auto ints =
+      Batch({arrow::field("v", arrow::int64()), arrow::field("time", arrow::int64())},
+            {Make<int64_t>({1}), Make<int64_t>({kT0 + 5})});
+  ASSERT_OK_AND_ASSIGN(op, Build({ints}));
+  EXPECT_EQ(Cell(*op.writes[0].batch, "time", 0), std::to_string(kT0 + 5));
+}
+
+TEST_F(ArrowWriteBuilderTest, OnePartitionWritePerDayInRowOrder) {
+  // Rows alternate between two days; each day keeps its rows in order.
+  auto batch =
+      Batch({arrow::field("v", arrow::int64()), arrow::field("time", arrow::int64())},
+            {Make<int64_t>({1, 2, 3, 4}),
+             Make<int64_t>({kT0, kT0 + kDay, kT0 + 1, kT0 + kDay + 1})});
+  auto second =
+      Batch({arrow::field("w", arrow::float64()), arrow::field("time", arrow::int64())},
+            {Make<double>({9.5}), Make<int64_t>({kT0 + 2})});
+  ASSERT_OK_AND_ASSIGN(op, Build({batch, second}));
+  ASSERT_EQ(op.writes.size(), 2u);
+  EXPECT_EQ(op.writes[0].partition_key, "2023-11-14");
+  EXPECT_EQ(op.writes[1].partition_key, "2023-11-15");
+  const auto& day1 = *op.writes[0].batch;
+  ASSERT_EQ(day1.num_rows(), 3);
+  EXPECT_EQ(Cell(day1, "v", 0), "1");
+  EXPECT_EQ(Cell(day1, "v", 1), "3");
+  EXPECT_EQ(Cell(day1, "v", 2), "<null>");  // from the second batch, which lacks v
+  EXPECT_EQ(Cell(day1, "w", 0), "<null>");
+  EXPECT_EQ(Cell(day1, "w", 2), "9.5");
+  const auto& day2 = *op.writes[1].batch;
+  ASSERT_EQ(day2.num_rows(), 2);
+  EXPECT_EQ(Cell(day2, "v", 0), "2");
+  EXPECT_EQ(Cell(day2, "v", 1), "4");
+  EXPECT_EQ(op.RowCount(), 5);
+}
+
+TEST_F(ArrowWriteBuilderTest, ConflictsNameColumnAndTypes) {
+  auto ints =
+      Batch({arrow::field("usage", arrow::int64()), arrow::field("time", arrow::int64())},
+            {Make<int64_t>({1}), Make<int64_t>({kT0})});
+  ASSERT_TRUE(Build({ints}).ok());
+  auto floats = Batch(
+      {arrow::field("usage", arrow::float64()), arrow::field("time", arrow::int64())},
+      {Make<double>({1.5}), Make<int64_t>({kT0})});
+  auto result = Build({floats});
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(ErrorKindOf(result.status()), ErrorKind::kConflict);
+  EXPECT_NE(result.status().message().find("'usage'"), std::string::npos);
+  EXPECT_NE(result.status().message().find("i64"), std::string::npos);
+  EXPECT_NE(result.status().message().find("f64"), std::string::npos);
+  EXPECT_EQ(CatalogType("usage"), ColumnType::kI64);
+
+  // A string column where a tag exists (and the reverse) is a conflict too.
+  auto tag = Batch({TagField("host"), arrow::field("time", arrow::int64())},
+                   {Strings({"a"}), Make<int64_t>({kT0})});
+  ASSERT_TRUE(Build({tag}).ok());
+  auto str =
+      Batch({arrow::field("host", arrow::utf8()), arrow::field("time", arrow::int64())},
+            {Strings({"a"}), Make<int64_t>({kT0})});
+  auto clash = Build({str});
+  ASSERT_FALSE(clash.ok());
+  EXPECT_EQ(ErrorKindOf(clash.status()), ErrorKind::kConflict);
+  EXPECT_NE(clash.status().message().find("tag"), std::string::npos);
+}
+
+TEST_F(ArrowWriteBuilderTest, RejectsUnsupportedColumnsBeforeTouchingTheCatalog) {
+  auto bad =
+      Batch({arrow::field("ok", arrow::int64()), arrow::field("small", arrow::int32()),
+             arrow::field("time", arrow::int64())},
+            {Make<int64_t>({1}), Make<int32_t>({1}), Make<int64_t>({kT0})});
+  auto result = Build({bad}, "fresh");
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(ErrorKindOf(result.status()), ErrorKind::kInvalidInput);
+  EXPECT_NE(result.status().message().find("'small'"), std::string::npos);
+  EXPECT_NE(result.status().message().find("int32"), std::string::npos);
+  // All or nothing: the table was not even created.
+  EXPECT_FALSE(catalog_->GetTableByName(ns_.id, "fresh").ValueOrDie().has_value());
+}
+
+TEST_F(ArrowWriteBuilderTest, RejectsBadTimeColumns) {
+  auto no_time = Batch({arrow::field("v", arrow::int64())}, {Make<int64_t>({1})});
+  auto r1 = Build({no_time});
+  ASSERT_FALSE(r1.ok());
+  EXPECT_NE(r1.status().message().find("'time'"), std::string::npos);
+
+  auto float_time =
+      Batch({arrow::field("time", arrow::float64())}, {Make<double>({1.0})});
+  auto r2 = Build({float_time});
+  ASSERT_FALSE(r2.ok());
+  EXPECT_NE(r2.status().message().find("double"), std::string::npos);
+
+  auto null_time =
+      Batch({arrow::field("v", arrow::int64()), arrow::field("time", arrow::int64())},
+            {Make<int64_t>({1, 2}), Make<int64_t>({kT0, std::nullopt})});
+  auto r3 = Build({null_time});
+  ASSERT_FALSE(r3.ok());
+  EXPECT_NE(r3.status().message().find("row 1"), std::string::npos);
+
+  // Seconds beyond 2262 overflow nanoseconds.
+  auto far = Batch({arrow::field("time", arrow::timestamp(arrow::TimeUnit::SECOND))},
+                   {Times(arrow::TimeUnit::SECOND, {10'000'000'000LL})});
+  auto r4 = Build({far});
+  ASSERT_FALSE(r4.ok());
+  EXPECT_EQ(ErrorKindOf(r4.status()), ErrorKind::kInvalidInput);
+
+  // A tag declared on a non-string column, and a dictionary of non-strings.
+  auto bad_tag = Batch({arrow::field("n", arrow::int64())
+                            ->WithMetadata(arrow::key_value_metadata(
+                                {std::string(kColumnTypeMetadataKey)}, {"tag"})),
+                        arrow::field("time", arrow::int64())},
+                       {Make<int64_t>({1}), Make<int64_t>({kT0})});
+  EXPECT_EQ(ErrorKindOf(Build({bad_tag}).status()), ErrorKind::kInvalidInput);
+}
+
+TEST_F(ArrowWriteBuilderTest, ColumnLimitIsReported) {
+  // The namespace allows 8 columns per table; time plus 8 fields is 9.
+  std::vector<std::shared_ptr<arrow::Field>> fields;
+  std::vector<std::shared_ptr<arrow::Array>> columns;
+  for (int i = 0; i < 8; ++i) {
+    fields.push_back(arrow::field("f" + std::to_string(i), arrow::int64()));
+    columns.push_back(Make<int64_t>({i}));
+  }
+  fields.push_back(arrow::field("time", arrow::int64()));
+  columns.push_back(Make<int64_t>({kT0}));
+  auto result = Build({Batch(fields, columns)});
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(ErrorKindOf(result.status()), ErrorKind::kLimit);
+}
+
+TEST_F(ArrowWriteBuilderTest, EmptyBatchesAddNoWrites) {
+  auto empty =
+      Batch({arrow::field("v", arrow::int64()), arrow::field("time", arrow::int64())},
+            {Make<int64_t>({}), Make<int64_t>({})});
+  ASSERT_OK_AND_ASSIGN(op, Build({empty}));
+  EXPECT_TRUE(op.writes.empty());
+  EXPECT_EQ(CatalogType("v"), ColumnType::kI64);
+}
+
+}  // namespace
+}  // namespace ingester
