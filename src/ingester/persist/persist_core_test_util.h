@@ -2,9 +2,12 @@
 // job): temp dirs, status assertions and a real SQLite catalog holding one partition.
 #pragma once
 
-#include <arrow/result.h>
-#include <arrow/status.h>
+#include <arrow/api.h>
+#include <arrow/io/memory.h>
 #include <gtest/gtest.h>
+#include <parquet/arrow/reader.h>
+#include <parquet/file_reader.h>
+#include <parquet/metadata.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -88,5 +91,22 @@ struct CatalogWithPartition {
     return catalog->GetOrCreateColumns(table.id, specs).status();
   }
 };
+
+// A Parquet file read back with Arrow's reader.
+struct ParquetContents {
+  std::shared_ptr<arrow::Table> table;
+  std::shared_ptr<parquet::FileMetaData> metadata;
+};
+
+inline arrow::Result<ParquetContents> ReadParquet(std::shared_ptr<arrow::Buffer> data) {
+  auto input = std::make_shared<arrow::io::BufferReader>(std::move(data));
+  ARROW_ASSIGN_OR_RAISE(auto reader,
+                        parquet::arrow::OpenFile(input, arrow::default_memory_pool()));
+  ParquetContents contents;
+  contents.metadata = reader->parquet_reader()->metadata();
+  ARROW_ASSIGN_OR_RAISE(contents.table, reader->ReadTable());
+  ARROW_ASSIGN_OR_RAISE(contents.table, contents.table->CombineChunks());
+  return contents;
+}
 
 }  // namespace ingester::persist::testing

@@ -1,0 +1,166 @@
+#include "ingester/persist/parquet_writer.h"
+
+#include <arrow/buffer.h>
+#include <arrow/io/memory.h>
+#include <arrow/table.h>
+#include <arrow/util/compression.h>
+#include <arrow/util/key_value_metadata.h>
+#include <parquet/arrow/writer.h>
+#include <parquet/file_writer.h>
+#include <parquet/properties.h>
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+namespace ingester::persist {
+
+namespace {
+
+std::string Key(std::string_view name) {
+  std::string key(kMetadataPrefix);
+  key += name;
+  return key;
+}
+
+arrow::Result<std::string> Get(const arrow::KeyValueMetadata& kv, std::string_view name) {
+  const std::string key = Key(name);
+  const int index = kv.FindKey(key);
+  if (index < 0) return arrow::Status::Invalid("parquet metadata lacks '", key, "'");
+  return kv.value(index);
+}
+
+template <typename Int>
+arrow::Result<Int> GetInt(const arrow::KeyValueMetadata& kv, std::string_view name) {
+  ARROW_ASSIGN_OR_RAISE(std::string text, Get(kv, name));
+  Int value{};
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
+    return arrow::Status::Invalid("parquet metadata '", Key(name),
+                                  "' is not an integer: '", text, "'");
+  }
+  return value;
+}
+
+}  // namespace
+
+std::shared_ptr<const arrow::KeyValueMetadata> ParquetFileMetadata::ToKeyValue() const {
+  std::vector<std::string> keys;
+  std::vector<std::string> values;
+  auto add = [&](std::string_view name, std::string value) {
+    keys.push_back(Key(name));
+    values.push_back(std::move(value));
+  };
+  add("format_version", std::string(kMetadataFormatVersion));
+  add("namespace_id", std::to_string(namespace_id.value()));
+  add("namespace_name", namespace_name);
+  add("table_id", std::to_string(table_id.value()));
+  add("table_name", table_name);
+  add("partition_id", std::to_string(partition_id.value()));
+  add("partition_key", partition_key);
+  add("object_store_id", object_store_id);
+  add("sort_key", nlohmann::json(sort_key).dump());
+  add("min_time", std::to_string(min_time));
+  add("max_time", std::to_string(max_time));
+  add("row_count", std::to_string(row_count));
+  add("compaction_level", std::to_string(compaction_level));
+  add("created_at", std::to_string(created_at));
+  return arrow::key_value_metadata(std::move(keys), std::move(values));
+}
+
+arrow::Result<ParquetFileMetadata> ParquetFileMetadata::FromKeyValue(
+    const arrow::KeyValueMetadata& kv) {
+  ARROW_ASSIGN_OR_RAISE(std::string version, Get(kv, "format_version"));
+  if (version != kMetadataFormatVersion) {
+    return arrow::Status::Invalid("parquet metadata format version '", version,
+                                  "' is not supported (expected ", kMetadataFormatVersion,
+                                  ")");
+  }
+  ParquetFileMetadata m;
+  ARROW_ASSIGN_OR_RAISE(auto ns, GetInt<int64_t>(kv, "namespace_id"));
+  ARROW_ASSIGN_OR_RAISE(auto table, GetInt<int64_t>(kv, "table_id"));
+  ARROW_ASSIGN_OR_RAISE(auto partition, GetInt<int64_t>(kv, "partition_id"));
+  m.namespace_id = NamespaceId(ns);
+  m.table_id = TableId(table);
+  m.partition_id = PartitionId(partition);
+  ARROW_ASSIGN_OR_RAISE(m.namespace_name, Get(kv, "namespace_name"));
+  ARROW_ASSIGN_OR_RAISE(m.table_name, Get(kv, "table_name"));
+  ARROW_ASSIGN_OR_RAISE(m.partition_key, Get(kv, "partition_key"));
+  ARROW_ASSIGN_OR_RAISE(m.object_store_id, Get(kv, "object_store_id"));
+  ARROW_ASSIGN_OR_RAISE(std::string sort_key, Get(kv, "sort_key"));
+  const auto parsed =
+      nlohmann::json::parse(sort_key, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_array()) {
+    return arrow::Status::Invalid("parquet metadata '", Key("sort_key"),
+                                  "' is not a JSON array: ", sort_key);
+  }
+  for (const auto& name : parsed) {
+    if (!name.is_string()) {
+      return arrow::Status::Invalid("parquet metadata '", Key("sort_key"),
+                                    "' holds a non-string: ", sort_key);
+    }
+    m.sort_key.push_back(name.get<std::string>());
+  }
+  ARROW_ASSIGN_OR_RAISE(m.min_time, GetInt<int64_t>(kv, "min_time"));
+  ARROW_ASSIGN_OR_RAISE(m.max_time, GetInt<int64_t>(kv, "max_time"));
+  ARROW_ASSIGN_OR_RAISE(m.row_count, GetInt<int64_t>(kv, "row_count"));
+  ARROW_ASSIGN_OR_RAISE(m.compaction_level, GetInt<int32_t>(kv, "compaction_level"));
+  ARROW_ASSIGN_OR_RAISE(m.created_at, GetInt<int64_t>(kv, "created_at"));
+  return m;
+}
+
+arrow::Status ParquetWriterOptions::Validate() const {
+  ARROW_ASSIGN_OR_RAISE(auto codec, arrow::util::Codec::GetCompressionType(compression));
+  if (!arrow::util::Codec::IsAvailable(codec)) {
+    return arrow::Status::Invalid("parquet compression '", compression,
+                                  "' is not available in this Arrow build");
+  }
+  if (max_row_group_rows < 1) {
+    return arrow::Status::Invalid("parquet max_row_group_rows must be >= 1");
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Result<EncodedParquet> EncodeParquet(const arrow::Table& table,
+                                            const ParquetFileMetadata& metadata,
+                                            const ParquetWriterOptions& options,
+                                            arrow::MemoryPool* pool) {
+  ARROW_RETURN_NOT_OK(options.Validate());
+  ARROW_ASSIGN_OR_RAISE(auto codec,
+                        arrow::util::Codec::GetCompressionType(options.compression));
+  // The schema is flat, so a column's leaf index is its field index.
+  std::vector<parquet::SortingColumn> sorting;
+  for (const auto& name : metadata.sort_key) {
+    const int index = table.schema()->GetFieldIndex(name);
+    if (index >= 0) {
+      sorting.push_back({index, /*descending=*/false, /*nulls_first=*/false});
+    }
+  }
+  parquet::WriterProperties::Builder builder;
+  builder.memory_pool(pool)
+      ->compression(codec)
+      ->max_row_group_length(options.max_row_group_rows)
+      ->set_sorting_columns(std::move(sorting))
+      ->created_by("ingester (Apache Arrow parquet-cpp)");
+  if (options.compression_level != 0)
+    builder.compression_level(options.compression_level);
+  auto properties = builder.build();
+  // ARROW:schema keeps the exact Arrow types (dictionary tags, timestamp unit) for
+  // Arrow readers; other engines read the Parquet logical types.
+  auto arrow_properties =
+      parquet::ArrowWriterProperties::Builder().store_schema()->build();
+
+  ARROW_ASSIGN_OR_RAISE(auto sink, arrow::io::BufferOutputStream::Create(
+                                       /*initial_capacity=*/1 << 20, pool));
+  ARROW_ASSIGN_OR_RAISE(auto writer,
+                        parquet::arrow::FileWriter::Open(*table.schema(), pool, sink,
+                                                         properties, arrow_properties));
+  ARROW_RETURN_NOT_OK(writer->WriteTable(table, options.max_row_group_rows));
+  ARROW_RETURN_NOT_OK(writer->AddKeyValueMetadata(metadata.ToKeyValue()));
+  ARROW_RETURN_NOT_OK(writer->Close());
+  EncodedParquet encoded;
+  encoded.row_groups = writer->metadata()->num_row_groups();
+  ARROW_ASSIGN_OR_RAISE(encoded.data, sink->Finish());
+  return encoded;
+}
+
+}  // namespace ingester::persist

@@ -1,0 +1,95 @@
+// Encoding a compacted table as one Parquet file, with the metadata that makes the file
+// self-describing (any engine can read it; the catalog is the index, the file the truth).
+//
+// File layout (Arrow's Parquet writer, format 2.6):
+//
+//   PAR1 | row group 0 | row group 1 | ... | footer: schema, row group stats,      | PAR1
+//        |  ≤ 1,048,576 rows each, columns  |   sorting_columns (the sort key),     |
+//        |  zstd, dictionary pages for tags |   key-value metadata (below),         |
+//        |                                  |   ARROW:schema (exact Arrow types)    |
+//
+// Key-value metadata (all values are text; ids and times are base-10 integers, times in
+// ns since the epoch, UTC):
+//
+//   ingester.format_version     "1"
+//   ingester.namespace_id       catalog id            ingester.namespace_name
+//   ingester.table_id           catalog id            ingester.table_name
+//   ingester.partition_id       catalog id            ingester.partition_key
+//   ingester.object_store_id    the file's UUID (also its object name)
+//   ingester.sort_key           JSON array of column names, most significant first
+//   ingester.min_time           inclusive bounds of `time`
+//   ingester.max_time
+//   ingester.row_count          rows in the file
+//   ingester.compaction_level   "0" (files straight from an ingester)
+//   ingester.created_at         when the file was written
+#pragma once
+
+#include <arrow/result.h>
+#include <arrow/type_fwd.h>
+#include <arrow/util/type_fwd.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ingester/common/ids.h"
+
+namespace ingester::persist {
+
+inline constexpr std::string_view kMetadataPrefix = "ingester.";
+inline constexpr std::string_view kMetadataFormatVersion = "1";
+
+// What the key-value metadata of a file says (see the table at the top).
+struct ParquetFileMetadata {
+  NamespaceId namespace_id;
+  std::string namespace_name;
+  TableId table_id;
+  std::string table_name;
+  PartitionId partition_id;
+  std::string partition_key;
+  std::string object_store_id;
+  std::vector<std::string> sort_key;
+  int64_t min_time = 0;
+  int64_t max_time = 0;
+  int64_t row_count = 0;
+  int32_t compaction_level = 0;
+  int64_t created_at = 0;
+
+  std::shared_ptr<const arrow::KeyValueMetadata> ToKeyValue() const;
+  // Invalid naming the key when one is missing or malformed, or when the format
+  // version is not one this code reads. Keys without the prefix are ignored.
+  static arrow::Result<ParquetFileMetadata> FromKeyValue(
+      const arrow::KeyValueMetadata& kv);
+
+  bool operator==(const ParquetFileMetadata&) const = default;
+};
+
+struct ParquetWriterOptions {
+  // "zstd" by default; any codec the Arrow build has (snappy, lz4, gzip, none).
+  std::string compression = "zstd";
+  // The codec's level; 0 means the codec's default (zstd: 1, as pyarrow uses).
+  int compression_level = 0;
+  int64_t max_row_group_rows = 1'048'576;
+
+  arrow::Status Validate() const;
+};
+
+struct EncodedParquet {
+  // The whole file. Allocated from the pool given to EncodeParquet.
+  std::shared_ptr<arrow::Buffer> data;
+  int64_t row_groups = 0;
+};
+
+// Encodes `table` (a CompactionResult's: sorted by `metadata.sort_key`) as one Parquet
+// file in memory: the persist job uploads it with a single PUT, so the file appears in
+// the object store whole or not at all. The sort key's columns present in the table are
+// recorded as the row groups' sorting_columns (ascending, nulls last, which is how
+// compaction sorts). All buffers, the encoder's included, come from `pool`.
+arrow::Result<EncodedParquet> EncodeParquet(const arrow::Table& table,
+                                            const ParquetFileMetadata& metadata,
+                                            const ParquetWriterOptions& options,
+                                            arrow::MemoryPool* pool);
+
+}  // namespace ingester::persist
