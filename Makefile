@@ -44,8 +44,15 @@ tsan: bootstrap
 fuzz: bootstrap
 	CC=clang-14 CXX=clang++-14 $(MAKE) BUILD_DIR=build-fuzz CMAKE_FLAGS="-DINGESTER_FUZZ=ON -DINGESTER_BENCHMARKS=OFF" build
 
+# Micro-benchmarks (every *_benchmark binary) and HTTP ingest; prints a summary.
 bench: build
-	./scripts/bench.sh
+	BUILD_DIR=$(BUILD_DIR) ./scripts/bench.sh
+
+# The same HTTP load against the ingester, VictoriaMetrics and InfluxDB 1.x (installed
+# from Debian if missing); table + docs/benchmarks_peers.png. See docs/benchmarks.md.
+.PHONY: bench-peers
+bench-peers: build
+	BUILD_DIR=$(BUILD_DIR) ./scripts/bench_peers.sh
 
 format:
 	clang-format-14 -i $$(git ls-files '*.cc' '*.h')

@@ -1,0 +1,271 @@
+// WAL replay at startup, as IOx's ingester `wal` benchmark: the fixed cost of replaying
+// a WAL that holds a single line of line protocol, and the rate of replaying 1M TSBS
+// cpu-only rows.
+//
+//   build/src/ingester/wal/replay_benchmark --benchmark_min_time=1
+//
+// The WALs are made once per process by the real write path: an Ingester (the server's
+// facade) in a temporary data directory takes TSBS bodies through WriteLineProtocol
+// (parse, validate against the SQLite catalog, sequence, WAL append), so the segments,
+// the catalog and its partitions are exactly what a restarted server finds. Then:
+//
+//   BM_Replay/sink:0   ReplayWal into a sink that only counts rows: reading, CRC32C,
+//                      zstd and Arrow IPC decoding, i.e. the WAL's own cost.
+//   BM_Replay/sink:1   ReplayWal into a real BufferTree wired as Ingester::Make wires it
+//                      (partition cache warmed from the catalog, catalog name resolver):
+//                      what startup spends before it can serve.
+//   BM_Startup         Ingester::Make on a fresh copy of the data directory: open the
+//                      catalog, warm the cache, replay, open a new segment. For one line,
+//                      this is the fixed start-up cost a restart pays.
+//
+// Building the tree and copying the data directory happen with the timer paused.
+//
+// Internals: the benchmark needs the catalog adapters that Ingester::Make uses
+// (server/catalog_adapters.h). They are not part of the server's public face (the
+// Ingester facade) and stay where they are: this bench target links ingester_server and
+// includes the header directly, as the server's own tests do, so no public header is
+// widened for it. Everything else (ReplayWal, BufferTree, PartitionCache, the catalog)
+// is the modules' public API.
+#include <arrow/api.h>
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "ingester/buffer/buffer_tree.h"
+#include "ingester/buffer/partition_cache.h"
+#include "ingester/catalog/open.h"
+#include "ingester/common/logging.h"
+#include "ingester/server/catalog_adapters.h"
+#include "ingester/server/ingester.h"
+#include "ingester/testing/tsbs_generator.h"
+#include "ingester/wal/replay.h"
+
+namespace ingester::wal {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr uint32_t kHosts = 1000;  // TSBS scale
+
+// A data directory (catalog.sqlite + wal/) holding `rows` TSBS rows written in requests
+// of `lines_per_request` lines.
+struct Fixture {
+  fs::path data_dir;
+  int64_t rows = 0;
+  int64_t entries = 0;
+};
+
+// Owns the fixtures of this process and removes them at exit.
+class Fixtures {
+ public:
+  ~Fixtures() {
+    if (!root_.empty()) fs::remove_all(root_);
+  }
+
+  fs::path root() {
+    if (root_.empty()) {
+      root_ = fs::temp_directory_path() / ("replay-bench-" + std::to_string(::getpid()));
+      fs::remove_all(root_);
+      fs::create_directories(root_);
+    }
+    return root_;
+  }
+
+  // Made on first use; an error is returned as the skip message.
+  arrow::Result<const Fixture*> Get(int64_t rows, int64_t lines_per_request) {
+    auto key = std::make_pair(rows, lines_per_request);
+    if (auto it = made_.find(key); it != made_.end()) return &it->second;
+    Fixture f;
+    f.data_dir = root() / ("data-" + std::to_string(rows) + "-" +
+                           std::to_string(lines_per_request));
+    IngesterOptions options;
+    options.data_dir = f.data_dir.string();
+    options.log_level = "warn";
+    ARROW_ASSIGN_OR_RAISE(auto ingester, Ingester::Make(options));
+    tsbs::CpuOptions gen_options;
+    gen_options.hosts = kHosts;
+    tsbs::CpuGenerator generator(gen_options);
+    for (int64_t done = 0; done < rows; done += lines_per_request) {
+      const std::string body = generator.Generate(
+          static_cast<uint64_t>(std::min(lines_per_request, rows - done)));
+      LineProtocolWrite write;
+      write.namespace_name = "bench";
+      write.body = body;
+      // Synced or not, the bytes in the segment are the same; not waiting for an fsync
+      // per request keeps the setup quick.
+      write.sync = false;
+      ARROW_ASSIGN_OR_RAISE(auto summary, ingester->WriteLineProtocol(write));
+      if (!summary.rejected.empty()) {
+        return arrow::Status::Invalid("fixture line rejected: ",
+                                      summary.rejected.front().message);
+      }
+      f.rows += summary.rows_written;
+      f.entries += 1;
+    }
+    ARROW_RETURN_NOT_OK(ingester->Shutdown());
+    ingester.reset();
+    return &made_.emplace(key, std::move(f)).first->second;
+  }
+
+ private:
+  fs::path root_;
+  std::map<std::pair<int64_t, int64_t>, Fixture> made_;
+};
+
+Fixtures& GetFixtures() {
+  static Fixtures fixtures;
+  return fixtures;
+}
+
+class CountingSink final : public DmlSink {
+ public:
+  arrow::Status Apply(const WriteOp& op) override {
+    rows_ += op.RowCount();
+    return arrow::Status::OK();
+  }
+  int64_t rows() const { return rows_; }
+
+ private:
+  int64_t rows_ = 0;
+};
+
+// The buffer tree of a restarted server, wired as Ingester::Make wires it.
+arrow::Result<std::unique_ptr<BufferTree>> MakeTree(catalog::Catalog* catalog) {
+  PartitionCacheOptions cache_options;
+  cache_options.inner = std::make_shared<CatalogPartitionProvider>(catalog);
+  ARROW_ASSIGN_OR_RAISE(auto recent, catalog->ListRecentPartitions(10'000));
+  for (const auto& p : recent) cache_options.entries.push_back({p.table_id, p.key, p.id});
+  ARROW_ASSIGN_OR_RAISE(auto cache, PartitionCache::Make(std::move(cache_options)));
+  BufferTreeOptions tree_options;
+  tree_options.partition_provider = std::move(cache);
+  tree_options.name_resolver = std::make_shared<CatalogNameResolver>(catalog);
+  return BufferTree::Make(std::move(tree_options));
+}
+
+void SetReplayCounters(benchmark::State& state, const Fixture& f, uint64_t wal_bytes) {
+  state.SetItemsProcessed(state.iterations() * f.rows);
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(wal_bytes));
+  state.counters["rows"] = static_cast<double>(f.rows);
+  state.counters["entries"] = static_cast<double>(f.entries);
+  state.counters["rows_per_s"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * f.rows), benchmark::Counter::kIsRate);
+}
+
+// Args: rows, lines per request (one WAL entry each), sink (0 counting, 1 BufferTree).
+void BM_Replay(benchmark::State& state) {
+  (void)SetLogLevel("warn");
+  auto fixture = GetFixtures().Get(state.range(0), state.range(1));
+  if (!fixture.ok()) {
+    state.SkipWithError(fixture.status().ToString().c_str());
+    return;
+  }
+  const Fixture& f = **fixture;
+  const bool into_tree = state.range(2) != 0;
+  const std::string wal_dir = (f.data_dir / "wal").string();
+  auto file_system = PosixFileSystem();
+  auto catalog =
+      catalog::OpenCatalog("sqlite://" + (f.data_dir / "catalog.sqlite").string());
+  if (!catalog.ok()) {
+    state.SkipWithError(catalog.status().ToString().c_str());
+    return;
+  }
+  ReplayOptions options;
+  options.mode = RecoveryMode::kAbsoluteConsistency;  // a fixture is never torn
+  uint64_t wal_bytes = 0;
+  for (auto _ : state) {
+    std::unique_ptr<BufferTree> tree;
+    CountingSink counter;
+    if (into_tree) {
+      state.PauseTiming();
+      auto made = MakeTree(catalog->get());
+      if (!made.ok()) {
+        state.SkipWithError(made.status().ToString().c_str());
+        return;
+      }
+      tree = std::move(*made);
+      state.ResumeTiming();
+    }
+    DmlSink& sink = into_tree ? static_cast<DmlSink&>(*tree) : counter;
+    auto stats = ReplayWal(*file_system, wal_dir, sink, options);
+    if (!stats.ok() || stats->rows != f.rows) {
+      state.SkipWithError(stats.ok() ? "replayed a different row count"
+                                     : stats.status().ToString().c_str());
+      return;
+    }
+    wal_bytes = stats->bytes;
+    if (into_tree) {
+      state.PauseTiming();
+      if (tree->BufferedRows() != f.rows) {
+        state.SkipWithError("the tree buffered a different row count");
+        return;
+      }
+      tree.reset();
+      state.ResumeTiming();
+    }
+  }
+  SetReplayCounters(state, f, wal_bytes);
+}
+BENCHMARK(BM_Replay)
+    ->ArgNames({"rows", "lines_per_entry", "sink"})
+    ->Args({1, 1, 0})
+    ->Args({1, 1, 1})
+    ->Args({1'000'000, 5000, 0})
+    ->Args({1'000'000, 5000, 1})
+    ->Args({1'000'000, 100, 0})
+    ->Args({1'000'000, 100, 1})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// Args: rows, lines per request. Ingester::Make on a fresh copy of the fixture.
+void BM_Startup(benchmark::State& state) {
+  (void)SetLogLevel("warn");
+  auto fixture = GetFixtures().Get(state.range(0), state.range(1));
+  if (!fixture.ok()) {
+    state.SkipWithError(fixture.status().ToString().c_str());
+    return;
+  }
+  const Fixture& f = **fixture;
+  const fs::path copy = GetFixtures().root() / "startup";
+  for (auto _ : state) {
+    state.PauseTiming();
+    fs::remove_all(copy);
+    fs::copy(f.data_dir, copy, fs::copy_options::recursive);
+    IngesterOptions options;
+    options.data_dir = copy.string();
+    options.log_level = "warn";
+    state.ResumeTiming();
+    auto ingester = Ingester::Make(options);
+    state.PauseTiming();
+    if (!ingester.ok()) {
+      state.SkipWithError(ingester.status().ToString().c_str());
+      return;
+    }
+    const std::string replayed =
+        "\ningester_wal_replayed_rows_total " + std::to_string(f.rows) + "\n";
+    if ((*ingester)->MetricsText().find(replayed) == std::string::npos) {
+      state.SkipWithError("startup replayed a different row count");
+      return;
+    }
+    ingester->reset();
+    state.ResumeTiming();
+  }
+  fs::remove_all(copy);
+  state.SetItemsProcessed(state.iterations() * f.rows);
+  state.counters["rows"] = static_cast<double>(f.rows);
+}
+BENCHMARK(BM_Startup)
+    ->ArgNames({"rows", "lines_per_entry"})
+    ->Args({1, 1})
+    ->Args({1'000'000, 5000})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace ingester::wal
+
+BENCHMARK_MAIN();
