@@ -1,0 +1,206 @@
+#include "ingester/persist/persist_job.h"
+
+#include <arrow/buffer.h>
+#include <arrow/record_batch.h>
+#include <arrow/table.h>
+#include <spdlog/spdlog.h>
+
+#include "ingester/buffer/column_set.h"
+#include "ingester/persist/sort_key.h"
+
+namespace ingester::persist {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+template <typename T>
+arrow::Result<T> RetryResult(const RetryPolicy& policy, std::string_view what,
+                             const std::function<arrow::Result<T>()>& op,
+                             std::stop_token stop, RetryStats* stats = nullptr) {
+  std::optional<T> value;
+  ARROW_RETURN_NOT_OK(RetryWithBackoff(
+      policy, what,
+      [&]() -> arrow::Status {
+        ARROW_ASSIGN_OR_RAISE(auto v, op());
+        value = std::move(v);
+        return arrow::Status::OK();
+      },
+      stop, stats));
+  return std::move(*value);
+}
+
+}  // namespace
+
+arrow::Status PersistJobContext::Validate() const {
+  if (catalog == nullptr || object_store == nullptr || executor == nullptr ||
+      clock == nullptr) {
+    return arrow::Status::Invalid(
+        "persist job: catalog, object store, executor and clock "
+        "are required");
+  }
+  ARROW_RETURN_NOT_OK(parquet.Validate());
+  return catalog_retry.Validate();
+}
+
+arrow::Result<PersistJobResult> RunPersistJob(
+    const PersistJobContext& context, const PersistingSnapshot& snapshot,
+    const std::optional<std::vector<std::string>>& cached_sort_key,
+    std::stop_token stop) {
+  ARROW_RETURN_NOT_OK(context.Validate());
+  const auto job_start = Clock::now();
+  const std::string partition_text = "partition " +
+                                     std::to_string(snapshot.partition_id.value()) +
+                                     " (" + snapshot.partition_key + ")";
+  if (snapshot.batches.empty() || snapshot.rows == 0) {
+    return arrow::Status::Invalid("persist of ", partition_text, ": empty snapshot");
+  }
+  PersistJobResult result;
+
+  // Names for the file's metadata (loaded from the catalog if no write carried them).
+  ARROW_ASSIGN_OR_RAISE(std::string namespace_name,
+                        RetryResult<std::string>(
+                            context.catalog_retry, "namespace name lookup",
+                            [&] { return snapshot.namespace_name.Get(); }, stop));
+  ARROW_ASSIGN_OR_RAISE(std::string table_name,
+                        RetryResult<std::string>(
+                            context.catalog_retry, "table name lookup",
+                            [&] { return snapshot.table_name.Get(); }, stop));
+
+  // 1. The sort key: extend the catalog's with the snapshot's new tags, swap it in.
+  auto phase_start = Clock::now();
+  std::vector<std::shared_ptr<arrow::Schema>> schemas;
+  if (snapshot.schema) schemas.push_back(snapshot.schema);
+  for (const auto& batch : snapshot.batches) schemas.push_back(batch->schema());
+  ARROW_ASSIGN_OR_RAISE(auto schema, MergeSchemas(schemas));
+  ARROW_ASSIGN_OR_RAISE(auto cardinalities,
+                        ComputeTagCardinalities(*schema, snapshot.batches));
+  std::vector<std::string> expected;
+  if (cached_sort_key) {
+    expected = *cached_sort_key;
+  } else {
+    ARROW_ASSIGN_OR_RAISE(
+        auto partition,
+        RetryResult<catalog::PartitionRecord>(
+            context.catalog_retry, "catalog read of " + partition_text,
+            [&] { return context.catalog->GetPartition(snapshot.partition_id); }, stop));
+    expected = std::move(partition.sort_key);
+  }
+  ARROW_ASSIGN_OR_RAISE(auto key_update,
+                        RetryResult<SortKeyUpdate>(
+                            context.catalog_retry, "sort key update of " + partition_text,
+                            [&] {
+                              return UpdateCatalogSortKey(context.catalog,
+                                                          snapshot.partition_id, expected,
+                                                          cardinalities);
+                            },
+                            stop));
+  result.sort_key = key_update.key;
+  result.sort_key_cas_attempts = key_update.cas_attempts;
+  result.sort_key_time = Clock::now() - phase_start;
+
+  // 2. Compaction and encoding on the executor, under the memory limit. The encoded file
+  // stays in `job`'s memory until the upload is done, so it counts against the limit.
+  const std::string object_id = GenerateUuidV4();
+  const int64_t created_at = context.clock->NowNanos();
+  JobMemoryPool job(context.executor->memory_pool());
+  std::shared_ptr<arrow::Buffer> file;
+  ParquetFileMetadata metadata;
+  MemoryRetryStats memory_stats;
+  arrow::Status exec_status = context.executor->Run(
+      &job,
+      [&]() -> arrow::Status {
+        file.reset();  // a failed attempt's output, if any, is released before retrying
+        auto t0 = Clock::now();
+        ARROW_ASSIGN_OR_RAISE(auto compacted,
+                              CompactBatches(snapshot.batches, result.sort_key, &job));
+        result.compact_time = Clock::now() - t0;
+        if (compacted.output_rows == 0) {
+          return arrow::Status::Invalid("persist of ", partition_text, ": no rows");
+        }
+        metadata = ParquetFileMetadata{
+            .namespace_id = snapshot.namespace_id,
+            .namespace_name = namespace_name,
+            .table_id = snapshot.table_id,
+            .table_name = table_name,
+            .partition_id = snapshot.partition_id,
+            .partition_key = snapshot.partition_key,
+            .object_store_id = object_id,
+            .sort_key = compacted.sort_key,
+            .min_time = compacted.min_time,
+            .max_time = compacted.max_time,
+            .row_count = compacted.output_rows,
+            .compaction_level = 0,
+            .created_at = created_at,
+        };
+        result.input_rows = compacted.input_rows;
+        result.output_rows = compacted.output_rows;
+        t0 = Clock::now();
+        ARROW_ASSIGN_OR_RAISE(auto encoded, EncodeParquet(*compacted.table, metadata,
+                                                          context.parquet, &job));
+        result.encode_time = Clock::now() - t0;
+        result.row_groups = encoded.row_groups;
+        file = std::move(encoded.data);
+        return arrow::Status::OK();
+      },
+      &memory_stats, stop);
+  result.memory_attempts = memory_stats.attempts;
+  if (!exec_status.ok()) {
+    return exec_status.WithMessage("persist of ", partition_text, ": ",
+                                   exec_status.message());
+  }
+  result.file_bytes = file->size();
+
+  // 3. Upload.
+  phase_start = Clock::now();
+  const std::string path = catalog::ParquetFilePath(
+      snapshot.namespace_id, snapshot.table_id, snapshot.partition_id, object_id);
+  RetryStats upload_stats;
+  arrow::Status uploaded =
+      context.object_store->PutWithRetry(path, file, stop, &upload_stats);
+  result.upload_attempts = upload_stats.attempts;
+  result.upload_time = Clock::now() - phase_start;
+  result.peak_memory_bytes = job.max_memory();
+  file.reset();  // before `job` goes away
+  if (!uploaded.ok()) {
+    return uploaded.WithMessage("persist of ", partition_text, ": ", uploaded.message());
+  }
+
+  // 4. The catalog row: from now on the file is live. Idempotent per object_store_id, so
+  // a retry after a lost reply records it once.
+  phase_start = Clock::now();
+  catalog::ParquetFileRecord record;
+  record.namespace_id = snapshot.namespace_id;
+  record.table_id = snapshot.table_id;
+  record.partition_id = snapshot.partition_id;
+  record.object_store_id = object_id;
+  record.min_time = metadata.min_time;
+  record.max_time = metadata.max_time;
+  record.row_count = metadata.row_count;
+  record.file_size_bytes = result.file_bytes;
+  record.compaction_level = 0;
+  record.created_at = created_at;
+  record.path = path;
+  ARROW_ASSIGN_OR_RAISE(
+      record.id, RetryResult<ParquetFileId>(
+                     context.catalog_retry, "catalog record of " + path,
+                     [&] { return context.catalog->CreateParquetFile(record); }, stop));
+  result.catalog_time = Clock::now() - phase_start;
+  result.file = std::move(record);
+  result.total_time = Clock::now() - job_start;
+  spdlog::debug(
+      "persisted {} of {}.{}: {} rows -> {} rows, {} bytes in {} ({} ms: sort key {}, "
+      "compact {}, encode {}, upload {}, catalog {}; peak memory {} bytes)",
+      partition_text, namespace_name, table_name, result.input_rows, result.output_rows,
+      result.file_bytes, path,
+      std::chrono::duration_cast<std::chrono::milliseconds>(result.total_time).count(),
+      std::chrono::duration_cast<std::chrono::milliseconds>(result.sort_key_time).count(),
+      std::chrono::duration_cast<std::chrono::milliseconds>(result.compact_time).count(),
+      std::chrono::duration_cast<std::chrono::milliseconds>(result.encode_time).count(),
+      std::chrono::duration_cast<std::chrono::milliseconds>(result.upload_time).count(),
+      std::chrono::duration_cast<std::chrono::milliseconds>(result.catalog_time).count(),
+      result.peak_memory_bytes);
+  return result;
+}
+
+}  // namespace ingester::persist
