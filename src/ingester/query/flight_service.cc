@@ -1,0 +1,284 @@
+#include "ingester/query/flight_service.h"
+
+#include <arrow/buffer.h>
+#include <arrow/flight/api.h>
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+
+#include "ingester/common/error.h"
+#include "ingester/common/thread_annotations.h"
+#include "ingester/query/flight_stream.h"
+#include "ingester/query/ticket.h"
+
+namespace ingester::query {
+
+namespace flight = arrow::flight;
+using nlohmann::json;
+
+namespace {
+
+constexpr char kListTablesAction[] = "list_tables";
+
+// Constant-time comparison, so the token cannot be guessed byte by byte from timings.
+bool SameSecret(std::string_view a, std::string_view b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
+  }
+  return diff == 0;
+}
+
+// Refuses every call without "authorization: Bearer <token>".
+class BearerAuthFactory final : public flight::ServerMiddlewareFactory {
+ public:
+  explicit BearerAuthFactory(std::string token)
+      : expected_("Bearer " + std::move(token)) {}
+
+  arrow::Status StartCall(const flight::CallInfo&,
+                          const flight::ServerCallContext& context,
+                          std::shared_ptr<flight::ServerMiddleware>*) override {
+    auto [it, end] = context.incoming_headers().equal_range("authorization");
+    for (; it != end; ++it) {
+      if (SameSecret(it->second, expected_)) return arrow::Status::OK();
+    }
+    return flight::MakeFlightError(flight::FlightStatusCode::Unauthenticated,
+                                   "missing or invalid bearer token");
+  }
+
+ private:
+  const std::string expected_;
+};
+
+arrow::Result<TableRef> TableOf(const flight::FlightDescriptor& descriptor) {
+  if (descriptor.type == flight::FlightDescriptor::PATH) {
+    if (descriptor.path.size() != 2 || descriptor.path[0].empty() ||
+        descriptor.path[1].empty()) {
+      return InvalidInput("a DoPut descriptor path must be [namespace, table], got " +
+                          std::to_string(descriptor.path.size()) + " part(s)");
+    }
+    return TableRef{descriptor.path[0], descriptor.path[1]};
+  }
+  if (descriptor.type == flight::FlightDescriptor::CMD) {
+    return ParseTableRef(descriptor.cmd);
+  }
+  return InvalidInput("a DoPut descriptor must be a path or a command");
+}
+
+class Server final : public flight::FlightServerBase {
+ public:
+  Server(const FlightServiceOptions& options, QueryExec* exec, BatchWriter* writer,
+         CatalogLister lister)
+      : ingester_id_(options.ingester_id),
+        limit_(options.concurrent_query_limit),
+        exec_(exec),
+        writer_(writer),
+        lister_(std::move(lister)) {}
+
+  int active() const { return active_->load(); }
+
+  arrow::Status DoGet(const flight::ServerCallContext&, const flight::Ticket& ticket,
+                      std::unique_ptr<flight::FlightDataStream>* stream) override {
+    auto request = ParseTicket(ticket.ticket);
+    if (!request.ok()) return ToFlightStatus(request.status());
+    // Take a slot; the stream gives it back when it ends or the client goes away. The
+    // counter is shared so a stream outliving the server object cannot touch freed
+    // memory.
+    if (active_->fetch_add(1) >= limit_) {
+      active_->fetch_sub(1);
+      return flight::MakeFlightError(
+          flight::FlightStatusCode::Unavailable,
+          "RESOURCE_EXHAUSTED: " + std::to_string(limit_) +
+              " queries are running (--concurrent-query-limit); try again later");
+    }
+    auto release = [active = active_] { active->fetch_sub(1); };
+    auto response = exec_->Query(*request);
+    if (!response.ok()) {
+      release();
+      return ToFlightStatus(response.status());
+    }
+    ARROW_ASSIGN_OR_RAISE(*stream,
+                          MakeQueryFlightStream(std::move(*response), ingester_id_,
+                                                std::move(release), &ToFlightStatus));
+    return arrow::Status::OK();
+  }
+
+  arrow::Status DoPut(const flight::ServerCallContext&,
+                      std::unique_ptr<flight::FlightMessageReader> reader,
+                      std::unique_ptr<flight::FlightMetadataWriter> writer) override {
+    if (writer_ == nullptr) {
+      return arrow::Status::NotImplemented("this ingester accepts no writes over Flight");
+    }
+    auto table = TableOf(reader->descriptor());
+    if (!table.ok()) return ToFlightStatus(table.status());
+    int64_t total = 0;
+    while (true) {
+      ARROW_ASSIGN_OR_RAISE(flight::FlightStreamChunk chunk, reader->Next());
+      if (chunk.data == nullptr) {
+        if (chunk.app_metadata == nullptr) break;  // end of the upload
+        continue;                                  // metadata alone: nothing to write
+      }
+      auto written =
+          writer_->WriteBatches(table->namespace_name, table->table_name, {chunk.data});
+      if (!written.ok()) return ToFlightStatus(written.status());
+      total += written->rows;
+      json ack = {{"rows", written->rows}, {"total_rows", total}};
+      ARROW_RETURN_NOT_OK(writer->WriteMetadata(*arrow::Buffer::FromString(ack.dump())));
+    }
+    return arrow::Status::OK();
+  }
+
+  arrow::Status ListActions(const flight::ServerCallContext&,
+                            std::vector<flight::ActionType>* actions) override {
+    *actions = {{kListTablesAction, "Namespaces and their tables, as JSON"}};
+    return arrow::Status::OK();
+  }
+
+  arrow::Status DoAction(const flight::ServerCallContext&, const flight::Action& action,
+                         std::unique_ptr<flight::ResultStream>* result) override {
+    if (action.type != kListTablesAction) {
+      return arrow::Status::NotImplemented("unknown action '", action.type,
+                                           "' (known: ", kListTablesAction, ")");
+    }
+    ARROW_ASSIGN_OR_RAISE(auto listing, List());
+    json namespaces = json::array();
+    for (const auto& ns : listing) {
+      namespaces.push_back({{"name", ns.name}, {"tables", ns.tables}});
+    }
+    json doc = {{"namespaces", std::move(namespaces)}};
+    std::vector<flight::Result> results;
+    results.emplace_back(arrow::Buffer::FromString(
+        doc.dump(-1, ' ', false, json::error_handler_t::replace)));
+    *result = std::make_unique<flight::SimpleResultStream>(std::move(results));
+    return arrow::Status::OK();
+  }
+
+  arrow::Status ListFlights(const flight::ServerCallContext&, const flight::Criteria*,
+                            std::unique_ptr<flight::FlightListing>* listings) override {
+    ARROW_ASSIGN_OR_RAISE(auto listing, List());
+    std::vector<flight::FlightInfo> infos;
+    const auto no_schema = arrow::schema({});
+    for (const auto& ns : listing) {
+      for (const auto& table : ns.tables) {
+        QueryRequest request;
+        request.namespace_name = ns.name;
+        request.table_name = table;
+        flight::FlightEndpoint endpoint;
+        endpoint.ticket.ticket = TicketJson(request);
+        ARROW_ASSIGN_OR_RAISE(
+            auto info, flight::FlightInfo::Make(
+                           *no_schema, flight::FlightDescriptor::Path({ns.name, table}),
+                           {endpoint}, -1, -1));
+        infos.push_back(std::move(info));
+      }
+    }
+    *listings = std::make_unique<flight::SimpleFlightListing>(std::move(infos));
+    return arrow::Status::OK();
+  }
+
+ private:
+  arrow::Result<std::vector<NamespaceListing>> List() {
+    if (!lister_) return std::vector<NamespaceListing>{};
+    auto listing = lister_();
+    if (!listing.ok()) return ToFlightStatus(listing.status());
+    return listing;
+  }
+
+  const std::string ingester_id_;
+  const int limit_;
+  QueryExec* const exec_;
+  BatchWriter* const writer_;
+  const CatalogLister lister_;
+  const std::shared_ptr<std::atomic<int>> active_ = std::make_shared<std::atomic<int>>(0);
+};
+
+}  // namespace
+
+arrow::Status ToFlightStatus(const arrow::Status& status) {
+  if (status.ok()) return status;
+  auto kind = ErrorKindOf(status);
+  if (!kind) return status;
+  // The message only: the detail would append ". Detail: ..." on the client.
+  const std::string& message = status.message();
+  switch (*kind) {
+    case ErrorKind::kNotFound:
+      return arrow::Status::KeyError(message);
+    case ErrorKind::kInvalidInput:
+    case ErrorKind::kConflict:
+    case ErrorKind::kLimit:
+    case ErrorKind::kTooLarge:
+      return arrow::Status::Invalid(message);
+    case ErrorKind::kBackpressure:
+    case ErrorKind::kRetryable:
+      return flight::MakeFlightError(flight::FlightStatusCode::Unavailable, message);
+    case ErrorKind::kDataLoss:
+      return flight::MakeFlightError(flight::FlightStatusCode::Internal, message);
+  }
+  return status;
+}
+
+arrow::Status FlightServiceOptions::Validate() const {
+  if (host.empty()) return arrow::Status::Invalid("flight: empty host");
+  if (port < 0 || port > 65535) return arrow::Status::Invalid("flight: bad port ", port);
+  if (concurrent_query_limit < 1) {
+    return arrow::Status::Invalid("flight: concurrent_query_limit must be at least 1");
+  }
+  if (shutdown_grace.count() < 0) {
+    return arrow::Status::Invalid("flight: negative shutdown grace");
+  }
+  return arrow::Status::OK();
+}
+
+struct FlightService::Impl {
+  FlightServiceOptions options;
+  std::unique_ptr<Server> server;
+  Mutex mu;
+  bool shut_down GUARDED_BY(mu) = false;
+};
+
+FlightService::FlightService(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+FlightService::~FlightService() {
+  auto status = Shutdown();
+  if (!status.ok()) spdlog::warn("flight: shutdown: {}", status.ToString());
+}
+
+arrow::Result<std::unique_ptr<FlightService>> FlightService::Start(
+    FlightServiceOptions options, QueryExec* exec, BatchWriter* writer,
+    CatalogLister lister) {
+  ARROW_RETURN_NOT_OK(options.Validate());
+  if (exec == nullptr) return arrow::Status::Invalid("flight: no query exec");
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->server = std::make_unique<Server>(options, exec, writer, std::move(lister));
+  ARROW_ASSIGN_OR_RAISE(auto location,
+                        flight::Location::ForGrpcTcp(options.host, options.port));
+  flight::FlightServerOptions server_options(location);
+  if (!options.token.empty()) {
+    server_options.middleware.emplace_back(
+        "bearer-auth", std::make_shared<BearerAuthFactory>(options.token));
+  }
+  // Init builds and starts the gRPC server: calls are served from here on, on gRPC's
+  // threads (Serve() would only block until shutdown).
+  ARROW_RETURN_NOT_OK(impl->server->Init(server_options));
+  spdlog::info("flight: listening on {}:{} (query limit {}, {})", options.host,
+               impl->server->port(), options.concurrent_query_limit,
+               options.token.empty() ? "no authentication" : "bearer token");
+  return std::unique_ptr<FlightService>(new FlightService(std::move(impl)));
+}
+
+int FlightService::port() const { return impl_->server->port(); }
+
+int FlightService::active_queries() const { return impl_->server->active(); }
+
+arrow::Status FlightService::Shutdown() {
+  MutexLock lock(&impl_->mu);
+  if (impl_->shut_down) return arrow::Status::OK();
+  impl_->shut_down = true;
+  const auto deadline = std::chrono::system_clock::now() + impl_->options.shutdown_grace;
+  ARROW_RETURN_NOT_OK(impl_->server->Shutdown(&deadline));
+  return impl_->server->Wait();
+}
+
+}  // namespace ingester::query

@@ -1,0 +1,122 @@
+// The Arrow Flight server of the ingester (DESIGN.md, "Interfaces"): read-your-writes
+// queries (DoGet), batch writes (DoPut) and a listing of namespaces and tables.
+//
+//   DoGet(ticket)     ticket = JSON query (ticket.h); the stream of flight_stream.h.
+//                     malformed ticket      -> INVALID_ARGUMENT saying what is wrong
+//                     unknown ns / table    -> NOT_FOUND naming it
+//                     bad column / tag      -> INVALID_ARGUMENT
+//                     over the query limit  -> UNAVAILABLE, message "RESOURCE_EXHAUSTED:
+//                                              ..." (see below)
+//   DoPut(descriptor, batches)
+//                     descriptor = path [namespace, table], or a command
+//                     {"namespace": ..., "table": ...}. Each batch is written through the
+//                     BatchWriter (validation, sequence numbers, WAL fsync, buffer) and
+//                     acknowledged by one PutResult {"rows": n, "total_rows": N} once the
+//                     write returned. A failed batch ends the call with its error; the
+//                     batches acknowledged before it stay written.
+//   DoAction("list_tables")  one Result: {"namespaces": [{"name": ..., "tables": [...]}]}
+//   ListFlights       one FlightInfo per table: descriptor path [namespace, table], one
+//                     endpoint whose ticket is {"namespace": ..., "table": ...}.
+//   Authentication    with a token set, every call needs the gRPC header
+//                     "authorization: Bearer <token>"; otherwise UNAUTHENTICATED.
+//
+// RESOURCE_EXHAUSTED: Arrow C++'s Flight server maps statuses to gRPC codes through a
+// fixed table (TransportStatusCode) that has no RESOURCE_EXHAUSTED, so a query over the
+// limit is refused with UNAVAILABLE (the retry-later code; pyarrow raises
+// FlightUnavailableError) and a message starting "RESOURCE_EXHAUSTED: ".
+//
+// A query holds its slot of `concurrent_query_limit` from DoGet until its stream ends
+// or the client goes away.
+#pragma once
+
+#include <arrow/record_batch.h>
+#include <arrow/result.h>
+#include <arrow/status.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ingester/query/query_exec.h"
+
+namespace ingester::query {
+
+struct FlightServiceOptions {
+  std::string host = "127.0.0.1";
+  // 0 picks a free port (see FlightService::port()).
+  int port = 8082;
+  // Named in every partition frame, so a client reading from several ingesters can tell
+  // whose buffer a partition's rows came from.
+  std::string ingester_id;
+  // Queries streaming at once; more are refused.
+  int concurrent_query_limit = 20;
+  // Empty: no authentication.
+  std::string token;
+  // Shutdown() waits this long for running calls (a slow reader), then cancels them.
+  std::chrono::milliseconds shutdown_grace{5000};
+
+  arrow::Status Validate() const;
+};
+
+struct BatchWriteResult {
+  int64_t rows = 0;
+};
+
+// Writes Arrow batches for one table through the same path as line protocol over HTTP:
+// validation against the catalog (write/arrow_write_builder.h), sequence numbers from the
+// oracle, the WalSink (fsync) and the BufferTree. The server's facade implements it.
+class BatchWriter {
+ public:
+  virtual ~BatchWriter() = default;
+  // Returns once the rows are durable and buffered. Errors carry an ErrorKind
+  // (InvalidInput, Conflict, Limit, Backpressure, ...). Thread-safe.
+  virtual arrow::Result<BatchWriteResult> WriteBatches(
+      const std::string& namespace_name, const std::string& table_name,
+      const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches) = 0;
+};
+
+struct NamespaceListing {
+  std::string name;
+  std::vector<std::string> tables;
+};
+// Lists namespaces and their tables (from the catalog). Thread-safe.
+using CatalogLister = std::function<arrow::Result<std::vector<NamespaceListing>>()>;
+
+// The Flight error for an ingester status: NotFound -> NOT_FOUND; InvalidInput,
+// Conflict, Limit, TooLarge -> INVALID_ARGUMENT; Backpressure -> UNAVAILABLE; others
+// unchanged (Arrow's own mapping). The message is kept, without the detail suffix.
+arrow::Status ToFlightStatus(const arrow::Status& status);
+
+class FlightService {
+ public:
+  // Starts listening and serving. `exec` is required; `writer` may be null (DoPut is
+  // then UNIMPLEMENTED) and `lister` empty (an empty listing). All three must outlive
+  // the service (until Shutdown() returned).
+  static arrow::Result<std::unique_ptr<FlightService>> Start(FlightServiceOptions options,
+                                                             QueryExec* exec,
+                                                             BatchWriter* writer,
+                                                             CatalogLister lister);
+  // Shuts down if still running.
+  ~FlightService();
+  FlightService(const FlightService&) = delete;
+  FlightService& operator=(const FlightService&) = delete;
+
+  // The port listened on (the chosen one when options.port was 0).
+  int port() const;
+  // Queries streaming now.
+  int active_queries() const;
+
+  // Stops accepting calls, waits up to shutdown_grace for running ones, cancels the rest.
+  // Idempotent; thread-safe.
+  arrow::Status Shutdown();
+
+ private:
+  struct Impl;
+  explicit FlightService(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ingester::query
