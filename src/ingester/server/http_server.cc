@@ -5,6 +5,7 @@
 
 #include <sys/socket.h>
 #include <string_view>
+#include <chrono>
 #include <thread>
 
 #include <httplib.h>
@@ -301,6 +302,18 @@ arrow::Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOpt
   }
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { raw->server.listen_after_bind(); });
+  // cpp-httplib's stop() is a no-op until the accept loop has marked itself running, so a
+  // server stopped right after starting would leave that loop blocked in accept() forever.
+  // Return only once it runs (cpp-httplib 0.11 has no wait_until_ready()).
+  for (int i = 0; i < 5000 && !impl->server.is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (!impl->server.is_running()) {
+    // Unblock accept() (if the loop got that far) so the thread can be joined.
+    if (listen_fd >= 0) ::shutdown(listen_fd, SHUT_RDWR);
+    impl->thread.join();
+    return arrow::Status::IOError("the HTTP server did not start within 5 s");
+  }
   spdlog::info("HTTP API listening on {}:{}", options.host, impl->port);
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }

@@ -1,5 +1,6 @@
 // `ingester`: serve, write a line protocol file to a server, inspect a WAL directory.
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -79,6 +80,12 @@ int Fail(const arrow::Status& status) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Arrow's default pool in the pyarrow wheel is mimalloc, which here returned memory
+  // so eagerly that every request faulted in fresh zeroed huge pages (17% of server
+  // time). jemalloc gave ~20-40% more ingest throughput and half the p99 latency in
+  // ingest_load runs (docs/benchmarks.md). A value set by the user wins.
+  ::setenv("ARROW_DEFAULT_MEMORY_POOL", "jemalloc", /*overwrite=*/0);
+
   CLI::App app{"ingester: durable line protocol ingest, queryable at once, persisted as Parquet"};
   app.require_subcommand(1);
   std::string log_level = "info";

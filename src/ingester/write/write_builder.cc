@@ -147,8 +147,7 @@ class TableWriteBuilder {
     auto schema = cache_->GetOrCreateTable(ns_, std::string(name_));
     if (!schema.ok()) return RejectAll(schema.status(), rejected);
     schema_ = *schema;
-    ARROW_RETURN_NOT_OK(EnsureColumns());
-    lookup_ = std::make_unique<ColumnLookup>(*schema_);
+    ARROW_RETURN_NOT_OK(EnsureColumns());  // leaves lookup_ over the final schema
 
     std::map<int64_t, std::vector<const lp::ParsedLine*>> by_day;
     for (const auto* line : lines_) {
@@ -192,14 +191,16 @@ class TableWriteBuilder {
   // and the lines needing a missing column are rejected with it.
   arrow::Status EnsureColumns() {
     for (int attempt = 0; attempt < 2; ++attempt) {
+      lookup_ = std::make_unique<ColumnLookup>(*schema_);
       std::vector<catalog::ColumnSpec> wanted;
       std::unordered_map<std::string_view, bool> seen;
-      auto offer = [&](std::string_view name, ColumnType type) {
-        if (schema_->FindColumn(name) == nullptr && seen.emplace(name, true).second) {
-          wanted.push_back({std::string(name), type});
-        }
-      };
       for (const auto* line : lines_) {
+        size_t slot = 0;
+        auto offer = [&](std::string_view name, ColumnType type) {
+          if (lookup_->Find(name, slot++) < 0 && seen.emplace(name, true).second) {
+            wanted.push_back({std::string(name), type});
+          }
+        };
         for (const auto& tag : line->tags) offer(tag.key, ColumnType::kTag);
         for (const auto& field : line->fields) offer(field.key, ColumnTypeOfField(field));
       }
@@ -207,6 +208,7 @@ class TableWriteBuilder {
       auto added = cache_->AddColumns(ns_, schema_->table.id, wanted);
       if (added.ok()) {
         schema_ = *added;
+        lookup_ = std::make_unique<ColumnLookup>(*schema_);
         return arrow::Status::OK();
       }
       auto kind = ErrorKindOf(added.status());
@@ -222,6 +224,7 @@ class TableWriteBuilder {
       }
       break;
     }
+    lookup_ = std::make_unique<ColumnLookup>(*schema_);
     return arrow::Status::OK();
   }
 
