@@ -22,9 +22,12 @@ run: build
 	./$(BUILD_DIR)/ingester serve
 
 # Every test: unit and integration suites (ctest), then the end-to-end suite (pytest).
+# Both always run, so one failing suite does not hide the other's results.
 test: build
-	cd $(BUILD_DIR) && ctest -j $(JOBS) --output-on-failure
-	./scripts/test_e2e.sh
+	@status=0; \
+	(cd $(BUILD_DIR) && ctest -j $(JOBS) --output-on-failure) || status=1; \
+	./scripts/test_e2e.sh || status=1; \
+	exit $$status
 
 # The quick loop: unit tests only.
 check: build
