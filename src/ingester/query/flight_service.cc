@@ -5,8 +5,6 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
-#include <atomic>
-
 #include "ingester/common/error.h"
 #include "ingester/common/thread_annotations.h"
 #include "ingester/query/flight_stream.h"
@@ -66,33 +64,65 @@ arrow::Result<TableRef> TableOf(const flight::FlightDescriptor& descriptor) {
   return InvalidInput("a DoPut descriptor must be a path or a command");
 }
 
+// The concurrency limit's slots. Shared with the streams holding them, which may outlive
+// the server object by a little (gRPC destroys a cancelled call's stream on its own
+// thread).
+class QuerySlots {
+ public:
+  explicit QuerySlots(int limit) : limit_(limit) {}
+
+  bool TryAcquire() {
+    MutexLock lock(&mu_);
+    if (active_ >= limit_) return false;
+    ++active_;
+    return true;
+  }
+  void Release() {
+    MutexLock lock(&mu_);
+    --active_;
+    released_.NotifyAll();
+  }
+  int active() {
+    MutexLock lock(&mu_);
+    return active_;
+  }
+  void WaitUntilAtMost(int n) {
+    MutexLock lock(&mu_);
+    released_.Wait(&mu_, [&]() REQUIRES(mu_) { return active_ <= n; });
+  }
+  int limit() const { return limit_; }
+
+ private:
+  const int limit_;
+  Mutex mu_;
+  CondVar released_;  // signalled by every Release()
+  int active_ GUARDED_BY(mu_) = 0;
+};
+
 class Server final : public flight::FlightServerBase {
  public:
   Server(const FlightServiceOptions& options, QueryExec* exec, BatchWriter* writer,
          CatalogLister lister)
       : ingester_id_(options.ingester_id),
-        limit_(options.concurrent_query_limit),
+        slots_(std::make_shared<QuerySlots>(options.concurrent_query_limit)),
         exec_(exec),
         writer_(writer),
         lister_(std::move(lister)) {}
 
-  int active() const { return active_->load(); }
+  QuerySlots& slots() { return *slots_; }
 
   arrow::Status DoGet(const flight::ServerCallContext&, const flight::Ticket& ticket,
                       std::unique_ptr<flight::FlightDataStream>* stream) override {
     auto request = ParseTicket(ticket.ticket);
     if (!request.ok()) return ToFlightStatus(request.status());
-    // Take a slot; the stream gives it back when it ends or the client goes away. The
-    // counter is shared so a stream outliving the server object cannot touch freed
-    // memory.
-    if (active_->fetch_add(1) >= limit_) {
-      active_->fetch_sub(1);
+    // Take a slot; the stream gives it back when it ends or the client goes away.
+    if (!slots_->TryAcquire()) {
       return flight::MakeFlightError(
           flight::FlightStatusCode::Unavailable,
-          "RESOURCE_EXHAUSTED: " + std::to_string(limit_) +
+          "RESOURCE_EXHAUSTED: " + std::to_string(slots_->limit()) +
               " queries are running (--concurrent-query-limit); try again later");
     }
-    auto release = [active = active_] { active->fetch_sub(1); };
+    auto release = [slots = slots_] { slots->Release(); };
     auto response = exec_->Query(*request);
     if (!response.ok()) {
       release();
@@ -186,11 +216,10 @@ class Server final : public flight::FlightServerBase {
   }
 
   const std::string ingester_id_;
-  const int limit_;
+  const std::shared_ptr<QuerySlots> slots_;
   QueryExec* const exec_;
   BatchWriter* const writer_;
   const CatalogLister lister_;
-  const std::shared_ptr<std::atomic<int>> active_ = std::make_shared<std::atomic<int>>(0);
 };
 
 }  // namespace
@@ -270,7 +299,11 @@ arrow::Result<std::unique_ptr<FlightService>> FlightService::Start(
 
 int FlightService::port() const { return impl_->server->port(); }
 
-int FlightService::active_queries() const { return impl_->server->active(); }
+int FlightService::active_queries() const { return impl_->server->slots().active(); }
+
+void FlightService::TEST_WaitForActiveQueries(int at_most) {
+  impl_->server->slots().WaitUntilAtMost(at_most);
+}
 
 arrow::Status FlightService::Shutdown() {
   MutexLock lock(&impl_->mu);

@@ -108,6 +108,9 @@ class FlightService {
   int port() const;
   // Queries streaming now.
   int active_queries() const;
+  // Waits until at most `at_most` queries hold a slot (tests: a cancelled stream is
+  // released on a gRPC thread, asynchronously).
+  void TEST_WaitForActiveQueries(int at_most);
 
   // Stops accepting calls, waits up to shutdown_grace for running ones, cancels the rest.
   // Idempotent; thread-safe.
