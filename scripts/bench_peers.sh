@@ -185,6 +185,25 @@ EOF
   esac
 }
 
+# Rows the server reports as stored (from its own metrics or a query), after the load:
+# evidence that each system really took every row it acknowledged.
+stored_rows() {
+  local system="$1" base="http://127.0.0.1:$PORT"
+  case "$system" in
+    ingester)
+      curl -sf "$base/metrics" | awk '$1 == "ingester_write_rows_total" {print $2}' ;;
+    victoriametrics)
+      # One sample per field: TSBS cpu lines carry 10 fields.
+      curl -sf "$base/metrics" |
+        awk '$1 == "vm_rows_added_to_storage_total" {printf "%.0f\n", $2 / 10}' ;;
+    influxdb)
+      curl -sfG "$base/query" --data-urlencode db=bench \
+        --data-urlencode 'q=SELECT count(usage_user) FROM cpu' |
+        jq -r '.results[0].series[0].values[0][1] // 0' ;;
+    null) echo -1 ;;
+  esac
+}
+
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 peak_rss_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 
@@ -200,6 +219,8 @@ run_one() {
   cpu1="$(cpu_ticks "$SERVER_PID")"
   rss="$(peak_rss_kb "$SERVER_PID")"
   [[ -n $load_json ]] || die "$system: ingest_load printed nothing (exit $status)"
+  local stored
+  stored="$(stored_rows "$system" || true)"
   stop_server_keep_dir
   local disk_kb
   disk_kb="$(du -sk "$SERVER_DIR" | awk '{print $1}')"
@@ -208,9 +229,9 @@ run_one() {
   server_cpu="$(awk -v a="$cpu0" -v b="$cpu1" -v t="$CLK_TCK" 'BEGIN {printf "%.2f", (b - a) / t}')"
   echo "$load_json" | jq -c --arg system "$system" --argjson rep "$rep" \
     --argjson server_cpu_s "$server_cpu" --argjson peak_rss_kb "${rss:-0}" \
-    --argjson disk_kb "$disk_kb" --argjson exit "$status" \
-    '. + {system: $system, rep: $rep, server_cpu_s: $server_cpu_s,
-          peak_rss_kb: $peak_rss_kb, disk_kb: $disk_kb, exit: $exit}' >>"$OUT_DIR/results.jsonl"
+    --argjson disk_kb "$disk_kb" --argjson exit "$status" --argjson stored "${stored:-0}" \
+    '. + {system: $system, rep: $rep, server_cpu_s: $server_cpu_s, peak_rss_kb: $peak_rss_kb,
+          disk_kb: $disk_kb, stored_rows: $stored, exit: $exit}' >>"$OUT_DIR/results.jsonl"
   log "$(printf '%-16s %2s conn  %9.0f rows/s  p50 %7.1f ms  p99 %7.1f ms  server CPU %6.2f s  peak %5d MB%s' \
     "$system" "$connections" "$(jq -r .rows_per_s <<<"$load_json")" \
     "$(jq -r .p50_ms <<<"$load_json")" "$(jq -r .p99_ms <<<"$load_json")" "$server_cpu" \
@@ -236,8 +257,9 @@ main() {
     echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
     echo "mem_total=$(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)"
     echo "loadavg=$(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "victoria_metrics=$(victoria-metrics -version 2>&1 | head -1)"
-    echo "influxdb=$(influxd version 2>&1 | head -1)"
+    echo "victoria_metrics=$(dpkg-query -W -f='${Version}' victoria-metrics 2>/dev/null || echo unknown)"
+    echo "influxdb=$(dpkg-query -W -f='${Version}' influxdb 2>/dev/null || echo unknown)"
+    echo "disk=$(df -h --output=source,fstype,size "${TMPDIR:-/tmp}" | tail -1 | tr -s ' ')"
     echo "ingester_commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
     echo "connections=$CONNECTIONS lines_per_body=$LINES_PER_BODY rows=$ROWS hosts=$HOSTS repeats=$REPEATS"
   } >"$OUT_DIR/machine.txt"
