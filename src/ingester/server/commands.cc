@@ -11,6 +11,7 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include "ingester/query/flight_service.h"
 #include "ingester/server/http_server.h"
 #include "ingester/server/ingester.h"
 #include "ingester/wal/inspect.h"
@@ -47,6 +48,19 @@ int RunServe(IngesterOptions options) {
   http.token = resolved.token;
   auto server = HttpServer::Start(http, ingester->get());
   if (!server.ok()) return Fail(server.status());
+
+  query::FlightServiceOptions flight;
+  if (auto st = SplitHostPort(resolved.flight_bind, &flight.host, &flight.port); !st.ok()) {
+    return Fail(st);
+  }
+  flight.ingester_id = (*ingester)->ingester_id();
+  flight.concurrent_query_limit = resolved.concurrent_query_limit;
+  flight.token = resolved.token;
+  auto handlers = (*ingester)->flight_handlers();
+  auto flight_server = query::FlightService::Start(flight, handlers.query, handlers.writer,
+                                                   handlers.lister);
+  if (!flight_server.ok()) return Fail(flight_server.status());
+  spdlog::info("Arrow Flight listening on {}:{}", flight.host, (*flight_server)->port());
   spdlog::info("ingester ready (data dir {}, WAL {}, catalog {})", resolved.data_dir,
                resolved.wal_dir, resolved.catalog_url);
 
@@ -56,6 +70,9 @@ int RunServe(IngesterOptions options) {
   // Refuse new writes first, finish the ones in flight, then close the listener.
   auto st = (*ingester)->Shutdown();
   (*server)->Stop();
+  if (auto flight_st = (*flight_server)->Shutdown(); !flight_st.ok()) {
+    spdlog::warn("Flight shutdown: {}", flight_st.ToString());
+  }
   if (!st.ok()) return Fail(st);
   spdlog::info("shutdown complete");
   return 0;

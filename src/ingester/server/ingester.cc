@@ -3,6 +3,8 @@
 #include <atomic>
 #include <filesystem>
 #include <thread>
+
+#include <unistd.h>
 #include <unordered_map>
 
 #include <spdlog/spdlog.h>
@@ -17,11 +19,17 @@
 #include "ingester/common/thread_annotations.h"
 #include "ingester/dml/timestamp_oracle.h"
 #include "ingester/lp/parser.h"
+#include "ingester/query/buffer_tree_query_exec.h"
+#include "ingester/query/catalog_table_resolver.h"
+#include "ingester/query/flight_service.h"
+#include "ingester/query/metrics_query_exec.h"
+#include "ingester/query/tracing_query_exec.h"
 #include "ingester/server/catalog_adapters.h"
 #include "ingester/wal/replay.h"
 #include "ingester/wal/rotation_task.h"
 #include "ingester/wal/wal.h"
 #include "ingester/wal/wal_sink.h"
+#include "ingester/write/arrow_write_builder.h"
 #include "ingester/write/line_index.h"
 #include "ingester/write/schema_cache.h"
 #include "ingester/write/write_builder.h"
@@ -109,6 +117,10 @@ struct Ingester::Impl {
   std::unique_ptr<TimestampOracle> oracle;
   std::unique_ptr<wal::RotationTask> rotation;
 
+  // The query path: metrics and tracing around the buffer tree's executor.
+  std::shared_ptr<query::QueryExec> query_exec;
+  std::unique_ptr<query::BatchWriter> batch_writer;
+
   // Writes are refused once set; `in_flight` counts the ones admitted before. The last
   // write to leave after the flag is set wakes Shutdown() through `drained`.
   std::atomic<bool> shutting_down{false};
@@ -125,6 +137,31 @@ struct Ingester::Impl {
 
   arrow::Status Open();
   arrow::Result<WriteSummary> Write(const LineProtocolWrite& write);
+  // Numbers the op's writes and sends it down the chain (WAL, then buffer).
+  arrow::Status SequenceAndApply(WriteOp* op, bool sync);
+  // Admits a write unless shutting down; the returned guard leaves on destruction.
+  arrow::Result<std::shared_ptr<void>> AdmitWrite();
+  arrow::Result<std::vector<query::NamespaceListing>> ListTables();
+  arrow::Result<query::BatchWriteResult> WriteArrow(
+      const std::string& namespace_name, const std::string& table_name,
+      const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches);
+
+  // Flight DoPut: Arrow batches through the same validation, oracle, WAL and buffer as
+  // line protocol.
+  class DoPutWriter final : public query::BatchWriter {
+   public:
+    explicit DoPutWriter(Impl* impl) : impl_(impl) {}
+    arrow::Result<query::BatchWriteResult> WriteBatches(
+        const std::string& namespace_name, const std::string& table_name,
+        const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches) override {
+      return impl_->WriteArrow(namespace_name, table_name, batches);
+    }
+
+   private:
+    Impl* const impl_;
+  };
+
+  std::string ingester_id;
 };
 
 arrow::Status Ingester::Impl::Open() {
@@ -173,6 +210,21 @@ arrow::Status Ingester::Impl::Open() {
         spdlog::info("WAL segment {} closed: {} entries, {} rows", segment.id, segment.entries,
                      segment.rows);
       }));
+
+  query::BufferTreeQueryExecOptions exec_options;
+  exec_options.buffer = buffer;
+  exec_options.resolver = std::make_shared<query::CatalogTableResolver>(catalog.get());
+  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<query::QueryExec> exec,
+                        query::BufferTreeQueryExec::Make(std::move(exec_options)));
+  auto measured = std::make_shared<query::MetricsQueryExec>(std::move(exec), &metrics);
+  query_exec = std::make_shared<query::TracingQueryExec>(std::move(measured),
+                                                         query::TracingQueryExecOptions{});
+  batch_writer = std::make_unique<DoPutWriter>(this);
+  ingester_id = options.ingester_id;
+  if (ingester_id.empty()) {
+    char host[256] = {0};
+    ingester_id = ::gethostname(host, sizeof host - 1) == 0 ? host : "ingester";
+  }
   return arrow::Status::OK();
 }
 
@@ -214,13 +266,7 @@ arrow::Result<WriteSummary> Ingester::Impl::Write(const LineProtocolWrite& write
     report(std::move(built.rejected));
     if (!write.accept_partial) return summary;
   }
-  if (!built.op.writes.empty()) {
-    SequenceNumber first = oracle->Next(built.op.writes.size());
-    for (size_t i = 0; i < built.op.writes.size(); ++i) {
-      built.op.writes[i].sequence_number = first + i;
-    }
-    ARROW_RETURN_NOT_OK(wal_sink->ApplyWithOptions(built.op, {.no_sync = !write.sync}));
-  }
+  ARROW_RETURN_NOT_OK(SequenceAndApply(&built.op, write.sync));
   summary.lines_written = built.lines_accepted;
   summary.rows_written = built.op.RowCount();
   write_metrics.lines->Add(summary.lines_written);
@@ -228,7 +274,53 @@ arrow::Result<WriteSummary> Ingester::Impl::Write(const LineProtocolWrite& write
   return summary;
 }
 
+arrow::Status Ingester::Impl::SequenceAndApply(WriteOp* op, bool sync) {
+  if (op->writes.empty()) return arrow::Status::OK();
+  SequenceNumber first = oracle->Next(op->writes.size());
+  for (size_t i = 0; i < op->writes.size(); ++i) op->writes[i].sequence_number = first + i;
+  return wal_sink->ApplyWithOptions(*op, {.no_sync = !sync});
+}
+
+arrow::Result<std::shared_ptr<void>> Ingester::Impl::AdmitWrite() {
+  // Count ourselves in before looking at the flag, so Shutdown() either sees us in flight
+  // or we see its flag.
+  in_flight.fetch_add(1);
+  std::shared_ptr<void> guard(nullptr, [this](void*) { LeaveWrite(); });
+  if (shutting_down.load()) return Backpressure("the ingester is shutting down");
+  return guard;
+}
+
+arrow::Result<query::BatchWriteResult> Ingester::Impl::WriteArrow(
+    const std::string& namespace_name, const std::string& table_name,
+    const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches) {
+  ARROW_ASSIGN_OR_RAISE(auto admitted, AdmitWrite());
+  ARROW_ASSIGN_OR_RAISE(auto ns, schema_cache->GetOrCreateNamespace(namespace_name));
+  ARROW_ASSIGN_OR_RAISE(auto op, BuildArrowWrite(ns, table_name, batches, schema_cache.get()));
+  ARROW_RETURN_NOT_OK(SequenceAndApply(&op, /*sync=*/true));
+  write_metrics.rows->Add(op.RowCount());
+  return query::BatchWriteResult{op.RowCount()};
+}
+
+arrow::Result<std::vector<query::NamespaceListing>> Ingester::Impl::ListTables() {
+  std::vector<query::NamespaceListing> out;
+  ARROW_ASSIGN_OR_RAISE(auto namespaces, catalog->ListNamespaces());
+  for (const auto& ns : namespaces) {
+    query::NamespaceListing listing{ns.name, {}};
+    ARROW_ASSIGN_OR_RAISE(auto tables, catalog->ListTables(ns.id));
+    for (const auto& t : tables) listing.tables.push_back(t.name);
+    out.push_back(std::move(listing));
+  }
+  return out;
+}
+
 Ingester::Ingester(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+FlightHandlers Ingester::flight_handlers() const {
+  Impl* impl = impl_.get();
+  return {impl->query_exec.get(), impl->batch_writer.get(), [impl] { return impl->ListTables(); }};
+}
+
+const std::string& Ingester::ingester_id() const { return impl_->ingester_id; }
 
 Ingester::~Ingester() { (void)Shutdown(); }
 
@@ -246,14 +338,10 @@ arrow::Result<WriteSummary> Ingester::WriteLineProtocol(const LineProtocolWrite&
   impl_->write_metrics.bytes->Add(static_cast<int64_t>(write.body.size()));
   // Count ourselves in before looking at the flag, so Shutdown() either sees us in flight
   // or we see its flag.
-  impl_->in_flight.fetch_add(1);
-  struct Leave {
-    Impl* impl;
-    ~Leave() { impl->LeaveWrite(); }
-  } leave{impl_.get()};
-  if (impl_->shutting_down.load()) {
+  auto admitted = impl_->AdmitWrite();
+  if (!admitted.ok()) {
     impl_->write_metrics.failed->Add();
-    return Backpressure("the ingester is shutting down");
+    return admitted.status();
   }
   auto result = impl_->Write(write);
   if (!result.ok()) impl_->write_metrics.failed->Add();

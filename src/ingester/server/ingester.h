@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -15,6 +16,22 @@
 #include "ingester/server/options.h"
 
 namespace ingester {
+
+namespace query {
+template <typename Response>
+class QueryExecutor;
+class QueryResponse;
+using QueryExec = QueryExecutor<std::unique_ptr<QueryResponse>>;
+class BatchWriter;
+struct NamespaceListing;
+}  // namespace query
+
+// What the Arrow Flight server needs from the ingester: interfaces only.
+struct FlightHandlers {
+  query::QueryExec* query = nullptr;
+  query::BatchWriter* writer = nullptr;
+  std::function<arrow::Result<std::vector<query::NamespaceListing>>()> lister;
+};
 
 struct LineProtocolWrite {
   std::string_view namespace_name;
@@ -55,6 +72,12 @@ class Ingester {
   // some were bad; an error when nothing was written for a reason that is not a line's
   // fault (unknown precision, backpressure, a WAL failure). Thread-safe.
   arrow::Result<WriteSummary> WriteLineProtocol(const LineProtocolWrite& write);
+
+  // Handlers for the Flight server (DoGet, DoPut, listing); valid while the Ingester lives.
+  FlightHandlers flight_handlers() const;
+
+  // A stable name for this process in query responses: --ingester-id or the host name.
+  const std::string& ingester_id() const;
 
   // OK while writes are accepted.
   arrow::Status CheckHealth() const;

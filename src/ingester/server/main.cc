@@ -52,6 +52,7 @@ void AddServeFlags(CLI::App* serve, ingester::IngesterOptions* o, TextFlags* t) 
        "Queries served at once");
   flag("--http-bind", &o->http_bind, "INGESTER_HTTP_BIND", "HTTP API address");
   flag("--flight-bind", &o->flight_bind, "INGESTER_FLIGHT_BIND", "Arrow Flight address");
+  flag("--ingester-id", &o->ingester_id, "INGESTER_ID", "Name in query responses [host name]");
   flag("--http-threads", &o->http_threads, "INGESTER_HTTP_THREADS",
        "HTTP threads (one per open keep-alive connection)");
   flag("--max-tables-per-namespace", &o->max_tables_per_namespace,

@@ -31,6 +31,8 @@ struct IngesterOptions {
   // Threads serving HTTP connections; one is held per open keep-alive connection.
   int http_threads = 256;
   std::string token;  // empty: no authentication
+  // Names this ingester in query responses; empty means the host name.
+  std::string ingester_id;
   std::string log_level = "info";
 
   // Namespace limits applied when a namespace is created on first write.
