@@ -9,23 +9,13 @@
 #include <limits>
 
 #include "ingester/common/column_type.h"
+#include "ingester/query/time_format.h"
 
 namespace ingester::query {
 
 namespace {
 
 constexpr int64_t kNanosPerDay = 86'400'000'000'000LL;
-
-// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-// days-from-civil).
-int64_t DaysFromCivil(int64_t y, int64_t m, int64_t d) {
-  y -= m <= 2 ? 1 : 0;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const int64_t yoe = y - era * 400;
-  const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
 
 bool ParseDigits(std::string_view text, int64_t* out) {
   if (text.empty()) return false;
@@ -34,12 +24,6 @@ bool ParseDigits(std::string_view text, int64_t* out) {
   }
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
   return ec == std::errc() && ptr == text.data() + text.size();
-}
-
-int DaysInMonth(int64_t y, int64_t m) {
-  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  return m == 2 && leap ? 29 : kDays[m - 1];
 }
 
 }  // namespace

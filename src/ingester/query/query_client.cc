@@ -1,0 +1,330 @@
+#include "ingester/query/query_client.h"
+
+#include <arrow/array.h>
+#include <arrow/flight/api.h>
+#include <arrow/scalar.h>
+#include <arrow/type.h>
+#include <CLI/CLI.hpp>
+
+#include <charconv>
+#include <cmath>
+#include <iostream>
+#include <map>
+
+#include "ingester/common/error.h"
+#include "ingester/common/json.h"
+#include "ingester/query/ticket.h"
+#include "ingester/query/time_format.h"
+
+namespace ingester::query {
+
+namespace flight = arrow::flight;
+
+namespace {
+
+std::vector<std::string> SplitCommas(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    std::string part = text.substr(start, comma - start);
+    // Trim spaces around names ("host, usage").
+    part.erase(0, part.find_first_not_of(' '));
+    part.erase(part.find_last_not_of(' ') + 1);
+    if (!part.empty()) out.push_back(std::move(part));
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::string FormatDouble(double v) {
+  char buf[64];
+  auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return ec == std::errc() ? std::string(buf, ptr) : std::to_string(v);
+}
+
+bool IsNumeric(const arrow::DataType& type) {
+  switch (type.id()) {
+    case arrow::Type::INT64:
+    case arrow::Type::UINT64:
+    case arrow::Type::DOUBLE:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The text of one cell; nullopt for null.
+std::optional<std::string> Cell(const arrow::Array& array, int64_t row) {
+  if (array.IsNull(row)) return std::nullopt;
+  switch (array.type_id()) {
+    case arrow::Type::DICTIONARY: {
+      const auto& dict = static_cast<const arrow::DictionaryArray&>(array);
+      return Cell(*dict.dictionary(), dict.GetValueIndex(row));
+    }
+    case arrow::Type::STRING:
+      return std::string(static_cast<const arrow::StringArray&>(array).GetView(row));
+    case arrow::Type::INT64:
+      return std::to_string(static_cast<const arrow::Int64Array&>(array).Value(row));
+    case arrow::Type::UINT64:
+      return std::to_string(static_cast<const arrow::UInt64Array&>(array).Value(row));
+    case arrow::Type::DOUBLE:
+      return FormatDouble(static_cast<const arrow::DoubleArray&>(array).Value(row));
+    case arrow::Type::BOOL:
+      return static_cast<const arrow::BooleanArray&>(array).Value(row) ? "true" : "false";
+    case arrow::Type::TIMESTAMP:
+      return FormatTimestamp(static_cast<const arrow::TimestampArray&>(array).Value(row));
+    default: {
+      auto scalar = array.GetScalar(row);
+      return scalar.ok() ? (*scalar)->ToString() : "?";
+    }
+  }
+}
+
+void PrintTable(const arrow::Schema& schema,
+                const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches,
+                std::ostream& out) {
+  const int columns = schema.num_fields();
+  std::vector<size_t> width(columns);
+  std::vector<bool> right(columns);
+  for (int c = 0; c < columns; ++c) {
+    width[c] = schema.field(c)->name().size();
+    right[c] = IsNumeric(*schema.field(c)->type());
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& batch : batches) {
+    for (int64_t r = 0; r < batch->num_rows(); ++r) {
+      std::vector<std::string> row(columns);
+      for (int c = 0; c < columns; ++c) {
+        row[c] = Cell(*batch->column(c), r).value_or("");
+        width[c] = std::max(width[c], row[c].size());
+      }
+      rows.push_back(std::move(row));
+    }
+  }
+  auto rule = [&] {
+    out << '+';
+    for (int c = 0; c < columns; ++c) out << std::string(width[c] + 2, '-') << '+';
+    out << '\n';
+  };
+  auto line = [&](const std::vector<std::string>& cells, bool header) {
+    out << '|';
+    for (int c = 0; c < columns; ++c) {
+      const std::string pad(width[c] - cells[c].size(), ' ');
+      out << ' ' << (right[c] && !header ? pad + cells[c] : cells[c] + pad) << " |";
+    }
+    out << '\n';
+  };
+  std::vector<std::string> names;
+  for (const auto& f : schema.fields()) names.push_back(f->name());
+  rule();
+  line(names, true);
+  rule();
+  for (const auto& row : rows) line(row, false);
+  rule();
+  out << rows.size() << (rows.size() == 1 ? " row" : " rows") << '\n';
+}
+
+std::string CsvField(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  return quoted + '"';
+}
+
+void PrintCsv(const arrow::Schema& schema,
+              const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches,
+              std::ostream& out) {
+  for (int c = 0; c < schema.num_fields(); ++c) {
+    out << (c ? "," : "") << CsvField(schema.field(c)->name());
+  }
+  out << "\r\n";
+  for (const auto& batch : batches) {
+    for (int64_t r = 0; r < batch->num_rows(); ++r) {
+      for (int c = 0; c < batch->num_columns(); ++c) {
+        out << (c ? "," : "") << CsvField(Cell(*batch->column(c), r).value_or(""));
+      }
+      out << "\r\n";
+    }
+  }
+}
+
+void PrintJson(const arrow::Schema& schema,
+               const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches,
+               std::ostream& out) {
+  out << '[';
+  bool first = true;
+  for (const auto& batch : batches) {
+    for (int64_t r = 0; r < batch->num_rows(); ++r) {
+      out << (first ? "\n" : ",\n") << '{';
+      first = false;
+      for (int c = 0; c < batch->num_columns(); ++c) {
+        const arrow::Array& array = *batch->column(c);
+        out << (c ? "," : "") << json::Quote(schema.field(c)->name()) << ':';
+        auto cell = Cell(array, r);
+        const auto id = array.type_id();
+        if (!cell) {
+          out << "null";
+        } else if (id == arrow::Type::DOUBLE) {
+          const double v = static_cast<const arrow::DoubleArray&>(array).Value(r);
+          out << (std::isfinite(v) ? *cell : "null");
+        } else if (id == arrow::Type::INT64 || id == arrow::Type::UINT64 ||
+                   id == arrow::Type::BOOL) {
+          out << *cell;
+        } else {
+          out << json::Quote(*cell);
+        }
+      }
+      out << '}';
+    }
+  }
+  out << (first ? "]\n" : "\n]\n");
+}
+
+arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> Fetch(
+    const QueryCommand& command, const QueryRequest& request,
+    std::shared_ptr<arrow::Schema>* schema) {
+  const auto colon = command.host.rfind(':');
+  if (colon == std::string::npos) {
+    return InvalidInput("--host must be HOST:PORT, got '" + command.host + "'");
+  }
+  int port = 0;
+  const std::string port_text = command.host.substr(colon + 1);
+  auto [ptr, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || ptr != port_text.data() + port_text.size() || port <= 0) {
+    return InvalidInput("--host must be HOST:PORT, got '" + command.host + "'");
+  }
+  ARROW_ASSIGN_OR_RAISE(
+      auto location, flight::Location::ForGrpcTcp(command.host.substr(0, colon), port));
+  ARROW_ASSIGN_OR_RAISE(auto client, flight::FlightClient::Connect(location));
+  flight::FlightCallOptions call;
+  if (!command.token.empty()) {
+    call.headers.emplace_back("authorization", "Bearer " + command.token);
+  }
+  ARROW_ASSIGN_OR_RAISE(auto reader,
+                        client->DoGet(call, flight::Ticket{TicketJson(request)}));
+  ARROW_ASSIGN_OR_RAISE(*schema, reader->GetSchema());
+  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
+  while (true) {
+    ARROW_ASSIGN_OR_RAISE(auto chunk, reader->Next());
+    if (chunk.data == nullptr && chunk.app_metadata == nullptr) break;
+    // Partition frames (zero rows with app_metadata) carry no rows to print.
+    if (chunk.data != nullptr && chunk.data->num_rows() > 0) {
+      batches.push_back(std::move(chunk.data));
+    }
+  }
+  return batches;
+}
+
+}  // namespace
+
+arrow::Result<TimeRange> ParseTimeRange(std::string_view text) {
+  const size_t dots = text.find("..");
+  if (dots == std::string_view::npos) {
+    return InvalidInput(
+        "--where-time must be START..END (either side may be empty), got '" +
+        std::string(text) + "'");
+  }
+  TimeRange range;
+  const std::string_view start = text.substr(0, dots);
+  const std::string_view end = text.substr(dots + 2);
+  if (!start.empty()) {
+    ARROW_ASSIGN_OR_RAISE(range.start, ParseTimestamp(start));
+  }
+  if (!end.empty()) {
+    ARROW_ASSIGN_OR_RAISE(range.end, ParseTimestamp(end));
+  }
+  return range;
+}
+
+arrow::Result<QueryRequest> BuildQueryRequest(const QueryCommand& command) {
+  if (command.namespace_name.empty()) return InvalidInput("--namespace is required");
+  if (command.table.empty()) return InvalidInput("--table is required");
+  QueryRequest request;
+  request.namespace_name = command.namespace_name;
+  request.table_name = command.table;
+  for (const auto& entry : command.columns) {
+    for (auto& name : SplitCommas(entry)) request.columns.push_back(std::move(name));
+  }
+  if (!command.where_time.empty()) {
+    ARROW_ASSIGN_OR_RAISE(request.predicate.time, ParseTimeRange(command.where_time));
+  }
+  std::map<std::string, std::vector<std::string>> tags;  // by name: a stable ticket
+  for (const auto& tag : command.tags) {
+    const size_t eq = tag.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return InvalidInput("--tag must be KEY=VALUE, got '" + tag + "'");
+    }
+    tags[tag.substr(0, eq)].push_back(tag.substr(eq + 1));
+  }
+  for (auto& [name, values] : tags)
+    request.predicate.tags.push_back({name, std::move(values)});
+  if (command.format != "table" && command.format != "csv" && command.format != "json") {
+    return InvalidInput("--format must be table, csv or json, got '" + command.format +
+                        "'");
+  }
+  return request;
+}
+
+arrow::Status PrintResult(const arrow::Schema& schema,
+                          const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches,
+                          std::string_view format, std::ostream& out) {
+  if (format == "table") {
+    PrintTable(schema, batches, out);
+  } else if (format == "csv") {
+    PrintCsv(schema, batches, out);
+  } else if (format == "json") {
+    PrintJson(schema, batches, out);
+  } else {
+    return InvalidInput("unknown format '" + std::string(format) + "'");
+  }
+  return arrow::Status::OK();
+}
+
+int RunQueryCommand(const QueryCommand& command, std::ostream& out, std::ostream& err) {
+  auto run = [&]() -> arrow::Status {
+    ARROW_ASSIGN_OR_RAISE(QueryRequest request, BuildQueryRequest(command));
+    std::shared_ptr<arrow::Schema> schema;
+    ARROW_ASSIGN_OR_RAISE(auto batches, Fetch(command, request, &schema));
+    return PrintResult(*schema, batches, command.format, out);
+  };
+  auto status = run();
+  if (!status.ok()) {
+    err << "error: " << status.message() << '\n';
+    return 1;
+  }
+  out.flush();
+  return 0;
+}
+
+int RunQueryCommand(const QueryCommand& command) {
+  return RunQueryCommand(command, std::cout, std::cerr);
+}
+
+CLI::App* AddQuerySubcommand(CLI::App* app, QueryCommand* command) {
+  auto* query = app->add_subcommand(
+      "query", "Read a table from a running ingester over Arrow Flight");
+  query->add_option("--namespace,--db", command->namespace_name, "Namespace")->required();
+  query->add_option("--table", command->table, "Table")->required();
+  query->add_option("--columns", command->columns,
+                    "Columns to return, comma-separated (default: all)");
+  query->add_option(
+      "--where-time", command->where_time,
+      "START..END: [start, end) as ns integers or RFC 3339; either side may be "
+      "empty");
+  query->add_option("--tag", command->tags,
+                    "KEY=VALUE; repeat a key to match any of its values");
+  query->add_option("--format", command->format, "table, csv or json")
+      ->capture_default_str();
+  query->add_option("--host", command->host, "Flight address of the ingester")
+      ->capture_default_str();
+  query->add_option("--token", command->token, "Bearer token")->envname("INGESTER_TOKEN");
+  return query;
+}
+
+}  // namespace ingester::query

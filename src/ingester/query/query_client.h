@@ -1,0 +1,76 @@
+// `ingester query`: reads a table from a running ingester over Arrow Flight and prints it
+// like a database CLI would.
+//
+//   ingester query --namespace db --table cpu [--columns host,usage,time]
+//       [--where-time 2023-11-14T00:00:00Z..2023-11-15] [--tag host=a --tag host=b]
+//       [--format table|csv|json] [--host 127.0.0.1:8082] [--token T]
+//
+//   +------+-------+--------------------------------+
+//   | host | usage | time                           |
+//   +------+-------+--------------------------------+
+//   | a    |   0.5 | 2023-11-14T22:13:20Z           |
+//   | b    |       | 2023-11-14T22:13:20.000000001Z |
+//   +------+-------+--------------------------------+
+//   2 rows
+//
+// Times print as RFC 3339 in UTC with as many fractional digits as they need; nulls are
+// empty cells (CSV: empty fields, JSON: null). JSON is an array of row objects; CSV has a
+// header line and RFC 4180 quoting.
+#pragma once
+
+#include <arrow/record_batch.h>
+#include <arrow/result.h>
+
+#include <cstdint>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ingester/query/query_exec.h"
+
+namespace CLI {
+class App;
+}  // namespace CLI
+
+namespace ingester::query {
+
+struct QueryCommand {
+  std::string host = "127.0.0.1:8082";
+  std::string token;  // empty: no authorization header
+  std::string namespace_name;
+  std::string table;
+  // Output columns; each entry may itself be a comma-separated list. Empty: all.
+  std::vector<std::string> columns;
+  // "START..END" ([start, end)); either side may be empty. Each side an integer of
+  // nanoseconds or an RFC 3339 time ("2023-11-14T22:13:20.5Z", "...+01:00", or a date).
+  std::string where_time;
+  // "key=value"; a key given several times matches any of its values (IN).
+  std::vector<std::string> tags;
+  std::string format = "table";  // table, csv or json
+};
+
+// Registers the `query` subcommand and its flags on `app`, filling `*command` when
+// parsed. Returns the subcommand (test `->parsed()` after CLI11_PARSE).
+CLI::App* AddQuerySubcommand(CLI::App* app, QueryCommand* command);
+
+// Runs the query and prints the result to `out`, errors to `err`. Returns the exit code:
+// 0 on success, 1 on any error (bad flags, connection, the server's refusal).
+int RunQueryCommand(const QueryCommand& command, std::ostream& out, std::ostream& err);
+int RunQueryCommand(const QueryCommand& command);
+
+// --- building blocks, exposed for tests -------------------------------------------
+
+// The request a command describes. InvalidInput for bad flags.
+arrow::Result<QueryRequest> BuildQueryRequest(const QueryCommand& command);
+
+// "START..END" with either side optional; each side as ParseTimestamp (time_format.h).
+arrow::Result<TimeRange> ParseTimeRange(std::string_view text);
+
+// Prints `batches` (all under `schema`) in `format`.
+arrow::Status PrintResult(const arrow::Schema& schema,
+                          const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches,
+                          std::string_view format, std::ostream& out);
+
+}  // namespace ingester::query
