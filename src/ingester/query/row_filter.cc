@@ -92,16 +92,35 @@ arrow::Result<RowMask> RowFilter::Evaluate(const arrow::RecordBatch& batch,
     ARROW_ASSIGN_OR_RAISE(
         arrow::Datum dict_match,
         arrow::compute::CallFunction("is_in", {dict.dictionary()}, &options, &ctx_));
-    const auto& matches =
-        static_cast<const arrow::BooleanArray&>(*dict_match.make_array());
+    // Hold the array: a reference into make_array()'s temporary would dangle.
+    const std::shared_ptr<arrow::Array> match_array = dict_match.make_array();
+    const auto& matches = static_cast<const arrow::BooleanArray&>(*match_array);
     const int64_t true_count = matches.true_count();
     if (true_count == 0) return kNone;
     if (true_count == matches.length() && dict.null_count() == 0) continue;
-    // Per row: its dictionary entry's match; a null index gives null (dropped).
-    ARROW_ASSIGN_OR_RAISE(
-        arrow::Datum row_match,
-        arrow::compute::Take(dict_match, dict.indices(),
-                             arrow::compute::TakeOptions::NoBoundsCheck(), &ctx_));
+    // Per row, through the indices: equal to the one matching entry, or in the set of
+    // matching entries (a boolean take of the dictionary's mask costs several times
+    // more). A null index gives null, which Filter drops.
+    arrow::Int32Builder wanted(ctx_.memory_pool());
+    ARROW_RETURN_NOT_OK(wanted.Reserve(true_count));
+    for (int64_t e = 0; e < matches.length(); ++e) {
+      if (matches.IsValid(e) && matches.Value(e)) {
+        wanted.UnsafeAppend(static_cast<int32_t>(e));
+      }
+    }
+    ARROW_ASSIGN_OR_RAISE(auto wanted_indices, wanted.Finish());
+    arrow::Datum row_match;
+    if (true_count == 1) {
+      auto index = std::make_shared<arrow::Int32Scalar>(
+          static_cast<const arrow::Int32Array&>(*wanted_indices).Value(0));
+      ARROW_ASSIGN_OR_RAISE(row_match, arrow::compute::CallFunction(
+                                           "equal", {dict.indices(), index}, &ctx_));
+    } else {
+      arrow::compute::SetLookupOptions by_index(wanted_indices,
+                                                arrow::compute::SetLookupOptions::SKIP);
+      ARROW_ASSIGN_OR_RAISE(row_match, arrow::compute::CallFunction(
+                                           "is_in", {dict.indices()}, &by_index, &ctx_));
+    }
     ARROW_RETURN_NOT_OK(AndInto(&acc, std::move(row_match)));
   }
 
