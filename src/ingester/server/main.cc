@@ -11,6 +11,7 @@
 
 #include "ingester/common/logging.h"
 #include "ingester/common/units.h"
+#include "ingester/query/query_client.h"
 #include "ingester/server/commands.h"
 #include "ingester/server/options.h"
 
@@ -110,6 +111,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   write->add_option("--token", write_cmd.token, "Bearer token")->envname("INGESTER_TOKEN");
 
+  ingester::query::QueryCommand query_cmd;
+  auto* query = ingester::query::AddQuerySubcommand(&app, &query_cmd);
+
   auto* wal = app.add_subcommand("wal", "Write-ahead log tools");
   wal->require_subcommand(1);
   std::string inspect_dir;
@@ -128,6 +132,7 @@ int main(int argc, char** argv) {
     return ingester::RunServe(std::move(options));
   }
   if (write->parsed()) return ingester::RunWriteFile(write_cmd);
+  if (query->parsed()) return ingester::query::RunQueryCommand(query_cmd);
   if (inspect->parsed()) return ingester::RunWalInspect(inspect_dir, inspect_json);
   return 0;
 }
