@@ -126,6 +126,7 @@ arrow::Status RetryWithBackoff(const RetryPolicy& policy, std::string_view what,
     arrow::Status st = op();
     if (st.ok()) return st;
     stats->last_error = st;
+    if (policy.TEST_on_failure) policy.TEST_on_failure(attempt, st);
     if (!retryable(st)) return st;
     if (policy.max_attempts > 0 && attempt >= policy.max_attempts) {
       spdlog::warn("{} failed (attempt {} of {}), giving up: {}", what, attempt,
@@ -164,6 +165,8 @@ arrow::Status ObjectStoreOptions::Validate() const {
     return InvalidInput(
         "object store: give both the S3 access key id and secret, or neither");
   }
+  if (s3_sdk_max_attempts < 1)
+    return InvalidInput("object store: s3_sdk_max_attempts must be >= 1");
   const arrow::Status retry_ok = retry.Validate();
   if (!retry_ok.ok()) return InvalidInput("object store: " + retry_ok.message());
   return arrow::Status::OK();
@@ -228,6 +231,10 @@ arrow::Result<std::unique_ptr<ObjectStore>> ObjectStore::Make(
   s3.connect_timeout = options.s3_connect_timeout;
   s3.request_timeout = options.s3_request_timeout;
   s3.allow_bucket_creation = options.s3_create_bucket;
+  // Small objects in one PutObject instead of a multipart upload started at open.
+  s3.allow_delayed_open = true;
+  s3.retry_strategy = arrow::fs::S3RetryStrategy::GetAwsStandardRetryStrategy(
+      options.s3_sdk_max_attempts);
   ARROW_ASSIGN_OR_RAISE(auto s3fs, arrow::fs::S3FileSystem::Make(s3));
   if (options.s3_create_bucket) {
     ARROW_ASSIGN_OR_RAISE(auto info, s3fs->GetFileInfo(bucket));

@@ -13,9 +13,10 @@
 //    which is fsynced, renamed over the target, and the directory fsynced, so the object
 //    survives a power cut once Put returns (the WAL is deleted after a persist, so the
 //    file must be durable before the catalog points at it);
-//  - S3: one output stream closed at the end; objects up to the stream's part size go
-//    in a single PutObject, larger ones in a multipart upload that S3 only exposes when
-//    it completes.
+//  - S3: one output stream, opened lazily (S3Options::allow_delayed_open) and closed at
+//    the end: an object smaller than the stream's part size (10 MiB) goes in a single
+//    PutObject, a larger one in a multipart upload that S3 only exposes when it
+//    completes (and that Put aborts on failure).
 //
 // Failures are retried with exponential back-off and jitter by the *WithRetry calls
 // (RetryPolicy below), each failure logged at WARN. Thread-safe: an ObjectStore may be
@@ -57,6 +58,9 @@ struct RetryPolicy {
   // Attempts in all, the first included; 0 retries until success or a stop request
   // (IOx's choice for persist: data stays buffered and the WAL kept until it succeeds).
   int max_attempts = 0;
+  // Test hook, called after each failed attempt (1-based) with its error, before the
+  // decision to retry.
+  std::function<void(int attempt, const arrow::Status& error)> TEST_on_failure = nullptr;
 
   arrow::Status Validate() const;
 };
@@ -104,6 +108,9 @@ struct ObjectStoreOptions {
   double s3_request_timeout = -1;
   // Create the bucket at Make if it does not exist (tests, local setups).
   bool s3_create_bucket = false;
+  // Attempts the AWS SDK makes per request before reporting a failure. 1 by default:
+  // RetryPolicy is the one retry layer, so every failure is logged and backs off.
+  int s3_sdk_max_attempts = 1;
   // The policy of the *WithRetry calls.
   RetryPolicy retry;
 
