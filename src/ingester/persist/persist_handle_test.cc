@@ -8,7 +8,9 @@
 #include <set>
 #include <thread>
 
+#include "ingester/buffer/buffer_test_util.h"
 #include "ingester/common/error.h"
+#include "ingester/persist/persist_core_test_util.h"
 #include "ingester/persist/persist_worker_test_util.h"
 #include "ingester/wal/reference_tracker.h"
 
@@ -323,6 +325,83 @@ TEST(PersistHandleTest, EnqueueChecksItsArguments) {
   PIPELINE_ASSERT_OK(handle.Enqueue(a, snapshot_a));
   ASSERT_TRUE(handle.WaitIdle(30s));
   EXPECT_EQ(a->completed_persist_count(), 1u);
+}
+
+// The real job (compaction, Parquet, local object store, SQLite catalog) behind the
+// handle: the file lands, the catalog records it, the buffer and the WAL let go, and the
+// second persist of the partition reuses the worker's cached sort key.
+TEST(PersistHandleRealJobTest, PersistsThroughTheRealJob) {
+  testing::CatalogWithPartition catalog;
+  PIPELINE_ASSERT_OK(catalog.Init({"host"}, {"v"}));
+  testing::TempDir objects("persist-pipeline");
+  ObjectStoreOptions store_options;
+  store_options.url = "file://" + (objects.path() / "objects").string();
+  PIPELINE_ASSIGN_OR_FAIL(auto store, ObjectStore::Make(store_options));
+  PIPELINE_ASSIGN_OR_FAIL(auto executor, CompactionExecutor::Make({}));
+  PersistJobContext context;
+  context.catalog = catalog.catalog.get();
+  context.object_store = store.get();
+  context.executor = executor.get();
+
+  std::vector<wal::SegmentId> deleted;
+  wal::ReferenceTrackerOptions tracker_options;
+  tracker_options.delete_segment = [&](wal::SegmentId id) {
+    deleted.push_back(id);
+    return arrow::Status::OK();
+  };
+  std::shared_ptr<wal::ReferenceTracker> tracker =
+      *wal::ReferenceTracker::Make(std::move(tracker_options));
+  auto options = HandleOptions(MakePersistJobFn(context), 2, 4);
+  options.tracker = tracker;
+  PIPELINE_ASSIGN_OR_FAIL(PersistHandle handle, PersistHandle::Make(std::move(options)));
+
+  auto partition = std::make_shared<PartitionData>(
+      PartitionIdentity{catalog.partition.id, catalog.partition.key, catalog.ns.id,
+                        DeferredLoad<std::string>::Ready(catalog.ns.name),
+                        catalog.table.id,
+                        DeferredLoad<std::string>::Ready(catalog.table.name)},
+      MutableBufferOptions{});
+  using buffer_test::BatchMaker;
+  PIPELINE_ASSERT_OK(partition->BufferWrite(
+      1, BatchMaker().Tag("host", {"b", "a"}).I64("v", {2, 1}).Time({20, 10}).Build()));
+  PIPELINE_ASSERT_OK(partition->BufferWrite(
+      2, BatchMaker().Tag("host", {"a"}).I64("v", {5}).Time({10}).Build()));
+  wal::SequenceNumberSet segment;
+  segment.AddRange(1, 3);
+  tracker->AddSegment(1, segment);
+
+  ASSERT_TRUE(*handle.MarkAndEnqueue(partition));
+  ASSERT_TRUE(handle.WaitIdle(60s));
+  EXPECT_EQ(handle.stats().completed, 1);
+  EXPECT_EQ(partition->Rows(), 0);
+  EXPECT_EQ(partition->completed_persist_count(), 1u);
+  EXPECT_TRUE(deleted.empty());  // write 3 is still in memory
+
+  PIPELINE_ASSIGN_OR_FAIL(auto files,
+                          catalog.catalog->ListParquetFiles(catalog.partition.id));
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files[0].row_count, 2);  // de-duplicated
+  PIPELINE_ASSIGN_OR_FAIL(auto bytes, store->Get(files[0].path));
+  PIPELINE_ASSIGN_OR_FAIL(auto parquet, testing::ReadParquet(bytes));
+  arrow::TableBatchReader reader(*parquet.table);
+  PIPELINE_ASSIGN_OR_FAIL(auto batches, reader.ToRecordBatches());
+  EXPECT_EQ(buffer_test::RowStrings(batches),
+            (std::vector<std::string>{"host=a v=5 time=10", "host=b v=2 time=20"}));
+
+  // A second persist with a new tag: the sort key grows, the WAL segment goes.
+  PIPELINE_ASSERT_OK(catalog.AddColumns({"dc"}, {}));
+  PIPELINE_ASSERT_OK(partition->BufferWrite(
+      3,
+      BatchMaker().Tag("host", {"c"}).Tag("dc", {"x"}).I64("v", {7}).Time({30}).Build()));
+  ASSERT_TRUE(*handle.MarkAndEnqueue(partition));
+  ASSERT_TRUE(handle.WaitIdle(60s));
+  EXPECT_EQ(handle.stats().completed, 2);
+  EXPECT_EQ(deleted, std::vector<wal::SegmentId>{1});
+  PIPELINE_ASSIGN_OR_FAIL(files, catalog.catalog->ListParquetFiles(catalog.partition.id));
+  EXPECT_EQ(files.size(), 2u);
+  PIPELINE_ASSIGN_OR_FAIL(auto stored,
+                          catalog.catalog->GetPartition(catalog.partition.id));
+  EXPECT_EQ(stored.sort_key, (std::vector<std::string>{"host", "dc", "time"}));
 }
 
 }  // namespace
