@@ -24,29 +24,29 @@ arrow::Result<json> ParseJson(std::string_view text, std::string_view what) {
 
 std::string TypeName(const json& value) { return value.type_name(); }
 
-arrow::Status CheckKeys(const json& object, std::string_view path,
+arrow::Status CheckKeys(const json& object, std::string_view what, std::string_view path,
                         std::initializer_list<std::string_view> allowed) {
   for (const auto& [key, unused] : object.items()) {
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
       std::string known;
       for (auto k : allowed) known += (known.empty() ? "" : ", ") + std::string(k);
-      return InvalidInput("ticket: unknown key '" + key + "' in " + std::string(path) +
-                          " (known: " + known + ")");
+      return InvalidInput(std::string(what) + ": unknown key '" + key + "' in " +
+                          std::string(path) + " (known: " + known + ")");
     }
   }
   return arrow::Status::OK();
 }
 
-arrow::Result<std::string> RequiredString(const json& object, const std::string& key) {
+arrow::Result<std::string> RequiredString(const json& object, std::string_view what,
+                                          const std::string& key) {
+  const std::string prefix = std::string(what) + ": '" + key + "' ";
   auto it = object.find(key);
-  if (it == object.end() || it->is_null()) {
-    return InvalidInput("ticket: '" + key + "' is required");
-  }
+  if (it == object.end() || it->is_null()) return InvalidInput(prefix + "is required");
   if (!it->is_string()) {
-    return InvalidInput("ticket: '" + key + "' must be a string, not " + TypeName(*it));
+    return InvalidInput(prefix + "must be a string, not " + TypeName(*it));
   }
   std::string value = it->get<std::string>();
-  if (value.empty()) return InvalidInput("ticket: '" + key + "' must not be empty");
+  if (value.empty()) return InvalidInput(prefix + "must not be empty");
   return value;
 }
 
@@ -73,13 +73,13 @@ arrow::Status ParsePredicate(const json& predicate, Predicate* out) {
     return InvalidInput("ticket: 'predicate' must be an object, not " +
                         TypeName(predicate));
   }
-  ARROW_RETURN_NOT_OK(CheckKeys(predicate, "predicate", {"time", "tags"}));
+  ARROW_RETURN_NOT_OK(CheckKeys(predicate, "ticket", "predicate", {"time", "tags"}));
   if (auto time = predicate.find("time"); time != predicate.end() && !time->is_null()) {
     if (!time->is_object()) {
       return InvalidInput("ticket: predicate.time must be an object, not " +
                           TypeName(*time));
     }
-    ARROW_RETURN_NOT_OK(CheckKeys(*time, "predicate.time", {"start", "end"}));
+    ARROW_RETURN_NOT_OK(CheckKeys(*time, "ticket", "predicate.time", {"start", "end"}));
     ARROW_ASSIGN_OR_RAISE(out->time.start, TimeBound(*time, "start"));
     ARROW_ASSIGN_OR_RAISE(out->time.end, TimeBound(*time, "end"));
   }
@@ -121,11 +121,12 @@ arrow::Result<QueryRequest> ParseTicket(std::string_view text) {
   if (!doc.is_object()) {
     return InvalidInput("ticket must be a JSON object, not " + TypeName(doc));
   }
-  ARROW_RETURN_NOT_OK(
-      CheckKeys(doc, "the ticket", {"namespace", "table", "columns", "predicate"}));
+  ARROW_RETURN_NOT_OK(CheckKeys(doc, "ticket", "the ticket",
+                                {"namespace", "table", "columns", "predicate"}));
   QueryRequest request;
-  ARROW_ASSIGN_OR_RAISE(request.namespace_name, RequiredString(doc, "namespace"));
-  ARROW_ASSIGN_OR_RAISE(request.table_name, RequiredString(doc, "table"));
+  ARROW_ASSIGN_OR_RAISE(request.namespace_name,
+                        RequiredString(doc, "ticket", "namespace"));
+  ARROW_ASSIGN_OR_RAISE(request.table_name, RequiredString(doc, "ticket", "table"));
   if (auto columns = doc.find("columns"); columns != doc.end() && !columns->is_null()) {
     if (!columns->is_array()) {
       return InvalidInput("ticket: 'columns' must be a list of strings, not " +
@@ -182,10 +183,13 @@ arrow::Result<TableRef> ParseTableRef(std::string_view text) {
   if (!doc.is_object()) {
     return InvalidInput("descriptor command must be a JSON object, not " + TypeName(doc));
   }
-  ARROW_RETURN_NOT_OK(CheckKeys(doc, "the descriptor command", {"namespace", "table"}));
+  ARROW_RETURN_NOT_OK(CheckKeys(doc, "descriptor command", "the descriptor command",
+                                {"namespace", "table"}));
   TableRef ref;
-  ARROW_ASSIGN_OR_RAISE(ref.namespace_name, RequiredString(doc, "namespace"));
-  ARROW_ASSIGN_OR_RAISE(ref.table_name, RequiredString(doc, "table"));
+  ARROW_ASSIGN_OR_RAISE(ref.namespace_name,
+                        RequiredString(doc, "descriptor command", "namespace"));
+  ARROW_ASSIGN_OR_RAISE(ref.table_name,
+                        RequiredString(doc, "descriptor command", "table"));
   return ref;
 }
 
