@@ -7,6 +7,7 @@
 #include <arrow/util/thread_pool.h>
 
 #include <algorithm>
+#include <bit>
 #include <string_view>
 #include <unordered_map>
 
@@ -172,6 +173,109 @@ class KeyComparer {
   std::vector<const arrow::Int32Array*> nullable_;
 };
 
+// One input row in the packed sort (see SortPacked).
+struct PackedRow {
+  uint64_t tags;  // the tag ranks of the row, most significant key first
+  int64_t time;
+  uint64_t row;  // input index: ties (duplicates) stay in buffering order
+};
+
+// The common case, fast: when the key is tags then `time` and the tag ranks fit in 64
+// bits together (each tag takes bit_width(distinct values) bits, its null rank being one
+// past the last value so nulls sort last), every row becomes a PackedRow and one
+// std::sort over 24-byte records orders them; duplicates compare as two integers. A
+// 1,000-host TSBS partition needs 42 bits. Returns false (nothing done) otherwise.
+arrow::Result<bool> SortPacked(const std::vector<RankedTag>& tags,
+                               const std::shared_ptr<arrow::Array>& time,
+                               const std::vector<std::string>& key, int64_t rows,
+                               arrow::MemoryPool* pool,
+                               std::shared_ptr<arrow::Array>* order,
+                               std::shared_ptr<arrow::Buffer>* packed) {
+  if (key.empty() || key.back() != kTimeColumnName) return false;
+  struct KeyPart {
+    const arrow::Int32Array* ranks;
+    uint32_t null_rank;
+    int bits;
+  };
+  std::vector<KeyPart> parts;
+  int total_bits = 0;
+  for (size_t k = 0; k + 1 < key.size(); ++k) {
+    const auto it = std::find_if(tags.begin(), tags.end(),
+                                 [&](const RankedTag& t) { return t.name == key[k]; });
+    if (it == tags.end()) return false;  // `time` in the middle of the key
+    const auto distinct = static_cast<uint32_t>(it->dictionary->length());
+    const int bits = std::bit_width(distinct);
+    total_bits += bits;
+    parts.push_back({it->ranks.get(), distinct, bits});
+  }
+  if (total_bits > 64) return false;
+
+  ARROW_ASSIGN_OR_RAISE(
+      auto buffer,
+      arrow::AllocateBuffer(rows * static_cast<int64_t>(sizeof(PackedRow)), pool));
+  auto* packed_rows = reinterpret_cast<PackedRow*>(buffer->mutable_data());
+  const int64_t* times = time->data()->GetValues<int64_t>(1);
+  for (int64_t i = 0; i < rows; ++i)
+    packed_rows[i] = {0, times[i], static_cast<uint64_t>(i)};
+  // Column by column: each pass streams one rank array.
+  for (const KeyPart& part : parts) {
+    const int32_t* ranks = part.ranks->raw_values();
+    if (part.bits == 0) continue;
+    if (part.ranks->null_count() == 0) {
+      for (int64_t i = 0; i < rows; ++i) {
+        packed_rows[i].tags =
+            (packed_rows[i].tags << part.bits) | static_cast<uint32_t>(ranks[i]);
+      }
+    } else {
+      for (int64_t i = 0; i < rows; ++i) {
+        const uint64_t rank =
+            part.ranks->IsValid(i) ? static_cast<uint32_t>(ranks[i]) : part.null_rank;
+        packed_rows[i].tags = (packed_rows[i].tags << part.bits) | rank;
+      }
+    }
+  }
+  std::sort(packed_rows, packed_rows + rows, [](const PackedRow& a, const PackedRow& b) {
+    if (a.tags != b.tags) return a.tags < b.tags;
+    if (a.time != b.time) return a.time < b.time;
+    return a.row < b.row;
+  });
+  ARROW_ASSIGN_OR_RAISE(
+      auto order_buffer,
+      arrow::AllocateBuffer(rows * static_cast<int64_t>(sizeof(uint64_t)), pool));
+  auto* out = reinterpret_cast<uint64_t*>(order_buffer->mutable_data());
+  for (int64_t i = 0; i < rows; ++i) out[i] = packed_rows[i].row;
+  *order = std::make_shared<arrow::UInt64Array>(rows, std::move(order_buffer));
+  *packed = std::move(buffer);
+  return true;
+}
+
+// The general case: Arrow's multi-column sort_indices over the rank columns and time.
+arrow::Result<std::shared_ptr<arrow::Array>> SortWithArrow(
+    const std::vector<RankedTag>& tags, const std::shared_ptr<arrow::Array>& time,
+    const std::vector<std::string>& key, arrow::compute::ExecContext* ctx) {
+  arrow::FieldVector key_fields;
+  arrow::ArrayVector key_arrays;
+  std::vector<arrow::compute::SortKey> sort_keys;
+  for (const auto& name : key) {
+    if (name == kTimeColumnName) {
+      key_fields.push_back(arrow::field(name, time->type(), false));
+      key_arrays.push_back(time);
+    } else {
+      const auto it = std::find_if(tags.begin(), tags.end(),
+                                   [&](const RankedTag& t) { return t.name == name; });
+      key_fields.push_back(arrow::field(name, arrow::int32()));
+      key_arrays.push_back(it->ranks);
+    }
+    sort_keys.emplace_back(arrow::FieldRef(static_cast<int>(key_fields.size() - 1)),
+                           arrow::compute::SortOrder::Ascending,
+                           arrow::compute::NullPlacement::AtEnd);
+  }
+  auto key_batch =
+      arrow::RecordBatch::Make(arrow::schema(key_fields), time->length(), key_arrays);
+  return arrow::compute::SortIndices(key_batch, arrow::compute::SortOptions(sort_keys),
+                                     ctx);
+}
+
 // Since Arrow 21 the compute kernels (sort_indices, take) live in libarrow_compute and
 // must be registered once per process.
 arrow::Status EnsureComputeInitialized() {
@@ -237,34 +341,32 @@ arrow::Result<CompactionResult> CompactBatches(
   result.sort_key = ComputeSortKey(FilterSortKey(sort_key, key_columns), cardinalities);
 
   arrow::compute::ExecContext ctx(pool);
-  arrow::FieldVector key_fields;
-  arrow::ArrayVector key_arrays;
-  std::vector<arrow::compute::SortKey> sort_keys;
-  for (const auto& name : result.sort_key) {
-    if (name == kTimeColumnName) {
-      key_fields.push_back(arrow::field(name, time->type(), false));
-      key_arrays.push_back(time);
-    } else {
-      const auto it = std::find_if(tags.begin(), tags.end(),
-                                   [&](const RankedTag& t) { return t.name == name; });
-      key_fields.push_back(arrow::field(name, arrow::int32()));
-      key_arrays.push_back(it->ranks);
-    }
-    sort_keys.emplace_back(arrow::FieldRef(static_cast<int>(key_fields.size() - 1)),
-                           arrow::compute::SortOrder::Ascending,
-                           arrow::compute::NullPlacement::AtEnd);
+  // The sorted order of the input rows, and whether the row at a position of it has the
+  // same primary key as the one before.
+  std::shared_ptr<arrow::Array> order_array;
+  std::shared_ptr<arrow::Buffer> packed_buffer;  // fast path only
+  ARROW_ASSIGN_OR_RAISE(
+      const bool packed,
+      SortPacked(tags, time, result.sort_key, rows, pool, &order_array, &packed_buffer));
+  if (!packed) {
+    ARROW_ASSIGN_OR_RAISE(order_array, SortWithArrow(tags, time, result.sort_key, &ctx));
   }
-  auto key_batch = arrow::RecordBatch::Make(arrow::schema(key_fields), rows, key_arrays);
-  ARROW_ASSIGN_OR_RAISE(auto order_array,
-                        arrow::compute::SortIndices(
-                            key_batch, arrow::compute::SortOptions(sort_keys), &ctx));
-  const auto& order_values = static_cast<const arrow::UInt64Array&>(*order_array);
-  const uint64_t* order = order_values.raw_values();
+  const uint64_t* order =
+      static_cast<const arrow::UInt64Array&>(*order_array).raw_values();
+  const auto* packed_rows =
+      packed ? reinterpret_cast<const PackedRow*>(packed_buffer->data()) : nullptr;
+  KeyComparer comparer(tags, times);
+  auto same_key = [&](int64_t p) {
+    if (packed_rows != nullptr) {
+      return packed_rows[p].tags == packed_rows[p - 1].tags &&
+             packed_rows[p].time == packed_rows[p - 1].time;
+    }
+    return comparer.Equal(order[p - 1], order[p]);
+  };
 
   // Runs of equal primary key. `base[g]` is the run's last row in buffering order (the
-  // highest input index: the sort is not trusted to be stable); runs of more than one
-  // row are remembered for the field-by-field merge.
-  KeyComparer comparer(tags, times);
+  // highest input index: the Arrow sort is not trusted to be stable); runs of more than
+  // one row are remembered for the field-by-field merge.
   std::vector<uint64_t> base;
   struct Run {
     int64_t group;
@@ -274,13 +376,14 @@ arrow::Result<CompactionResult> CompactBatches(
   std::vector<Run> runs;
   int64_t begin = 0;
   for (int64_t p = 1; p <= rows; ++p) {
-    if (p < rows && comparer.Equal(order[p - 1], order[p])) continue;
+    if (p < rows && same_key(p)) continue;
     uint64_t last = order[begin];
     for (int64_t q = begin + 1; q < p; ++q) last = std::max(last, order[q]);
     if (p - begin > 1) runs.push_back({static_cast<int64_t>(base.size()), begin, p});
     base.push_back(last);
     begin = p;
   }
+  packed_buffer.reset();
   std::shared_ptr<arrow::Array> base_indices = order_array;
   if (!runs.empty()) {
     ARROW_ASSIGN_OR_RAISE(base_indices, MakeIndexArray(base, pool));
