@@ -131,6 +131,21 @@ def headline(benches, http):
             f"{si(b['items_per_second'])} rows/s, "
             f"{b['buffered_bytes_per_row']:.0f} bytes/row buffered",
             "buffer_benchmark BM_ApplyTsbs/5000")
+    for (binary, name), b in benches.items():
+        if binary == "flight_benchmark" and name.startswith("BM_FlightRead/"):
+            add(f"Flight DoGet read, {b.get('label', name)}",
+                f"{si(b['items_per_second'])} rows/s, "
+                f"{b['bytes_per_second'] / 1e6:,.0f} MB/s ({fmt_time(b)} per query)",
+                f"flight_benchmark {name}")
+    b = find(benches, "flight_benchmark", "BM_SmallQueryUnderIngest/ingest:1/queries:1")
+    if b:
+        add("small Flight queries during full-speed ingest",
+            f"query p50 {b['query_p50_ms']:.1f} ms, p99 {b['query_p99_ms']:.1f} ms; "
+            f"ingest {si(b['ingest_rows/s'])} rows/s",
+            "flight_benchmark BM_SmallQueryUnderIngest/ingest:1/queries:1")
+    for (binary, name), b in benches.items():
+        if binary.startswith("persist") and "items_per_second" in b:
+            add(f"persist, {name}", f"{si(b['items_per_second'])} rows/s", binary)
     ing = [r for r in http if r["system"] == "ingester"]
     if ing:
         med = lambda k: statistics.median(r[k] for r in ing)
