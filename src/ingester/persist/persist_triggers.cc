@@ -247,13 +247,11 @@ arrow::Status PersistTriggers::RotateAndPersistAll() {
   return SegmentClosed(segment).status();
 }
 
-arrow::Status PersistTriggers::Drain(std::chrono::nanoseconds timeout) {
+arrow::Status PersistTriggers::WaitPersistedAndReleased(
+    std::chrono::steady_clock::time_point deadline, std::chrono::nanoseconds timeout) {
   using Clock = std::chrono::steady_clock;
-  const auto deadline = Clock::now() + timeout;
-  const auto start = Clock::now();
-  ARROW_RETURN_NOT_OK(RotateAndPersistAll());
   if (!options_.handle.WaitIdle(deadline - Clock::now())) {
-    return arrow::Status::IOError("drain: persist jobs still running after ",
+    return arrow::Status::IOError("persist jobs still running after ",
                                   std::chrono::duration<double>(timeout).count(), " s (",
                                   options_.handle.stats().in_flight, " left)");
   }
@@ -262,11 +260,38 @@ arrow::Status PersistTriggers::Drain(std::chrono::nanoseconds timeout) {
     if (left < Clock::duration::zero()) left = Clock::duration::zero();
     if (!options_.tracker->WaitUntilEmpty(left)) {
       const auto s = options_.tracker->stats();
-      return arrow::Status::IOError("drain: ", s.segments,
-                                    " WAL segments not deleted yet (", s.referenced,
-                                    " writes still referenced)");
+      return arrow::Status::IOError(s.segments, " WAL segments not deleted after ",
+                                    std::chrono::duration<double>(timeout).count(),
+                                    " s (", s.referenced, " writes still referenced)");
     }
   }
+  return arrow::Status::OK();
+}
+
+arrow::Status PersistTriggers::PersistReplayed(
+    const std::vector<wal::ClosedSegment>& segments, std::chrono::nanoseconds timeout) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  if (options_.tracker != nullptr) {
+    for (const auto& segment : segments) options_.tracker->AddSegment(segment);
+  }
+  ARROW_ASSIGN_OR_RAISE(size_t enqueued, PersistAll());
+  auto st = WaitPersistedAndReleased(start + timeout, timeout);
+  if (!st.ok()) return st.WithMessage("startup persist of replayed data: ", st.message());
+  spdlog::info(
+      "startup: {} replayed partitions persisted and {} replayed WAL segments deleted in "
+      "{:.1f} s",
+      enqueued, segments.size(),
+      std::chrono::duration<double>(Clock::now() - start).count());
+  return arrow::Status::OK();
+}
+
+arrow::Status PersistTriggers::Drain(std::chrono::nanoseconds timeout) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  ARROW_RETURN_NOT_OK(RotateAndPersistAll());
+  auto st = WaitPersistedAndReleased(start + timeout, timeout);
+  if (!st.ok()) return st.WithMessage("drain: ", st.message());
   spdlog::info(
       "drain: everything persisted and every closed WAL segment deleted in {:.1f} s",
       std::chrono::duration<double>(Clock::now() - start).count());

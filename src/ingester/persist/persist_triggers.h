@@ -43,6 +43,7 @@
 #include <functional>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "ingester/buffer/buffer_tree.h"
 #include "ingester/common/metrics.h"
@@ -158,6 +159,13 @@ class PersistTriggers {
   // PersistAll().
   arrow::Status RotateAndPersistAll();
 
+  // For startup, after WAL replay into this tree (through a ReleasingBufferSink) and
+  // Wal::Make: gives the replayed segments to the tracker, persists every partition and
+  // waits until the jobs are done and the replayed segments deleted. IOError at
+  // `timeout`.
+  arrow::Status PersistReplayed(const std::vector<wal::ClosedSegment>& segments,
+                                std::chrono::nanoseconds timeout);
+
   // For shutdown, once writes are refused and in-flight ones are done: rotates, persists
   // every partition, waits until every persist job has completed and (with a tracker)
   // every closed segment is deleted. TimedOut-style IOError at `timeout`.
@@ -170,7 +178,9 @@ class PersistTriggers {
   // is running) forces RotateAndPersistAll.
   arrow::Status CheckDiskNow();
 
-  // Stops the trigger thread and detaches the observer. Idempotent.
+  // Stops the trigger thread and detaches the observer. Idempotent. A check in progress
+  // finishes first, and it may be waiting for room in a persist queue: stop the handle
+  // first for a prompt stop.
   void Stop();
 
   PersistTriggersStats stats() const;
@@ -181,6 +191,9 @@ class PersistTriggers {
   void Run();
   // Gives `segment` to the tracker and persists every partition.
   arrow::Result<size_t> SegmentClosed(const wal::ClosedSegment& segment);
+  // Waits until no job runs and every segment the tracker holds is deleted.
+  arrow::Status WaitPersistedAndReleased(std::chrono::steady_clock::time_point deadline,
+                                         std::chrono::nanoseconds timeout);
 
   const PersistTriggersOptions options_;
   const std::shared_ptr<TriggerCore> core_;

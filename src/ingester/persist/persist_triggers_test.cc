@@ -10,6 +10,7 @@
 
 #include "ingester/common/error.h"
 #include "ingester/persist/persist_worker_test_util.h"
+#include "ingester/wal/replay.h"
 #include "ingester/wal/wal.h"
 #include "ingester/wal/wal_sink.h"
 
@@ -347,6 +348,73 @@ TEST_F(PersistTriggersTest, DrainWithARealWalDeletesEverySegment) {
     ++files;
   }
   EXPECT_EQ(files, 1u);
+}
+
+// Startup as the facade does it: replay a crashed WAL into the tree through the
+// releasing sink, open the WAL, then persist the replayed data and delete the replayed
+// segments (the tracker deletes through a WAL made after replay).
+TEST(PersistTriggersStartupTest, ReplayedDataIsPersistedAndReplayedSegmentsDeleted) {
+  wal::testing::TempDir tmp;
+  wal::WalOptions wal_options;
+  wal_options.dir = tmp.Sub("wal");
+  wal_options.compression = wal::PayloadCompression::kNone;
+  {
+    // First life: two segments, then a crash (no Close).
+    std::shared_ptr<wal::Wal> wal = *wal::Wal::Make(wal_options);
+    std::vector<PartitionWrite> writes;
+    writes.push_back(MakeWrite(1, "a", 1));
+    writes.push_back(MakeWrite(2, "b", 2));
+    writes.push_back(MakeWrite(2, "b", 3, 0));  // no rows
+    PIPELINE_ASSERT_OK(wal->Append(MakeOp(std::move(writes)), true));
+    ASSERT_TRUE(wal->Rotate().ok());
+    writes.clear();
+    writes.push_back(MakeWrite(1, "a", 4));
+    PIPELINE_ASSERT_OK(wal->Append(MakeOp(std::move(writes)), true));
+  }
+
+  std::shared_ptr<wal::Wal> wal;  // opened after replay; no deletion happens before
+  wal::ReferenceTrackerOptions tracker_options;
+  tracker_options.delete_segment = [&wal](wal::SegmentId id) { return wal->Delete(id); };
+  std::shared_ptr<wal::ReferenceTracker> tracker =
+      *wal::ReferenceTracker::Make(std::move(tracker_options));
+  FakeJob job;
+  auto observer = std::make_shared<PersistWriteObserver>();
+  auto tree = MakeTree(observer);
+  auto handle_options = HandleOptions(job.Fn());
+  handle_options.tracker = tracker;
+  PersistHandle handle = *PersistHandle::Make(std::move(handle_options));
+  PersistTriggersOptions options;
+  options.tree = tree;
+  options.handle = handle;
+  options.observer = observer;
+  options.tracker = tracker;
+  options.disk_check_interval = 0ns;
+  auto triggers = *PersistTriggers::Make(std::move(options));
+
+  ReleasingBufferSink sink(tree, tracker);
+  auto replay = wal::ReplayWal(*wal::PosixFileSystem(), wal_options.dir, sink);
+  ASSERT_TRUE(replay.ok()) << replay.status().ToString();
+  ASSERT_EQ(replay->segments.size(), 2u);
+  EXPECT_EQ(tree->BufferedRows(), 30);
+  wal = *wal::Wal::Make(wal_options);
+
+  PIPELINE_ASSERT_OK(triggers->PersistReplayed(replay->segments, 60s));
+  EXPECT_TRUE(wal->ClosedSegmentIds().empty());
+  EXPECT_EQ(tree->BufferedRows(), 0);
+  std::multiset<SequenceNumber> persisted;
+  for (const auto& call : job.succeeded()) {
+    persisted.insert(call.sequence_numbers.begin(), call.sequence_numbers.end());
+  }
+  EXPECT_EQ(persisted, (std::multiset<SequenceNumber>{1, 2, 4}));
+  EXPECT_EQ(tracker->stats().early_releases, 0u);
+  size_t files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(wal_options.dir)) {
+    (void)entry;
+    ++files;
+  }
+  EXPECT_EQ(files, 1u);  // the new, open segment
+  triggers->Stop();
+  handle.Stop();
 }
 
 }  // namespace
