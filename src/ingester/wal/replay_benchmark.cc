@@ -4,10 +4,11 @@
 //
 //   build/src/ingester/wal/replay_benchmark --benchmark_min_time=1
 //
-// The WALs are made once per process by the real write path: an Ingester (the server's
-// facade) in a temporary data directory takes TSBS bodies through WriteLineProtocol
-// (parse, validate against the SQLite catalog, sequence, WAL append), so the segments,
-// the catalog and its partitions are exactly what a restarted server finds. Then:
+// The WALs are made once per process by the server's write chain in a temporary data
+// directory laid out as the Ingester's: TSBS bodies are parsed, validated against the
+// SQLite catalog (BuildWrite), sequenced, and applied through the WalSink to a
+// BufferTree, then the WAL is closed and the buffer dropped, as if the server had been
+// killed. The segments, the catalog and its partitions are what a restart finds. Then:
 //
 //   BM_Replay/sink:0   ReplayWal into a sink that only counts rows: reading, CRC32C,
 //                      zstd and Arrow IPC decoding, i.e. the WAL's own cost.
@@ -18,7 +19,8 @@
 //                      catalog, warm the cache, replay, open a new segment. For one line,
 //                      this is the fixed start-up cost a restart pays.
 //
-// Building the tree and copying the data directory happen with the timer paused.
+// Building the tree and copying the data directory happen with the timer paused. Once
+// the Ingester persists replayed data at startup, BM_Startup includes that persist.
 //
 // Internals: the benchmark needs the catalog adapters that Ingester::Make uses
 // (server/catalog_adapters.h). They are not part of the server's public face (the
@@ -40,10 +42,15 @@
 #include "ingester/buffer/partition_cache.h"
 #include "ingester/catalog/open.h"
 #include "ingester/common/logging.h"
+#include "ingester/dml/timestamp_oracle.h"
+#include "ingester/lp/parser.h"
 #include "ingester/server/catalog_adapters.h"
 #include "ingester/server/ingester.h"
 #include "ingester/testing/tsbs_generator.h"
 #include "ingester/wal/replay.h"
+#include "ingester/wal/wal.h"
+#include "ingester/wal/wal_sink.h"
+#include "ingester/write/write_builder.h"
 
 namespace ingester::wal {
 namespace {
@@ -51,6 +58,19 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr uint32_t kHosts = 1000;  // TSBS scale
+
+// The buffer tree of a restarted server, wired as Ingester::Make wires it.
+arrow::Result<std::unique_ptr<BufferTree>> MakeTree(catalog::Catalog* catalog) {
+  PartitionCacheOptions cache_options;
+  cache_options.inner = std::make_shared<CatalogPartitionProvider>(catalog);
+  ARROW_ASSIGN_OR_RAISE(auto recent, catalog->ListRecentPartitions(10'000));
+  for (const auto& p : recent) cache_options.entries.push_back({p.table_id, p.key, p.id});
+  ARROW_ASSIGN_OR_RAISE(auto cache, PartitionCache::Make(std::move(cache_options)));
+  BufferTreeOptions tree_options;
+  tree_options.partition_provider = std::move(cache);
+  tree_options.name_resolver = std::make_shared<CatalogNameResolver>(catalog);
+  return BufferTree::Make(std::move(tree_options));
+}
 
 // A data directory (catalog.sqlite + wal/) holding `rows` TSBS rows written in requests
 // of `lines_per_request` lines.
@@ -83,36 +103,58 @@ class Fixtures {
     Fixture f;
     f.data_dir = root() / ("data-" + std::to_string(rows) + "-" +
                            std::to_string(lines_per_request));
-    IngesterOptions options;
-    options.data_dir = f.data_dir.string();
-    options.log_level = "warn";
-    ARROW_ASSIGN_OR_RAISE(auto ingester, Ingester::Make(options));
-    tsbs::CpuOptions gen_options;
-    gen_options.hosts = kHosts;
-    tsbs::CpuGenerator generator(gen_options);
-    for (int64_t done = 0; done < rows; done += lines_per_request) {
-      const std::string body = generator.Generate(
-          static_cast<uint64_t>(std::min(lines_per_request, rows - done)));
-      LineProtocolWrite write;
-      write.namespace_name = "bench";
-      write.body = body;
-      // Synced or not, the bytes in the segment are the same; not waiting for an fsync
-      // per request keeps the setup quick.
-      write.sync = false;
-      ARROW_ASSIGN_OR_RAISE(auto summary, ingester->WriteLineProtocol(write));
-      if (!summary.rejected.empty()) {
-        return arrow::Status::Invalid("fixture line rejected: ",
-                                      summary.rejected.front().message);
-      }
-      f.rows += summary.rows_written;
-      f.entries += 1;
-    }
-    ARROW_RETURN_NOT_OK(ingester->Shutdown());
-    ingester.reset();
+    ARROW_RETURN_NOT_OK(Write(f.data_dir, rows, lines_per_request, &f));
     return &made_.emplace(key, std::move(f)).first->second;
   }
 
  private:
+  // The server's write chain (parse -> BuildWrite over the catalog -> sequence numbers
+  // -> WalSink -> BufferTree), laid out as an Ingester data directory. Not through the
+  // Ingester facade: its clean shutdown persists everything and deletes the WAL, and
+  // what a restart replays is a WAL left by a crash. The Wal is closed (synced), the
+  // buffer dropped: the state after kill -9 of a server that had acknowledged it all.
+  static arrow::Status Write(const fs::path& data_dir, int64_t rows,
+                             int64_t lines_per_request, Fixture* f) {
+    fs::create_directories(data_dir);
+    ARROW_ASSIGN_OR_RAISE(
+        auto catalog,
+        catalog::OpenCatalog("sqlite://" + (data_dir / "catalog.sqlite").string()));
+    SchemaCache schema_cache(catalog.get(), catalog::NamespaceLimits{});
+    ARROW_ASSIGN_OR_RAISE(auto tree, MakeTree(catalog.get()));
+    std::shared_ptr<BufferTree> buffer = std::move(tree);
+    WalOptions wal_options;
+    wal_options.dir = (data_dir / "wal").string();
+    ARROW_ASSIGN_OR_RAISE(std::shared_ptr<Wal> wal, Wal::Make(wal_options));
+    WalSink sink(wal, buffer);
+    TimestampOracle oracle;
+    ARROW_ASSIGN_OR_RAISE(auto ns, schema_cache.GetOrCreateNamespace("bench"));
+
+    tsbs::CpuOptions gen_options;
+    gen_options.hosts = kHosts;
+    tsbs::CpuGenerator generator(gen_options);
+    lp::Parser parser;
+    lp::ParsedBody parsed;
+    for (int64_t done = 0; done < rows; done += lines_per_request) {
+      const std::string body = generator.Generate(
+          static_cast<uint64_t>(std::min(lines_per_request, rows - done)));
+      parser.Parse(body, lp::ParseOptions{}, &parsed);
+      ARROW_ASSIGN_OR_RAISE(auto built, BuildWrite(ns, body, parsed, &schema_cache));
+      if (parsed.has_errors() || !built.rejected.empty()) {
+        return arrow::Status::Invalid("a fixture line was rejected");
+      }
+      const SequenceNumber first = oracle.Next(built.op.writes.size());
+      for (size_t i = 0; i < built.op.writes.size(); ++i) {
+        built.op.writes[i].sequence_number = first + i;
+      }
+      // Synced or not, the bytes in the segment are the same; not waiting for an fsync
+      // per request keeps the setup quick (Close() syncs at the end).
+      ARROW_RETURN_NOT_OK(sink.ApplyWithOptions(built.op, {.no_sync = true}));
+      f->rows += built.op.RowCount();
+      f->entries += 1;
+    }
+    return wal->Close();
+  }
+
   fs::path root_;
   std::map<std::pair<int64_t, int64_t>, Fixture> made_;
 };
@@ -133,19 +175,6 @@ class CountingSink final : public DmlSink {
  private:
   int64_t rows_ = 0;
 };
-
-// The buffer tree of a restarted server, wired as Ingester::Make wires it.
-arrow::Result<std::unique_ptr<BufferTree>> MakeTree(catalog::Catalog* catalog) {
-  PartitionCacheOptions cache_options;
-  cache_options.inner = std::make_shared<CatalogPartitionProvider>(catalog);
-  ARROW_ASSIGN_OR_RAISE(auto recent, catalog->ListRecentPartitions(10'000));
-  for (const auto& p : recent) cache_options.entries.push_back({p.table_id, p.key, p.id});
-  ARROW_ASSIGN_OR_RAISE(auto cache, PartitionCache::Make(std::move(cache_options)));
-  BufferTreeOptions tree_options;
-  tree_options.partition_provider = std::move(cache);
-  tree_options.name_resolver = std::make_shared<CatalogNameResolver>(catalog);
-  return BufferTree::Make(std::move(tree_options));
-}
 
 void SetReplayCounters(benchmark::State& state, const Fixture& f, uint64_t wal_bytes) {
   state.SetItemsProcessed(state.iterations() * f.rows);
