@@ -50,12 +50,11 @@ void WorkerShared::MaybeClearSaturation() {
 }
 
 void WorkerShared::JobFinished() {
+  // Under idle_mu, so that a WaitIdle that sees zero also sees the gauge at zero.
+  MutexLock lock(&idle_mu);
   const int64_t left = in_flight.fetch_sub(1, std::memory_order_acq_rel) - 1;
   if (metrics.in_flight != nullptr) metrics.in_flight->Set(left);
-  if (left == 0) {
-    MutexLock lock(&idle_mu);
-    idle_cv.NotifyAll();
-  }
+  if (left == 0) idle_cv.NotifyAll();
 }
 
 PersistWorker::PersistWorker(size_t index, WorkerShared* shared)
@@ -94,9 +93,13 @@ arrow::Result<PersistWorker::PushOutcome> PersistWorker::Push(PersistItem item,
   }
   item.enqueued = PersistClock::now();
   shared_->enqueued.fetch_add(1, std::memory_order_relaxed);
-  const int64_t in_flight =
-      shared_->in_flight.fetch_add(1, std::memory_order_acq_rel) + 1;
-  if (shared_->metrics.in_flight != nullptr) shared_->metrics.in_flight->Set(in_flight);
+  {
+    // idle_mu orders the gauge's updates with JobFinished's (queue lock -> idle_mu).
+    MutexLock idle_lock(&shared_->idle_mu);
+    const int64_t in_flight =
+        shared_->in_flight.fetch_add(1, std::memory_order_acq_rel) + 1;
+    if (shared_->metrics.in_flight != nullptr) shared_->metrics.in_flight->Set(in_flight);
+  }
   queue_.push_back(std::move(item));
   SetSizeLocked();
   not_empty_.NotifyOne();

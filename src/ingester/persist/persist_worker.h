@@ -74,7 +74,8 @@ struct WorkerShared {
   // Guards the decision to clear the saturation against a concurrent set (taken inside
   // a queue lock when setting; never held while taking one).
   Mutex saturation_mu;
-  // In-flight reaching zero wakes WaitIdle.
+  // Orders changes of `in_flight` (and its gauge) with WaitIdle's check; taken inside a
+  // queue lock by Push, alone by JobFinished. In-flight reaching zero wakes WaitIdle.
   Mutex idle_mu;
   CondVar idle_cv;
 
