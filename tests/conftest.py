@@ -105,6 +105,40 @@ class Server:
         t = self.table(db, table)
         return sum(p["buffered_rows"] for p in t["partitions"]) if t else 0
 
+    def persisted_rows(self, db, table):
+        t = self.table(db, table)
+        return sum(p["persisted_rows"] for p in t["partitions"]) if t else 0
+
+    def total_rows(self, db, table, expected=None, timeout=30.0):
+        """Rows buffered plus rows in Parquet files. A snapshot is counted twice for the
+        moment between its file's catalog row and its removal from the buffer, so with
+        `expected` this waits (bounded) until the count settles on it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            total = self.buffered_rows(db, table) + self.persisted_rows(db, table)
+            if expected is None or total == expected or time.monotonic() > deadline:
+                return total
+            time.sleep(0.05)
+
+    def parquet_table(self, db, table):
+        """Every Parquet file of the table in the local object store, as one Arrow table
+        (pyarrow.parquet reads them; tags come back as strings)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        t = self.table(db, table)
+        if t is None:
+            return None
+        ns_id = next(ns["id"] for ns in self.catalog()["namespaces"] if ns["name"] == db)
+        root = self.data_dir / "objects" / str(ns_id) / str(t["id"])
+        files = sorted(root.glob("*/*.parquet")) if root.exists() else []
+        if not files:
+            return None
+        tables = [pq.read_table(f) for f in files]
+        tables = [x.cast(pa.schema([f.with_type(f.type.value_type)
+                                    if pa.types.is_dictionary(f.type) else f
+                                    for f in x.schema])) for x in tables]
+        return pa.concat_tables(tables, promote_options="default")
+
 
 def wal_inspect(wal_dir: Path) -> dict:
     out = subprocess.run([str(BINARY), "wal", "inspect", str(wal_dir), "--json"],

@@ -16,17 +16,38 @@ def write_rows(server, first, count, db="w"):
     assert r.status_code == 204, r.text
 
 
-def test_rotation_period_closes_segments(make_server):
+# An object store nobody listens on: persists fail (and retry), so WAL segments stay.
+UNREACHABLE_STORE = ["--object-store", "s3://bucket/prefix", "--s3-endpoint",
+                     "http://127.0.0.1:9", "--s3-region", "us-east-1",
+                     "--s3-access-key-id", "k", "--s3-secret-access-key", "s"]
+
+
+def wait_until(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def test_rotation_persists_and_deletes_closed_segments(make_server):
     server = make_server(["--wal-rotation-period", "200ms"]).start()
     write_rows(server, 0, 10)
-    deadline = time.monotonic() + 10
-    while len(segments(server.wal_dir)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    # A rotation closes the segment, persists the partition, then deletes the segment.
+    wait_until(lambda: server.persisted_rows("w", "cpu") == 10)
+    wait_until(lambda: wal_inspect(server.wal_dir)["rows"] == 0)
     write_rows(server, 10, 10)
-    assert len(segments(server.wal_dir)) >= 2
+    assert server.total_rows("w", "cpu", expected=20) == 20
+    assert len(segments(server.wal_dir)) >= 1
+
+
+def test_rotation_keeps_segments_while_persist_fails(make_server):
+    server = make_server(["--wal-rotation-period", "100ms", *UNREACHABLE_STORE]).start()
+    write_rows(server, 0, 10)
+    wait_until(lambda: len(segments(server.wal_dir)) >= 2)
+    write_rows(server, 10, 10)
     report = wal_inspect(server.wal_dir)
     assert report["rows"] == 20
-    assert len(report["segments"]) >= 2
+    assert server.buffered_rows("w", "cpu") == 20
 
 
 def test_inspect_text_output(server):
@@ -49,14 +70,14 @@ def test_torn_tail_is_truncated_at_restart(make_server):
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "torn" in bad.stdout
     server.start()
-    assert server.buffered_rows("w", "cpu") == 100
+    assert server.total_rows("w", "cpu", expected=100) == 100
     assert "trunc" in server.log().lower()
     write_rows(server, 100, 1)
-    assert server.buffered_rows("w", "cpu") == 101
+    assert server.total_rows("w", "cpu", expected=101) == 101
 
 
 def test_corruption_in_an_earlier_segment_refuses_to_start(make_server):
-    server = make_server(["--wal-rotation-period", "100ms"]).start()
+    server = make_server(["--wal-rotation-period", "100ms", *UNREACHABLE_STORE]).start()
     write_rows(server, 0, 200)
     deadline = time.monotonic() + 10
     while len(segments(server.wal_dir)) < 2 and time.monotonic() < deadline:
@@ -71,7 +92,8 @@ def test_corruption_in_an_earlier_segment_refuses_to_start(make_server):
 
     proc = subprocess.run(
         [str(BINARY), "serve", "--data-dir", str(server.data_dir), "--http-bind", "127.0.0.1:0",
-         "--flight-bind", "127.0.0.1:0"], capture_output=True, text=True, timeout=60)
+         "--flight-bind", "127.0.0.1:0", *UNREACHABLE_STORE],
+        capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     message = proc.stdout + proc.stderr
     assert first.name in message

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include <unistd.h>
@@ -19,12 +20,18 @@
 #include "ingester/common/thread_annotations.h"
 #include "ingester/dml/timestamp_oracle.h"
 #include "ingester/lp/parser.h"
+#include "ingester/persist/compaction.h"
+#include "ingester/persist/ingest_state.h"
+#include "ingester/persist/object_store.h"
+#include "ingester/persist/persist_handle.h"
+#include "ingester/persist/persist_triggers.h"
 #include "ingester/query/buffer_tree_query_exec.h"
 #include "ingester/query/catalog_table_resolver.h"
 #include "ingester/query/flight_service.h"
 #include "ingester/query/metrics_query_exec.h"
 #include "ingester/query/tracing_query_exec.h"
 #include "ingester/server/catalog_adapters.h"
+#include "ingester/wal/reference_tracker.h"
 #include "ingester/wal/replay.h"
 #include "ingester/wal/rotation_task.h"
 #include "ingester/wal/wal.h"
@@ -117,6 +124,16 @@ struct Ingester::Impl {
   std::unique_ptr<TimestampOracle> oracle;
   std::unique_ptr<wal::RotationTask> rotation;
 
+  // Persistence: WAL segments are deleted by `tracker` once every write in them is
+  // persisted; `triggers` decide when partitions persist; `ingest_state` refuses writes
+  // while persistence cannot keep up or the disk is full.
+  std::shared_ptr<persist::IngestState> ingest_state;
+  std::shared_ptr<wal::ReferenceTracker> tracker;
+  std::unique_ptr<persist::ObjectStore> object_store;
+  std::unique_ptr<persist::CompactionExecutor> compaction;
+  std::optional<persist::PersistHandle> persist_handle;
+  std::unique_ptr<persist::PersistTriggers> triggers;
+
   // The query path: metrics and tracing around the buffer tree's executor.
   std::shared_ptr<query::QueryExec> query_exec;
   std::unique_ptr<query::BatchWriter> batch_writer;
@@ -184,17 +201,28 @@ arrow::Status Ingester::Impl::Open() {
   ARROW_ASSIGN_OR_RAISE(partition_cache, PartitionCache::Make(std::move(cache_options)));
   spdlog::info("partition cache warmed with {} partitions", recent.size());
 
+  ingest_state = std::make_shared<persist::IngestState>(&metrics);
+  // Deletes through the WAL opened below; no segment can empty before then, since only
+  // persists (started after it) release writes.
+  wal::ReferenceTrackerOptions tracker_options;
+  tracker_options.delete_segment = [this](wal::SegmentId id) { return wal->Delete(id); };
+  tracker_options.metrics = &metrics;
+  ARROW_ASSIGN_OR_RAISE(tracker, wal::ReferenceTracker::Make(std::move(tracker_options)));
+
+  auto observer = std::make_shared<persist::PersistWriteObserver>();
   BufferTreeOptions tree_options;
   tree_options.partition_provider = partition_cache;
   tree_options.name_resolver = std::make_shared<CatalogNameResolver>(catalog.get());
+  tree_options.post_write_observer = observer;
   ARROW_ASSIGN_OR_RAISE(buffer, BufferTree::Make(std::move(tree_options)));
+  // Writes that never reach a buffer (no rows, failed) are released at once.
+  auto buffer_sink = std::make_shared<persist::ReleasingBufferSink>(buffer, tracker);
 
-  // Replay through the chain without the WalSink, then open a fresh segment. Replayed
-  // segments stay until everything in them is persisted.
+  // Replay through the chain without the WalSink, then open a fresh segment.
   std::filesystem::create_directories(options.wal_dir, ec);
   if (ec) return arrow::Status::IOError("cannot create ", options.wal_dir, ": ", ec.message());
   auto fs = wal::PosixFileSystem();
-  ARROW_ASSIGN_OR_RAISE(auto replay, wal::ReplayWal(*fs, options.wal_dir, *buffer));
+  ARROW_ASSIGN_OR_RAISE(auto replay, wal::ReplayWal(*fs, options.wal_dir, *buffer_sink));
   write_metrics.replayed_rows->Add(replay.rows);
   oracle = std::make_unique<TimestampOracle>(replay.max_sequence_number.value_or(0) + 1);
 
@@ -202,13 +230,61 @@ arrow::Status Ingester::Impl::Open() {
   wal_options.dir = options.wal_dir;
   wal_options.fs = fs;
   ARROW_ASSIGN_OR_RAISE(wal, wal::Wal::Make(std::move(wal_options)));
-  wal_sink = std::make_shared<wal::WalSink>(wal, buffer);
+  for (auto& segment : replay.segments) {
+    tracker->AddSegment(segment.id, std::move(segment.sequence_numbers));
+  }
+  wal_sink = std::make_shared<wal::WalSink>(wal, buffer_sink);
+
+  persist::ObjectStoreOptions store_options;
+  store_options.url = options.object_store_url;
+  store_options.s3_endpoint = options.s3_endpoint;
+  store_options.s3_region = options.s3_region;
+  store_options.s3_access_key_id = options.s3_access_key_id;
+  store_options.s3_secret_access_key = options.s3_secret_access_key;
+  store_options.s3_create_bucket = options.s3_create_bucket;
+  ARROW_ASSIGN_OR_RAISE(object_store, persist::ObjectStore::Make(store_options));
+  persist::CompactionExecutorOptions compaction_options;
+  compaction_options.memory_limit_bytes = options.exec_mem_limit;
+  ARROW_ASSIGN_OR_RAISE(compaction, persist::CompactionExecutor::Make(compaction_options));
+
+  persist::PersistJobContext job_context;
+  job_context.catalog = catalog.get();
+  job_context.object_store = object_store.get();
+  job_context.executor = compaction.get();
+  persist::PersistHandleOptions handle_options;
+  handle_options.workers = static_cast<size_t>(options.persist_workers);
+  handle_options.queue_depth = static_cast<size_t>(options.persist_queue_depth);
+  handle_options.job = persist::MakePersistJobFn(job_context);
+  handle_options.tracker = tracker;
+  handle_options.ingest_state = ingest_state;
+  handle_options.metrics = &metrics;
+  ARROW_ASSIGN_OR_RAISE(persist_handle, persist::PersistHandle::Make(std::move(handle_options)));
+
+  persist::PersistTriggersOptions trigger_options;
+  trigger_options.tree = buffer;
+  trigger_options.handle = *persist_handle;
+  trigger_options.observer = observer;
+  trigger_options.tracker = tracker;
+  trigger_options.ingest_state = ingest_state;
+  trigger_options.metrics = &metrics;
+  trigger_options.hot_partition_cost = options.persist_hot_partition_cost;
+  trigger_options.max_buffer_bytes = options.max_buffer_bytes;
+  trigger_options.rotate = [this]() { return wal->Rotate(); };
+  trigger_options.disk_space = [this]() { return wal->GetDiskSpace(); };
+  ARROW_ASSIGN_OR_RAISE(triggers, persist::PersistTriggers::Make(std::move(trigger_options)));
+
+  // Everything replayed is persisted in the background; its segments are deleted as the
+  // persists complete. Writes are served meanwhile.
+  if (replay.rows > 0) {
+    ARROW_ASSIGN_OR_RAISE(auto enqueued, triggers->PersistAll());
+    spdlog::info("persisting {} replayed partitions in the background", enqueued);
+  }
+
   wal::RotationTaskOptions rotation_options;
   rotation_options.period = options.wal_rotation_period;
   ARROW_ASSIGN_OR_RAISE(
-      rotation, wal::RotationTask::Make(wal, rotation_options, [](wal::ClosedSegment segment) {
-        spdlog::info("WAL segment {} closed: {} entries, {} rows", segment.id, segment.entries,
-                     segment.rows);
+      rotation, wal::RotationTask::Make(wal, rotation_options, [this](wal::ClosedSegment segment) {
+        triggers->OnWalRotated(std::move(segment));
       }));
 
   query::BufferTreeQueryExecOptions exec_options;
@@ -287,6 +363,7 @@ arrow::Result<std::shared_ptr<void>> Ingester::Impl::AdmitWrite() {
   in_flight.fetch_add(1);
   std::shared_ptr<void> guard(nullptr, [this](void*) { LeaveWrite(); });
   if (shutting_down.load()) return Backpressure("the ingester is shutting down");
+  ARROW_RETURN_NOT_OK(ingest_state->Check());
   return guard;
 }
 
@@ -384,12 +461,17 @@ arrow::Result<std::string> Ingester::CatalogJson() const {
       for (size_t p = 0; p < partitions.size(); ++p) {
         PartitionStats stats;
         if (auto it = buffered.find(partitions[p].id); it != buffered.end()) stats = it->second;
+        ARROW_ASSIGN_OR_RAISE(auto files, catalog.ListParquetFiles(partitions[p].id));
+        int64_t persisted_rows = 0;
+        for (const auto& f : files) persisted_rows += f.row_count;
         out += p ? "," : "";
         out += "{\"id\":" + std::to_string(partitions[p].id.value()) +
                ",\"key\":" + json::Quote(partitions[p].key) +
                ",\"buffered_rows\":" + std::to_string(stats.rows()) +
                ",\"buffered_bytes\":" + std::to_string(stats.bytes()) +
-               ",\"completed_persists\":" + std::to_string(stats.completed_persists) + "}";
+               ",\"completed_persists\":" + std::to_string(stats.completed_persists) +
+               ",\"parquet_files\":" + std::to_string(files.size()) +
+               ",\"persisted_rows\":" + std::to_string(persisted_rows) + "}";
       }
       out += "]}";
     }
@@ -419,7 +501,16 @@ arrow::Status Ingester::Shutdown() {
     }
   }
   if (impl_->rotation) impl_->rotation->Stop();
-  return arrow::Status::OK();
+  // Persist every buffer and wait until the WAL holds nothing unpersisted; on failure
+  // (object store down) the data stays in the WAL and is replayed at the next start.
+  arrow::Status drained = arrow::Status::OK();
+  if (impl_->triggers) {
+    drained = impl_->triggers->Drain(impl_->options.shutdown_timeout);
+    impl_->triggers->Stop();
+  }
+  if (impl_->persist_handle) impl_->persist_handle->Stop();
+  if (!drained.ok()) return drained;
+  return impl_->wal->Close();
 }
 
 }  // namespace ingester

@@ -36,6 +36,14 @@ void AddServeFlags(CLI::App* serve, ingester::IngesterOptions* o, TextFlags* t) 
        "sqlite://PATH or postgres://... [sqlite://<data-dir>/catalog.sqlite]");
   flag("--object-store", &o->object_store_url, "INGESTER_OBJECT_STORE",
        "file://DIR or s3://bucket/prefix [file://<data-dir>/objects]");
+  flag("--s3-endpoint", &o->s3_endpoint, "INGESTER_S3_ENDPOINT",
+       "S3-compatible endpoint, e.g. http://127.0.0.1:8333 (empty: AWS)");
+  flag("--s3-region", &o->s3_region, "INGESTER_S3_REGION", "S3 region");
+  flag("--s3-access-key-id", &o->s3_access_key_id, "INGESTER_S3_ACCESS_KEY_ID", "S3 access key");
+  serve->add_option("--s3-secret-access-key", o->s3_secret_access_key, "S3 secret key")
+      ->envname("INGESTER_S3_SECRET_ACCESS_KEY");
+  serve->add_flag("--s3-create-bucket", o->s3_create_bucket, "Create the bucket if missing")
+      ->envname("INGESTER_S3_CREATE_BUCKET");
   flag("--wal-rotation-period", &t->wal_rotation_period, "INGESTER_WAL_ROTATION_PERIOD",
        "Close the WAL segment and persist everything this often");
   flag("--persist-workers", &o->persist_workers, "INGESTER_PERSIST_WORKERS", "Persist workers");

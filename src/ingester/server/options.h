@@ -18,6 +18,16 @@ struct IngesterOptions {
   std::string catalog_url;
   std::string object_store_url;
 
+  // S3 object stores (--object-store s3://bucket/prefix).
+  std::string s3_endpoint;  // e.g. http://127.0.0.1:8333; empty: AWS
+  std::string s3_region;
+  std::string s3_access_key_id;
+  std::string s3_secret_access_key;
+  bool s3_create_bucket = false;
+
+  // How long SIGTERM waits for every buffer to be persisted and the WAL to empty.
+  std::chrono::nanoseconds shutdown_timeout = std::chrono::minutes(5);
+
   std::chrono::nanoseconds wal_rotation_period = std::chrono::seconds(300);
   int persist_workers = 5;
   int persist_queue_depth = 250;
