@@ -62,13 +62,22 @@ struct CompactionResult {
 // Sorts and de-duplicates `batches` (in buffering order: a later row wins) by
 // `sort_key`. `batches` may have different schemas with the data-model types of
 // column_set.h (tags dictionary<int32, utf8>, `time` timestamp[ns] without nulls);
-// the output schema is their union (MergeSchemas). Runs on the calling thread.
+// the output schema is their union (MergeSchemas). Runs on the calling thread, plus
+// Arrow's CPU pool with options.use_threads.
 // Errors: Invalid for data outside the data model (no `time` column, null times),
 // Conflict for two batches disagreeing on a column's type, OutOfMemory from `pool`.
+struct CompactOptions {
+  // Per-column work (re-encoding each tag, gathering each output column) runs in
+  // parallel on Arrow's CPU thread pool. Not the CompactionExecutor's own pool: a job
+  // blocked on its sub-tasks must not hold a thread those sub-tasks need.
+  bool use_threads = true;
+};
+
 arrow::Result<CompactionResult> CompactBatches(
     const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches,
     const std::vector<std::string>& sort_key,
-    arrow::MemoryPool* pool = arrow::default_memory_pool());
+    arrow::MemoryPool* pool = arrow::default_memory_pool(),
+    const CompactOptions& options = {});
 
 struct CompactionExecutorOptions {
   // Threads of the compaction pool: persist work that burns CPU (sort, take, Parquet

@@ -165,16 +165,19 @@ void BM_Encode(benchmark::State& state) {
   ParquetFileMetadata meta;
   meta.sort_key = compacted.sort_key;
   meta.row_count = compacted.output_rows;
+  ParquetWriterOptions options;
+  options.use_threads = state.range(0) != 0;
   int64_t bytes = 0;
   for (auto _ : state) {
-    auto encoded =
-        Check(EncodeParquet(*compacted.table, meta, {}, arrow::default_memory_pool()));
+    auto encoded = Check(
+        EncodeParquet(*compacted.table, meta, options, arrow::default_memory_pool()));
     bytes = encoded.data->size();
   }
   state.SetItemsProcessed(state.iterations() * compacted.output_rows);
   state.counters["bytes_per_row"] = static_cast<double>(bytes) / compacted.output_rows;
 }
-BENCHMARK(BM_Encode)->Unit(benchmark::kMillisecond)->UseRealTime();
+// Arg: use_threads (parallel column encoding on Arrow's CPU pool).
+BENCHMARK(BM_Encode)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 class TempDir {
  public:

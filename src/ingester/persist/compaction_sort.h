@@ -1,0 +1,114 @@
+// The sorting half of compaction (compaction.h): tag columns re-encoded against one
+// sorted dictionary, and the input rows put in sort-key order with a way to tell equal
+// primary keys apart. Internal to the persist module.
+//
+// Two sorts, one contract:
+//
+//  - packed (the common case, O(rows)): when the key is tags then `time` and the tags'
+//    ranks fit in 64 bits together, each row's tags become one integer, its series key:
+//    each tag takes bit_width(distinct values) bits, most significant key first, a null
+//    taking the rank one past the last value so that nulls sort last (a 1,000-host TSBS
+//    partition needs 42 bits). Then
+//
+//      series key per row ──hash──> series id ──(sort the distinct keys)──> series rank
+//      counting sort of the rows by series rank (stable: buffering order in a series)
+//      per series: rows already in time order (a loader writing forward in time)? keep;
+//                  otherwise std::stable_sort by time
+//
+//    Equal primary keys are adjacent with equal (series key, time), and the tags of an
+//    output row can be decoded from its series key without gathering anything.
+//
+//  - general: Arrow's sort_indices over per-row rank columns and `time` (a key with
+//    `time` before some tag, or tags too many or too diverse to pack).
+#pragma once
+
+#include <arrow/compute/exec.h>
+#include <arrow/result.h>
+#include <arrow/type_fwd.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ingester::persist::compaction_internal {
+
+using Batches = std::vector<std::shared_ptr<arrow::RecordBatch>>;
+
+// A tag column of the input re-encoded against one sorted dictionary.
+struct UnifiedTag {
+  std::string name;
+  int column = -1;  // in the batches' common schema
+  // The distinct values rows reference, ascending (byte-wise): ranks compare as the
+  // strings do. utf8.
+  std::shared_ptr<arrow::Array> dictionary;
+  // Per batch: dictionary index -> rank in `dictionary` (-1 where no row refers to it).
+  std::vector<std::vector<int32_t>> rank_of_index;
+  int64_t null_count = 0;
+  // Per input row, its rank (null where the tag is null; the slot then holds 0). Only
+  // made for the general sort (MaterializeRanks).
+  std::shared_ptr<arrow::Int32Array> ranks;
+};
+
+// `column` of `batches` (which share one schema) must be dictionary<int32, utf8>.
+arrow::Result<UnifiedTag> UnifyTag(const Batches& batches, int column);
+arrow::Status MaterializeRanks(const Batches& batches, int64_t rows,
+                               arrow::MemoryPool* pool, UnifiedTag* tag);
+
+// The input rows in sort-key order.
+class SortedRows {
+ public:
+  // Sorts the `rows` rows of `batches` by `key`, which names every tag of `tags` and
+  // `time` (whose values are `time`, one array over all rows). The general sort fills
+  // the tags' `ranks`. Buffers come from `pool`.
+  static arrow::Result<SortedRows> Sort(const Batches& batches,
+                                        std::vector<UnifiedTag>* tags,
+                                        const std::shared_ptr<arrow::Array>& time,
+                                        const std::vector<std::string>& key, int64_t rows,
+                                        arrow::MemoryPool* pool,
+                                        arrow::compute::ExecContext* ctx);
+
+  // Position -> input row (uint64).
+  const std::shared_ptr<arrow::Array>& order_array() const { return order_; }
+  const uint64_t* order() const { return order_values_; }
+  // Whether the rows at positions p - 1 and p have the same primary key (all tags, time).
+  bool SameKeyAsPrevious(int64_t p) const;
+
+  bool packed() const { return packed_; }
+  // Packed only: the series key of the row at position p.
+  uint64_t series_key(int64_t p) const { return sorted_keys_[p]; }
+  // Packed only: the column of `tag` for output rows with series keys `keys`.
+  arrow::Result<std::shared_ptr<arrow::Array>> DecodeTag(
+      const UnifiedTag& tag, const std::shared_ptr<arrow::DataType>& type,
+      const std::vector<uint64_t>& keys, arrow::MemoryPool* pool) const;
+  // Drops the per-position series keys (once every series_key() call is done).
+  void ReleaseSeriesKeys();
+
+ private:
+  struct Part {
+    std::string name;
+    int shift = 0;           // of the tag's rank in the series key
+    uint64_t mask = 0;       // (1 << bits) - 1
+    uint32_t null_rank = 0;  // the dictionary's size
+  };
+
+  static arrow::Result<bool> TryPacked(const Batches& batches,
+                                       const std::vector<UnifiedTag>& tags,
+                                       const int64_t* times,
+                                       const std::vector<std::string>& key, int64_t rows,
+                                       arrow::MemoryPool* pool, SortedRows* out);
+
+  std::shared_ptr<arrow::Array> order_;
+  const uint64_t* order_values_ = nullptr;
+  const int64_t* times_ = nullptr;
+  // Packed sort.
+  bool packed_ = false;
+  std::vector<Part> parts_;
+  std::shared_ptr<arrow::Buffer> sorted_keys_buffer_;
+  const uint64_t* sorted_keys_ = nullptr;
+  // General sort: the rank columns, nulls handled apart.
+  std::vector<const arrow::Int32Array*> plain_ranks_;
+  std::vector<const arrow::Int32Array*> nullable_ranks_;
+};
+
+}  // namespace ingester::persist::compaction_internal
