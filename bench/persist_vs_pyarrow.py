@@ -33,11 +33,37 @@ def find_benchmark():
     sys.exit("persist_benchmark not found; build it or pass --benchmark")
 
 
+def check_file(parquet_path, table):
+    """The ingester's file, read back by pyarrow and DuckDB: the same rows, in order."""
+    ours = pq.read_table(parquet_path)
+    assert ours.num_rows == table.num_rows, (ours.num_rows, table.num_rows)
+    assert ours.equals(table), "pyarrow reads different rows from the ingester's file"
+    meta = pq.read_metadata(parquet_path)
+    kv = {k.decode(): v.decode() for k, v in meta.metadata.items()}
+    assert kv["ingester.row_count"] == str(table.num_rows), kv
+    try:
+        import duckdb
+    except ImportError:
+        return "pyarrow (duckdb not installed)"
+    con = duckdb.connect()
+    key = json.loads(kv["ingester.sort_key"])
+    cols = ", ".join(f'"{c}"' for c in key)
+    count, distinct = con.execute(
+        f"SELECT count(*), count(DISTINCT ({cols})) FROM read_parquet('{parquet_path}')").fetchone()
+    assert count == distinct == table.num_rows, (count, distinct)
+    # Sorted by the key: no row is smaller than the row before it.
+    unsorted = con.execute(
+        f"SELECT count(*) FROM (SELECT ({cols}) AS k, lag(({cols})) OVER () AS prev "
+        f"FROM read_parquet('{parquet_path}')) WHERE k < prev").fetchone()[0]
+    assert unsorted == 0, unsorted
+    return "pyarrow and DuckDB"
+
+
 def run_ingester(binary, dump_path, repetitions):
     # JSON to a file: the binary's log lines share stdout.
     out_path = dump_path + ".json"
     proc = subprocess.run(
-        [binary, f"--dump_sorted={dump_path}",
+        [binary, f"--dump_sorted={dump_path}", f"--write_parquet={dump_path}.parquet",
          "--benchmark_filter=BM_PersistJob|BM_Compact|BM_Encode",
          f"--benchmark_repetitions={repetitions}", f"--benchmark_out={out_path}",
          "--benchmark_out_format=json"],
@@ -50,7 +76,7 @@ def run_ingester(binary, dump_path, repetitions):
     for b in report["benchmarks"]:
         if b.get("run_type") != "iteration":
             continue
-        results.setdefault(b["run_name"].split("/")[0], []).append(b)
+        results.setdefault(b["run_name"].split("/")[0], []).append(b)  # drop /real_time
     return results
 
 
@@ -78,6 +104,7 @@ def main():
         ours = run_ingester(binary, dump, args.repetitions)
         with ipc.open_file(dump) as reader:
             table = reader.read_all()
+        checked_by = check_file(dump + ".parquet", table)
         theirs, their_size = run_pyarrow(table, tmp, args.repetitions)
     rows = table.num_rows
 
@@ -87,7 +114,8 @@ def main():
     job = ours["BM_PersistJob"]
     our_rate = median_rate(job)
     their_rate = rows / statistics.median(theirs)
-    print(f"rows: {rows:,} (sorted, de-duplicated); median of {args.repetitions} runs")
+    print(f"rows: {rows:,} (sorted, de-duplicated); median of {args.repetitions} runs; "
+          f"the ingester's file checked with {checked_by}")
     print(f"ingester persist job     {our_rate:>12,.0f} rows/s   "
           f"{statistics.median(r['bytes_per_row'] for r in job):.2f} bytes/row   "
           f"peak {max(r['peak_MiB'] for r in job):.0f} MiB")

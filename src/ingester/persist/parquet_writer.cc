@@ -146,26 +146,15 @@ arrow::Result<EncodedParquet> EncodeParquet(const arrow::Table& table,
   auto properties = builder.build();
   // ARROW:schema keeps the exact Arrow types (dictionary tags, timestamp unit) for
   // Arrow readers; other engines read the Parquet logical types.
-  parquet::ArrowWriterProperties::Builder arrow_builder;
-  arrow_builder.store_schema()->set_use_threads(options.use_threads);
-  auto arrow_properties = arrow_builder.build();
+  auto arrow_properties =
+      parquet::ArrowWriterProperties::Builder().store_schema()->build();
 
   ARROW_ASSIGN_OR_RAISE(auto sink, arrow::io::BufferOutputStream::Create(
                                        /*initial_capacity=*/1 << 20, pool));
   ARROW_ASSIGN_OR_RAISE(auto writer,
                         parquet::arrow::FileWriter::Open(*table.schema(), pool, sink,
                                                          properties, arrow_properties));
-  // Buffered row groups: Arrow encodes their columns in parallel (use_threads), which
-  // WriteTable does not. Each batch is at most one row group.
-  arrow::TableBatchReader reader(table);
-  reader.set_chunksize(options.max_row_group_rows);
-  std::shared_ptr<arrow::RecordBatch> batch;
-  while (true) {
-    ARROW_RETURN_NOT_OK(reader.ReadNext(&batch));
-    if (batch == nullptr) break;
-    ARROW_RETURN_NOT_OK(writer->NewBufferedRowGroup());
-    ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*batch));
-  }
+  ARROW_RETURN_NOT_OK(writer->WriteTable(table, options.max_row_group_rows));
   ARROW_RETURN_NOT_OK(writer->AddKeyValueMetadata(metadata.ToKeyValue()));
   ARROW_RETURN_NOT_OK(writer->Close());
   EncodedParquet encoded;

@@ -11,7 +11,8 @@
 // Counters: rows/s (items_per_second), file bytes per row, peak memory of the job under
 // the limited pool. `--dump_sorted=PATH` also writes the compacted (sorted) rows as an
 // Arrow IPC file, so bench/persist_vs_pyarrow.py can time pyarrow.parquet.write_table on
-// exactly the same rows.
+// exactly the same rows, and `--write_parquet=PATH` the Parquet file a persist makes of
+// them, for the script to check with pyarrow and DuckDB.
 #include <arrow/api.h>
 #include <arrow/io/file.h>
 #include <arrow/ipc/writer.h>
@@ -142,8 +143,6 @@ std::vector<std::string> FirstSortKey() {
           "rack", "hostname",        "time"};
 }
 
-std::string g_dump_sorted;
-
 void BM_Compact(benchmark::State& state) {
   const auto& batches = Batches();
   auto pool = Check(LimitedMemoryPool::Make({}));
@@ -166,7 +165,6 @@ void BM_Encode(benchmark::State& state) {
   meta.sort_key = compacted.sort_key;
   meta.row_count = compacted.output_rows;
   ParquetWriterOptions options;
-  options.use_threads = state.range(0) != 0;
   int64_t bytes = 0;
   for (auto _ : state) {
     auto encoded = Check(
@@ -176,8 +174,7 @@ void BM_Encode(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * compacted.output_rows);
   state.counters["bytes_per_row"] = static_cast<double>(bytes) / compacted.output_rows;
 }
-// Arg: use_threads (parallel column encoding on Arrow's CPU pool).
-BENCHMARK(BM_Encode)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Encode)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 class TempDir {
  public:
@@ -261,15 +258,32 @@ void BM_PersistJob(benchmark::State& state) {
 }
 BENCHMARK(BM_PersistJob)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-void DumpSorted(const std::string& path) {
+// Writes the compacted rows as Arrow IPC (`ipc_path`) and as the Parquet file a persist
+// would upload (`parquet_path`), for bench/persist_vs_pyarrow.py; empty paths are
+// skipped.
+void DumpSorted(const std::string& ipc_path, const std::string& parquet_path) {
   auto compacted = Check(CompactBatches(Batches(), FirstSortKey()));
-  auto file = Check(arrow::io::FileOutputStream::Open(path));
-  auto writer = Check(arrow::ipc::MakeFileWriter(file, compacted.table->schema()));
-  Check(writer->WriteTable(*compacted.table));
-  Check(writer->Close());
-  Check(file->Close());
-  std::fprintf(stderr, "wrote %lld sorted rows to %s\n",
-               static_cast<long long>(compacted.output_rows), path.c_str());
+  if (!ipc_path.empty()) {
+    auto file = Check(arrow::io::FileOutputStream::Open(ipc_path));
+    auto writer = Check(arrow::ipc::MakeFileWriter(file, compacted.table->schema()));
+    Check(writer->WriteTable(*compacted.table));
+    Check(writer->Close());
+    Check(file->Close());
+  }
+  if (!parquet_path.empty()) {
+    ParquetFileMetadata meta;
+    meta.namespace_name = "bench";
+    meta.table_name = "cpu";
+    meta.sort_key = compacted.sort_key;
+    meta.min_time = compacted.min_time;
+    meta.max_time = compacted.max_time;
+    meta.row_count = compacted.output_rows;
+    auto encoded =
+        Check(EncodeParquet(*compacted.table, meta, {}, arrow::default_memory_pool()));
+    auto file = Check(arrow::io::FileOutputStream::Open(parquet_path));
+    Check(file->Write(encoded.data));
+    Check(file->Close());
+  }
 }
 
 }  // namespace
@@ -278,17 +292,21 @@ void DumpSorted(const std::string& path) {
 int main(int argc, char** argv) {
   // Our own flag first, then Google Benchmark's.
   std::vector<char*> args;
+  std::string dump_sorted;
+  std::string write_parquet;
   for (int i = 0; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg.rfind("--dump_sorted=", 0) == 0) {
-      ingester::persist::g_dump_sorted = arg.substr(14);
+      dump_sorted = arg.substr(14);
+    } else if (arg.rfind("--write_parquet=", 0) == 0) {
+      write_parquet = arg.substr(16);
     } else {
       args.push_back(argv[i]);
     }
   }
   int count = static_cast<int>(args.size());
-  if (!ingester::persist::g_dump_sorted.empty()) {
-    ingester::persist::DumpSorted(ingester::persist::g_dump_sorted);
+  if (!dump_sorted.empty() || !write_parquet.empty()) {
+    ingester::persist::DumpSorted(dump_sorted, write_parquet);
   }
   benchmark::Initialize(&count, args.data());
   if (benchmark::ReportUnrecognizedArguments(count, args.data())) return 1;

@@ -5,6 +5,8 @@
 #include <arrow/table.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "ingester/buffer/column_set.h"
 #include "ingester/persist/sort_key.h"
 
@@ -73,8 +75,6 @@ arrow::Result<PersistJobResult> RunPersistJob(
   if (snapshot.schema) schemas.push_back(snapshot.schema);
   for (const auto& batch : snapshot.batches) schemas.push_back(batch->schema());
   ARROW_ASSIGN_OR_RAISE(auto schema, MergeSchemas(schemas));
-  ARROW_ASSIGN_OR_RAISE(auto cardinalities,
-                        ComputeTagCardinalities(*schema, snapshot.batches));
   std::vector<std::string> expected;
   if (cached_sort_key) {
     expected = *cached_sort_key;
@@ -85,6 +85,26 @@ arrow::Result<PersistJobResult> RunPersistJob(
             context.catalog_retry, "catalog read of " + partition_text,
             [&] { return context.catalog->GetPartition(snapshot.partition_id); }, stop));
     expected = std::move(partition.sort_key);
+  }
+  // Cardinalities only matter for the tags the key lacks (usually none after the first
+  // persist), and counting distinct values is a pass over each tag column.
+  arrow::FieldVector missing_tags;
+  for (const auto& field : schema->fields()) {
+    if (field->type()->id() == arrow::Type::DICTIONARY &&
+        std::find(expected.begin(), expected.end(), field->name()) == expected.end()) {
+      missing_tags.push_back(field);
+    }
+  }
+  ARROW_ASSIGN_OR_RAISE(
+      auto cardinalities,
+      ComputeTagCardinalities(*arrow::schema(missing_tags), snapshot.batches));
+  // The others still take part (uncounted), in case a concurrent writer stored a key
+  // without them.
+  for (const auto& field : schema->fields()) {
+    if (field->type()->id() == arrow::Type::DICTIONARY &&
+        std::find(expected.begin(), expected.end(), field->name()) != expected.end()) {
+      cardinalities.push_back({field->name(), 0});
+    }
   }
   ARROW_ASSIGN_OR_RAISE(auto key_update,
                         RetryResult<SortKeyUpdate>(
