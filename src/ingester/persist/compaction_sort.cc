@@ -90,8 +90,9 @@ arrow::Result<UnifiedTag> UnifyTag(const Batches& batches, int column) {
     mapping.assign(static_cast<size_t>(strings.length()), -1);
     tag.null_count += indices.null_count();
     const int32_t* raw = indices.raw_values();
+    const bool has_nulls = indices.null_count() > 0;
     for (int64_t i = 0; i < indices.length(); ++i) {
-      if (indices.IsNull(i)) continue;
+      if (has_nulls && indices.IsNull(i)) continue;
       const int32_t local = raw[i];
       if (local < 0 || local >= strings.length()) {
         return arrow::Status::Invalid("tag column '", tag.name, "': dictionary index ",
@@ -299,8 +300,11 @@ arrow::Result<SortedRows> SortedRows::Sort(const Batches& batches,
 bool SortedRows::SameKeyAsPrevious(int64_t p) const {
   const uint64_t a = order_values_[p - 1];
   const uint64_t b = order_values_[p];
+  // Series keys first: they are read in order, the times are not.
+  if (sorted_keys_ != nullptr) {
+    return sorted_keys_[p] == sorted_keys_[p - 1] && times_[a] == times_[b];
+  }
   if (times_[a] != times_[b]) return false;
-  if (sorted_keys_ != nullptr) return sorted_keys_[p] == sorted_keys_[p - 1];
   for (const auto* ranks : plain_ranks_) {
     if (ranks->raw_values()[a] != ranks->raw_values()[b]) return false;
   }
