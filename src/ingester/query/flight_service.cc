@@ -2,6 +2,7 @@
 
 #include <arrow/buffer.h>
 #include <arrow/flight/api.h>
+#include <arrow/util/align_util.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
@@ -149,8 +150,14 @@ class Server final : public flight::FlightServerBase {
         if (chunk.app_metadata == nullptr) break;  // end of the upload
         continue;                                  // metadata alone: nothing to write
       }
+      // Received buffers wrap gRPC's and may be unaligned; the write path and, later,
+      // compute kernels over the buffer read values from them, so copy the misaligned
+      // ones (aligned buffers are kept as they are).
+      ARROW_ASSIGN_OR_RAISE(auto batch, arrow::util::EnsureAlignment(
+                                            chunk.data, arrow::util::kValueAlignment,
+                                            arrow::default_memory_pool()));
       auto written =
-          writer_->WriteBatches(table->namespace_name, table->table_name, {chunk.data});
+          writer_->WriteBatches(table->namespace_name, table->table_name, {batch});
       if (!written.ok()) return ToFlightStatus(written.status());
       total += written->rows;
       json ack = {{"rows", written->rows}, {"total_rows", total}};

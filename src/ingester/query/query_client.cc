@@ -203,6 +203,8 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> Fetch(
       auto location, flight::Location::ForGrpcTcp(command.host.substr(0, colon), port));
   ARROW_ASSIGN_OR_RAISE(auto client, flight::FlightClient::Connect(location));
   flight::FlightCallOptions call;
+  // Received buffers may be unaligned (they wrap gRPC's); values are read from them.
+  call.read_options.ensure_alignment = arrow::ipc::Alignment::kDataTypeSpecificAlignment;
   if (!command.token.empty()) {
     call.headers.emplace_back("authorization", "Bearer " + command.token);
   }
