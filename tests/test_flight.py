@@ -359,18 +359,20 @@ def test_kill9_crash_loop_loses_no_acknowledged_row(make_server):
         client = connect(server)
         got = {}
         # Rows replayed at a start are persisted in the background, so an acknowledged row
-        # is either still buffered (Flight) or in a Parquet file. A kill between a file's
-        # upload and its WAL segment's deletion persists rows again at the next start, so
-        # files are read by primary key, as any reader of them must.
-        persisted = server.parquet_table("crash", "crash")
-        for r in rows(persisted) if persisted is not None else []:
-            got[(int(r["cycle"][1:]), int(r["writer"][1:]), r["seq"])] = r
+        # is either still buffered (Flight) or in a Parquet file. Flight is read first: a
+        # snapshot leaves the buffer only after its file is written and catalogued, so a
+        # row persisted after the Flight read is in a file listed after it. A kill between
+        # a file's upload and its WAL segment's deletion persists rows again at the next
+        # start, so files are read by primary key, as any reader of them must.
         seen_over_flight = set()
         for r in read(client, ticket("crash", "crash")):
             key = (int(r["cycle"][1:]), int(r["writer"][1:]), r["seq"])
             assert key not in seen_over_flight, f"row {key} returned twice"
             seen_over_flight.add(key)
             got[key] = r
+        persisted = server.parquet_table("crash", "crash")
+        for r in rows(persisted) if persisted is not None else []:
+            got[(int(r["cycle"][1:]), int(r["writer"][1:]), r["seq"])] = r
         missing = [k for k in acked if k not in got]
         assert not missing, f"cycle {cycle}: {len(missing)} acknowledged rows lost, e.g. {missing[:5]}"
         for key, row in acked.items():
