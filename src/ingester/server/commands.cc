@@ -46,8 +46,6 @@ int RunServe(IngesterOptions options) {
   http.threads = resolved.http_threads;
   http.max_request_bytes = resolved.max_http_request_size;
   http.token = resolved.token;
-  auto server = HttpServer::Start(http, ingester->get());
-  if (!server.ok()) return Fail(server.status());
 
   query::FlightServiceOptions flight;
   if (auto st = SplitHostPort(resolved.flight_bind, &flight.host, &flight.port); !st.ok()) {
@@ -61,6 +59,9 @@ int RunServe(IngesterOptions options) {
                                                    handlers.lister);
   if (!flight_server.ok()) return Fail(flight_server.status());
   spdlog::info("Arrow Flight listening on {}:{}", flight.host, (*flight_server)->port());
+  // HTTP last: /health answering means both servers listen.
+  auto server = HttpServer::Start(http, ingester->get());
+  if (!server.ok()) return Fail(server.status());
   spdlog::info("ingester ready (data dir {}, WAL {}, catalog {})", resolved.data_dir,
                resolved.wal_dir, resolved.catalog_url);
 
