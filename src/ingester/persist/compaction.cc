@@ -258,9 +258,9 @@ arrow::Result<CompactionResult> CompactBatches(const Batches& input,
                               compaction_internal::UnifyTag(batches, tag_columns[t]));
         return arrow::Status::OK();
       }));
-  std::vector<TagCardinality> cardinalities;
-  for (const auto& tag : tags)
-    cardinalities.push_back({tag.name, tag.dictionary->length()});
+  for (const auto& tag : tags) {
+    result.tag_cardinalities.push_back({tag.name, tag.dictionary->length()});
+  }
   ARROW_ASSIGN_OR_RAISE(auto time, ConcatColumn(batches, time_index, pool));
   if (time->null_count() > 0) {
     return arrow::Status::Invalid("compaction: ", time->null_count(), " null times");
@@ -272,11 +272,13 @@ arrow::Result<CompactionResult> CompactBatches(const Batches& input,
   // The effective key: the requested one over our tags and time, then missing tags.
   std::vector<std::string> key_columns = {std::string(kTimeColumnName)};
   for (const auto& tag : tags) key_columns.push_back(tag.name);
-  result.sort_key = ComputeSortKey(FilterSortKey(sort_key, key_columns), cardinalities);
+  result.sort_key =
+      ComputeSortKey(FilterSortKey(sort_key, key_columns), result.tag_cardinalities);
 
   arrow::compute::ExecContext ctx(pool);
-  ARROW_ASSIGN_OR_RAISE(auto sorted, SortedRows::Sort(batches, &tags, time,
-                                                      result.sort_key, rows, pool, &ctx));
+  ARROW_ASSIGN_OR_RAISE(auto sorted,
+                        SortedRows::Sort(batches, &tags, time, result.sort_key, rows,
+                                         options.use_threads, pool, &ctx));
   const uint64_t* order = sorted.order();
 
   // Runs of equal primary key. `base[g]` is the run's last row in buffering order (the

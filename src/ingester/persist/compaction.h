@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "ingester/persist/memory_limit.h"
+#include "ingester/persist/sort_key.h"
 
 namespace arrow::internal {
 class ThreadPool;
@@ -57,6 +58,9 @@ struct CompactionResult {
   // Range of `time` over the rows (0 when there are none).
   int64_t min_time = 0;
   int64_t max_time = 0;
+  // Distinct non-null values of each tag over the input, in schema order (what
+  // ComputeTagCardinalities would say).
+  std::vector<TagCardinality> tag_cardinalities;
 };
 
 // Sorts and de-duplicates `batches` (in buffering order: a later row wins) by

@@ -2,6 +2,7 @@
 
 #include <arrow/api.h>
 #include <arrow/compute/api_vector.h>
+#include <arrow/util/parallel.h>
 
 #include <algorithm>
 #include <bit>
@@ -157,8 +158,8 @@ arrow::Result<bool> SortedRows::TryPacked(const Batches& batches,
                                           const std::vector<UnifiedTag>& tags,
                                           const int64_t* times,
                                           const std::vector<std::string>& key,
-                                          int64_t rows, arrow::MemoryPool* pool,
-                                          SortedRows* out) {
+                                          int64_t rows, bool use_threads,
+                                          arrow::MemoryPool* pool, SortedRows* out) {
   if (key.empty() || key.back() != kTimeColumnName) return false;
   std::vector<const UnifiedTag*> key_tags;
   std::vector<int> bits;
@@ -180,33 +181,45 @@ arrow::Result<bool> SortedRows::TryPacked(const Batches& batches,
     shift += bits[k];
   }
 
-  // Series key per row, tag by tag (each pass streams one index column per batch).
+  // Series key per row, tag by tag (each pass streams one index column per batch), in
+  // parallel over ranges of batches.
   ARROW_ASSIGN_OR_RAISE(auto key_buffer, arrow::AllocateBuffer(rows * 8, pool));
   auto* keys = reinterpret_cast<uint64_t*>(key_buffer->mutable_data());
-  std::fill(keys, keys + rows, 0);
-  for (size_t k = 0; k < key_tags.size(); ++k) {
-    const Part& part = out->parts_[k];
-    int64_t row = 0;
-    for (size_t b = 0; b < batches.size(); ++b) {
-      const auto& indices = Indices(DictionaryColumn(*batches[b], key_tags[k]->column));
-      const int32_t* mapping = key_tags[k]->rank_of_index[b].data();
-      const int32_t* raw = indices.raw_values();
-      const int64_t n = indices.length();
-      if (indices.null_count() == 0) {
-        for (int64_t i = 0; i < n; ++i) {
-          keys[row + i] |= uint64_t{static_cast<uint32_t>(mapping[raw[i]])} << part.shift;
-        }
-      } else {
-        for (int64_t i = 0; i < n; ++i) {
-          const uint64_t rank = indices.IsValid(i)
-                                    ? uint64_t{static_cast<uint32_t>(mapping[raw[i]])}
-                                    : uint64_t{part.null_rank};
-          keys[row + i] |= rank << part.shift;
+  std::vector<int64_t> batch_start(batches.size() + 1, 0);
+  for (size_t b = 0; b < batches.size(); ++b) {
+    batch_start[b + 1] = batch_start[b] + batches[b]->num_rows();
+  }
+  const int chunks = static_cast<int>(std::min<size_t>(batches.size(), 16));
+  auto fill_keys = [&](int chunk) -> arrow::Status {
+    const size_t first = batches.size() * chunk / chunks;
+    const size_t last = batches.size() * (chunk + 1) / chunks;
+    std::fill(keys + batch_start[first], keys + batch_start[last], 0);
+    for (size_t k = 0; k < key_tags.size(); ++k) {
+      const Part& part = out->parts_[k];
+      for (size_t b = first; b < last; ++b) {
+        const auto& indices = Indices(DictionaryColumn(*batches[b], key_tags[k]->column));
+        const int32_t* mapping = key_tags[k]->rank_of_index[b].data();
+        const int32_t* raw = indices.raw_values();
+        const int64_t n = indices.length();
+        uint64_t* row_keys = keys + batch_start[b];
+        if (indices.null_count() == 0) {
+          for (int64_t i = 0; i < n; ++i) {
+            row_keys[i] |= uint64_t{static_cast<uint32_t>(mapping[raw[i]])} << part.shift;
+          }
+        } else {
+          for (int64_t i = 0; i < n; ++i) {
+            const uint64_t rank = indices.IsValid(i)
+                                      ? uint64_t{static_cast<uint32_t>(mapping[raw[i]])}
+                                      : uint64_t{part.null_rank};
+            row_keys[i] |= rank << part.shift;
+          }
         }
       }
-      row += n;
     }
-  }
+    return arrow::Status::OK();
+  };
+  ARROW_RETURN_NOT_OK(
+      arrow::internal::OptionalParallelFor(use_threads, chunks, fill_keys));
   // Dense series ids, then their ranks in key order.
   ARROW_ASSIGN_OR_RAISE(auto series_buffer, arrow::AllocateBuffer(rows * 4, pool));
   auto* series_of_row = reinterpret_cast<uint32_t*>(series_buffer->mutable_data());
@@ -257,12 +270,13 @@ arrow::Result<SortedRows> SortedRows::Sort(const Batches& batches,
                                            std::vector<UnifiedTag>* tags,
                                            const std::shared_ptr<arrow::Array>& time,
                                            const std::vector<std::string>& key,
-                                           int64_t rows, arrow::MemoryPool* pool,
+                                           int64_t rows, bool use_threads,
+                                           arrow::MemoryPool* pool,
                                            arrow::compute::ExecContext* ctx) {
   SortedRows sorted;
   sorted.times_ = time->data()->GetValues<int64_t>(1);
   ARROW_ASSIGN_OR_RAISE(const bool packed, TryPacked(batches, *tags, sorted.times_, key,
-                                                     rows, pool, &sorted));
+                                                     rows, use_threads, pool, &sorted));
   if (!packed) {
     arrow::FieldVector key_fields;
     arrow::ArrayVector key_arrays;
@@ -297,14 +311,7 @@ arrow::Result<SortedRows> SortedRows::Sort(const Batches& batches,
   return sorted;
 }
 
-bool SortedRows::SameKeyAsPrevious(int64_t p) const {
-  const uint64_t a = order_values_[p - 1];
-  const uint64_t b = order_values_[p];
-  // Series keys first: they are read in order, the times are not.
-  if (sorted_keys_ != nullptr) {
-    return sorted_keys_[p] == sorted_keys_[p - 1] && times_[a] == times_[b];
-  }
-  if (times_[a] != times_[b]) return false;
+bool SortedRows::SameTags(uint64_t a, uint64_t b) const {
   for (const auto* ranks : plain_ranks_) {
     if (ranks->raw_values()[a] != ranks->raw_values()[b]) return false;
   }

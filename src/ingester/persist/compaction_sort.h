@@ -61,18 +61,28 @@ class SortedRows {
   // Sorts the `rows` rows of `batches` by `key`, which names every tag of `tags` and
   // `time` (whose values are `time`, one array over all rows). The general sort fills
   // the tags' `ranks`. Buffers come from `pool`.
+  // With `use_threads`, parts of the packed sort run on Arrow's CPU thread pool.
   static arrow::Result<SortedRows> Sort(const Batches& batches,
                                         std::vector<UnifiedTag>* tags,
                                         const std::shared_ptr<arrow::Array>& time,
                                         const std::vector<std::string>& key, int64_t rows,
-                                        arrow::MemoryPool* pool,
+                                        bool use_threads, arrow::MemoryPool* pool,
                                         arrow::compute::ExecContext* ctx);
 
   // Position -> input row (uint64).
   const std::shared_ptr<arrow::Array>& order_array() const { return order_; }
   const uint64_t* order() const { return order_values_; }
   // Whether the rows at positions p - 1 and p have the same primary key (all tags, time).
-  bool SameKeyAsPrevious(int64_t p) const;
+  // Inline: called once per row.
+  bool SameKeyAsPrevious(int64_t p) const {
+    const uint64_t a = order_values_[p - 1];
+    const uint64_t b = order_values_[p];
+    // Series keys first: they are read in order, the times are not.
+    if (sorted_keys_ != nullptr) {
+      return sorted_keys_[p] == sorted_keys_[p - 1] && times_[a] == times_[b];
+    }
+    return times_[a] == times_[b] && SameTags(a, b);
+  }
 
   bool packed() const { return packed_; }
   // Packed only: the series key of the row at position p.
@@ -96,7 +106,10 @@ class SortedRows {
                                        const std::vector<UnifiedTag>& tags,
                                        const int64_t* times,
                                        const std::vector<std::string>& key, int64_t rows,
-                                       arrow::MemoryPool* pool, SortedRows* out);
+                                       bool use_threads, arrow::MemoryPool* pool,
+                                       SortedRows* out);
+  // General sort: whether input rows a and b have the same tags.
+  bool SameTags(uint64_t a, uint64_t b) const;
 
   std::shared_ptr<arrow::Array> order_;
   const uint64_t* order_values_ = nullptr;

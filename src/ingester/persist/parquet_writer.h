@@ -72,6 +72,10 @@ struct ParquetWriterOptions {
   // The codec's level; 0 means the codec's default (zstd: 1, as pyarrow uses).
   int compression_level = 0;
   int64_t max_row_group_rows = 1'048'576;
+  // Encode the columns of a row group in parallel on Arrow's CPU thread pool (not the
+  // CompactionExecutor's threads, one of which waits for the encoding). Costs the
+  // encoded row group in memory until it is flushed.
+  bool use_threads = true;
 
   arrow::Status Validate() const;
 };

@@ -69,12 +69,8 @@ arrow::Result<PersistJobResult> RunPersistJob(
                             context.catalog_retry, "table name lookup",
                             [&] { return snapshot.table_name.Get(); }, stop));
 
-  // 1. The sort key: extend the catalog's with the snapshot's new tags, swap it in.
+  // 1. The partition's sort key as the catalog holds it.
   auto phase_start = Clock::now();
-  std::vector<std::shared_ptr<arrow::Schema>> schemas;
-  if (snapshot.schema) schemas.push_back(snapshot.schema);
-  for (const auto& batch : snapshot.batches) schemas.push_back(batch->schema());
-  ARROW_ASSIGN_OR_RAISE(auto schema, MergeSchemas(schemas));
   std::vector<std::string> expected;
   if (cached_sort_key) {
     expected = *cached_sort_key;
@@ -86,77 +82,90 @@ arrow::Result<PersistJobResult> RunPersistJob(
             [&] { return context.catalog->GetPartition(snapshot.partition_id); }, stop));
     expected = std::move(partition.sort_key);
   }
-  // Cardinalities only matter for the tags the key lacks (usually none after the first
-  // persist), and counting distinct values is a pass over each tag column.
-  arrow::FieldVector missing_tags;
-  for (const auto& field : schema->fields()) {
-    if (field->type()->id() == arrow::Type::DICTIONARY &&
-        std::find(expected.begin(), expected.end(), field->name()) == expected.end()) {
-      missing_tags.push_back(field);
+  auto sort_key_time = Clock::now() - phase_start;
+
+  // 2. Compaction on the executor, under the memory limit, by `expected` extended with
+  // the snapshot's new tags (CompactBatches counts their distinct values as it goes).
+  // The result stays in `job`'s memory until it is encoded, and the encoded file until
+  // its upload is done: both count against the limit.
+  const std::string object_id = GenerateUuidV4();
+  const int64_t created_at = context.clock->NowNanos();
+  JobMemoryPool job(context.executor->memory_pool());
+  std::optional<CompactionResult> compacted;
+  auto compact = [&](const std::vector<std::string>& key) -> arrow::Status {
+    MemoryRetryStats memory_stats;
+    arrow::Status st = context.executor->Run(
+        &job,
+        [&]() -> arrow::Status {
+          compacted.reset();  // a failed attempt's output is released before retrying
+          const auto t0 = Clock::now();
+          ARROW_ASSIGN_OR_RAISE(compacted, CompactBatches(snapshot.batches, key, &job));
+          result.compact_time = Clock::now() - t0;
+          return arrow::Status::OK();
+        },
+        &memory_stats, stop);
+    result.memory_retries += std::max(0, memory_stats.attempts - 1);
+    if (!st.ok())
+      return st.WithMessage("persist of ", partition_text, ": ", st.message());
+    if (compacted->output_rows == 0) {
+      return arrow::Status::Invalid("persist of ", partition_text, ": no rows");
     }
-  }
-  ARROW_ASSIGN_OR_RAISE(
-      auto cardinalities,
-      ComputeTagCardinalities(*arrow::schema(missing_tags), snapshot.batches));
-  // The others still take part (uncounted), in case a concurrent writer stored a key
-  // without them.
-  for (const auto& field : schema->fields()) {
-    if (field->type()->id() == arrow::Type::DICTIONARY &&
-        std::find(expected.begin(), expected.end(), field->name()) != expected.end()) {
-      cardinalities.push_back({field->name(), 0});
-    }
-  }
+    return arrow::Status::OK();
+  };
+  ARROW_RETURN_NOT_OK(compact(expected));
+
+  // 3. The sort key: swap the extended key into the catalog before anything is uploaded,
+  // so that no file is sorted by a key the catalog does not hold. If another writer got
+  // there first with an order this data does not follow, sort again (rare: it takes
+  // several ingesters persisting one partition).
+  phase_start = Clock::now();
   ARROW_ASSIGN_OR_RAISE(auto key_update,
                         RetryResult<SortKeyUpdate>(
                             context.catalog_retry, "sort key update of " + partition_text,
                             [&] {
                               return UpdateCatalogSortKey(context.catalog,
                                                           snapshot.partition_id, expected,
-                                                          cardinalities);
+                                                          compacted->tag_cardinalities);
                             },
                             stop));
+  sort_key_time += Clock::now() - phase_start;
   result.sort_key = key_update.key;
   result.sort_key_cas_attempts = key_update.cas_attempts;
-  result.sort_key_time = Clock::now() - phase_start;
+  result.sort_key_time = sort_key_time;
+  const auto data_key =
+      FilterSortKey(result.sort_key, compacted->table->schema()->field_names());
+  if (data_key != compacted->sort_key) {
+    spdlog::info("{}: the catalog's sort key changed to {} meanwhile; sorting again",
+                 partition_text, catalog::SortKeyToString(result.sort_key));
+    ARROW_RETURN_NOT_OK(compact(result.sort_key));
+  }
 
-  // 2. Compaction and encoding on the executor, under the memory limit. The encoded file
-  // stays in `job`'s memory until the upload is done, so it counts against the limit.
-  const std::string object_id = GenerateUuidV4();
-  const int64_t created_at = context.clock->NowNanos();
-  JobMemoryPool job(context.executor->memory_pool());
+  // 4. Encoding on the executor, under the memory limit.
+  const ParquetFileMetadata metadata{
+      .namespace_id = snapshot.namespace_id,
+      .namespace_name = namespace_name,
+      .table_id = snapshot.table_id,
+      .table_name = table_name,
+      .partition_id = snapshot.partition_id,
+      .partition_key = snapshot.partition_key,
+      .object_store_id = object_id,
+      .sort_key = compacted->sort_key,
+      .min_time = compacted->min_time,
+      .max_time = compacted->max_time,
+      .row_count = compacted->output_rows,
+      .compaction_level = 0,
+      .created_at = created_at,
+  };
+  result.input_rows = compacted->input_rows;
+  result.output_rows = compacted->output_rows;
   std::shared_ptr<arrow::Buffer> file;
-  ParquetFileMetadata metadata;
   MemoryRetryStats memory_stats;
-  arrow::Status exec_status = context.executor->Run(
+  arrow::Status encoded_status = context.executor->Run(
       &job,
       [&]() -> arrow::Status {
-        file.reset();  // a failed attempt's output, if any, is released before retrying
-        auto t0 = Clock::now();
-        ARROW_ASSIGN_OR_RAISE(auto compacted,
-                              CompactBatches(snapshot.batches, result.sort_key, &job));
-        result.compact_time = Clock::now() - t0;
-        if (compacted.output_rows == 0) {
-          return arrow::Status::Invalid("persist of ", partition_text, ": no rows");
-        }
-        metadata = ParquetFileMetadata{
-            .namespace_id = snapshot.namespace_id,
-            .namespace_name = namespace_name,
-            .table_id = snapshot.table_id,
-            .table_name = table_name,
-            .partition_id = snapshot.partition_id,
-            .partition_key = snapshot.partition_key,
-            .object_store_id = object_id,
-            .sort_key = compacted.sort_key,
-            .min_time = compacted.min_time,
-            .max_time = compacted.max_time,
-            .row_count = compacted.output_rows,
-            .compaction_level = 0,
-            .created_at = created_at,
-        };
-        result.input_rows = compacted.input_rows;
-        result.output_rows = compacted.output_rows;
-        t0 = Clock::now();
-        ARROW_ASSIGN_OR_RAISE(auto encoded, EncodeParquet(*compacted.table, metadata,
+        file.reset();
+        const auto t0 = Clock::now();
+        ARROW_ASSIGN_OR_RAISE(auto encoded, EncodeParquet(*compacted->table, metadata,
                                                           context.parquet, &job));
         result.encode_time = Clock::now() - t0;
         result.row_groups = encoded.row_groups;
@@ -164,10 +173,11 @@ arrow::Result<PersistJobResult> RunPersistJob(
         return arrow::Status::OK();
       },
       &memory_stats, stop);
-  result.memory_attempts = memory_stats.attempts;
-  if (!exec_status.ok()) {
-    return exec_status.WithMessage("persist of ", partition_text, ": ",
-                                   exec_status.message());
+  result.memory_retries += std::max(0, memory_stats.attempts - 1);
+  compacted.reset();
+  if (!encoded_status.ok()) {
+    return encoded_status.WithMessage("persist of ", partition_text, ": ",
+                                      encoded_status.message());
   }
   result.file_bytes = file->size();
 

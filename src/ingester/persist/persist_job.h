@@ -1,17 +1,18 @@
 // The data part of one persist: a partition's immutable snapshot becomes a Parquet file
 // in the object store and a parquet_file row in the catalog.
 //
-//   snapshot ──> sort key: catalog key + new tags before `time`, CAS in the catalog
-//            ──> compaction (sort + de-duplicate)  ┐ on the CompactionExecutor's threads,
-//            ──> Parquet encoding, in memory      ┘ under --exec-mem-limit (retried)
-//            ──> PUT <ns id>/<table id>/<partition id>/<uuid>.parquet  (retried)
-//            ──> catalog parquet_file row                               (retried)
+//   snapshot ──> compaction by the catalog's sort key + new tags  ┐ CompactionExecutor
+//            ──> sort key compare-and-swap in the catalog         │ threads, under
+//                (a concurrent writer's different order: sort again)  --exec-mem-limit
+//            ──> Parquet encoding, in memory                      ┘ (OutOfMemory retried)
+//            ──> PUT <ns id>/<table id>/<partition id>/<uuid>.parquet       (retried)
+//            ──> catalog parquet_file row                                    (retried)
 //
-// Why the sort key is swapped in BEFORE the data is sorted (IOx swapped it after the
-// upload and re-sorted on a conflict): the file is then always sorted by a key the
-// catalog holds or extends, no file is uploaded for nothing, and a persist that fails
-// later leaves only a longer catalog key, which is harmless: keys only ever grow, and
-// every name in it is a column of the table.
+// The sort key is swapped in after sorting (compaction counts the new tags' distinct
+// values anyway) but before anything is uploaded, so no file is ever sorted by a key the
+// catalog does not hold, and no file is uploaded for nothing. A persist that fails later
+// leaves only a longer catalog key, which is harmless: keys only ever grow, and every
+// name in one is a column of the table.
 //
 // What the caller does with the result (not done here): remove the snapshot from the
 // partition (PartitionData::MarkPersisted), release its WAL sequence numbers, notify.
@@ -69,7 +70,7 @@ struct PersistJobResult {
   // The most the job held at once under the memory limit (compaction + encoding + the
   // encoded file until its upload ends).
   int64_t peak_memory_bytes = 0;
-  int memory_attempts = 0;  // compaction attempts (> 1 after OutOfMemory waits)
+  int memory_retries = 0;  // compaction/encoding attempts repeated after OutOfMemory
   int upload_attempts = 0;
   int sort_key_cas_attempts = 0;
 

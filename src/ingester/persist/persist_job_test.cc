@@ -106,7 +106,7 @@ TEST_F(PersistJobTest, PersistsASnapshotEndToEnd) {
   EXPECT_EQ(result.sort_key, (std::vector<std::string>{"region", "host", "time"}));
   EXPECT_EQ(result.sort_key_cas_attempts, 1);
   EXPECT_EQ(result.upload_attempts, 1);
-  EXPECT_EQ(result.memory_attempts, 1);
+  EXPECT_EQ(result.memory_retries, 0);
   EXPECT_GT(result.peak_memory_bytes, result.file_bytes);
   EXPECT_GE(result.total_time,
             result.compact_time + result.encode_time + result.upload_time);
@@ -182,6 +182,34 @@ TEST_F(PersistJobTest, LaterPersistsExtendTheKeyBeforeTime) {
   PERSIST_ASSIGN_OR_FAIL(auto files,
                          catalog_.catalog->ListParquetFiles(catalog_.partition.id));
   EXPECT_EQ(files.size(), 2u);
+}
+
+TEST_F(PersistJobTest, SortsAgainWhenAnotherWriterStoredADifferentOrder) {
+  auto partition = NewPartition(catalog_.partition);
+  // One host, two regions: by cardinality this job would sort [host, region, time].
+  PERSIST_ASSERT_OK(partition->BufferWrite(1, BatchMaker()
+                                                  .Tag("host", {"a", "a", "a"})
+                                                  .Tag("region", {"us", "eu", "us"})
+                                                  .I64("v", {1, 2, 3})
+                                                  .Time({2, 3, 1})
+                                                  .Build()));
+  PERSIST_ASSIGN_OR_FAIL(auto snapshot, partition->MarkPersisting());
+  // Another ingester stored [region, host, time]; this job believes the key is empty.
+  PERSIST_ASSERT_OK(
+      catalog_.catalog->CasSortKey(catalog_.partition.id, {}, {"region", "host", "time"})
+          .status());
+  PERSIST_ASSIGN_OR_FAIL(auto result,
+                         RunPersistJob(Context(), *snapshot, std::vector<std::string>{}));
+  EXPECT_EQ(result.sort_key, (std::vector<std::string>{"region", "host", "time"}));
+  EXPECT_EQ(result.sort_key_cas_attempts, 1);
+  PERSIST_ASSIGN_OR_FAIL(auto bytes, store_->Get(result.file.path));
+  PERSIST_ASSIGN_OR_FAIL(auto parquet, ReadParquet(bytes));
+  EXPECT_THAT(TableRows(*parquet.table),
+              ElementsAre("host=a region=eu v=2 time=3", "host=a region=us v=3 time=1",
+                          "host=a region=us v=1 time=2"));
+  PERSIST_ASSIGN_OR_FAIL(auto meta, ParquetFileMetadata::FromKeyValue(
+                                        *parquet.metadata->key_value_metadata()));
+  EXPECT_EQ(meta.sort_key, result.sort_key);
 }
 
 TEST_F(PersistJobTest, RunsConcurrentlyForDifferentPartitions) {
