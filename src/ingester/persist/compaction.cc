@@ -4,8 +4,6 @@
 #include <arrow/compute/api_vector.h>
 #include <arrow/compute/exec.h>
 #include <arrow/compute/initialize.h>
-#include <arrow/util/parallel.h>
-#include <arrow/util/thread_pool.h>
 
 #include <algorithm>
 #include <limits>
@@ -251,7 +249,7 @@ arrow::Result<CompactionResult> CompactBatches(const Batches& input,
     }
   }
   std::vector<UnifiedTag> tags(tag_columns.size());
-  ARROW_RETURN_NOT_OK(arrow::internal::OptionalParallelFor(
+  ARROW_RETURN_NOT_OK(compaction_internal::ParallelFor(
       options.use_threads, static_cast<int>(tag_columns.size()),
       [&](int t) -> arrow::Status {
         ARROW_ASSIGN_OR_RAISE(tags[t],
@@ -315,7 +313,7 @@ arrow::Result<CompactionResult> CompactBatches(const Batches& input,
   // The output columns, one task per column.
   const RowLocator locator(batches);
   arrow::ArrayVector columns(static_cast<size_t>(schema->num_fields()));
-  ARROW_RETURN_NOT_OK(arrow::internal::OptionalParallelFor(
+  ARROW_RETURN_NOT_OK(compaction_internal::ParallelFor(
       options.use_threads, schema->num_fields(), [&](int c) -> arrow::Status {
         const auto& type = schema->field(c)->type();
         const auto tag = std::find(tag_columns.begin(), tag_columns.end(), c);
@@ -390,7 +388,7 @@ arrow::Status CompactionExecutorOptions::Validate() const {
 arrow::Result<std::unique_ptr<CompactionExecutor>> CompactionExecutor::Make(
     const CompactionExecutorOptions& options) {
   ARROW_RETURN_NOT_OK(options.Validate());
-  ARROW_ASSIGN_OR_RAISE(auto threads, arrow::internal::ThreadPool::Make(options.threads));
+  auto threads = std::make_unique<compaction_internal::TaskPool>(options.threads);
   ARROW_ASSIGN_OR_RAISE(
       auto memory, LimitedMemoryPool::Make({.limit_bytes = options.memory_limit_bytes}));
   return std::unique_ptr<CompactionExecutor>(
@@ -399,14 +397,12 @@ arrow::Result<std::unique_ptr<CompactionExecutor>> CompactionExecutor::Make(
 
 CompactionExecutor::CompactionExecutor(
     const CompactionExecutorOptions& options,
-    std::shared_ptr<arrow::internal::ThreadPool> threads,
+    std::unique_ptr<compaction_internal::TaskPool> threads,
     std::unique_ptr<LimitedMemoryPool> memory)
     : options_(options), threads_(std::move(threads)), memory_(std::move(memory)) {}
 
-CompactionExecutor::~CompactionExecutor() {
-  // Running work finishes; nothing new can be submitted since we are being destroyed.
-  (void)threads_->Shutdown(/*wait=*/true);
-}
+// Running and queued work finishes when `threads_` is destroyed.
+CompactionExecutor::~CompactionExecutor() = default;
 
 arrow::Status CompactionExecutor::Run(JobMemoryPool* job,
                                       const std::function<arrow::Status()>& work,
@@ -414,10 +410,12 @@ arrow::Status CompactionExecutor::Run(JobMemoryPool* job,
   if (job->shared() != memory_.get()) {
     return arrow::Status::Invalid("compaction job pool is not over the executor's pool");
   }
-  ARROW_ASSIGN_OR_RAISE(auto future, threads_->Submit([&]() -> arrow::Status {
-    return RunWithMemoryRetry(job, options_.memory_retry, work, stats, stop);
-  }));
-  return future.status();
+  return compaction_internal::ParallelFor(
+      /*use_threads=*/true, 1,
+      [&](int) {
+        return RunWithMemoryRetry(job, options_.memory_retry, work, stats, stop);
+      },
+      threads_.get());
 }
 
 }  // namespace ingester::persist

@@ -40,8 +40,8 @@
 #include "ingester/persist/memory_limit.h"
 #include "ingester/persist/sort_key.h"
 
-namespace arrow::internal {
-class ThreadPool;
+namespace ingester::persist::compaction_internal {
+class TaskPool;
 }
 
 namespace ingester::persist {
@@ -66,13 +66,13 @@ struct CompactionResult {
 // Sorts and de-duplicates `batches` (in buffering order: a later row wins) by
 // `sort_key`. `batches` may have different schemas with the data-model types of
 // column_set.h (tags dictionary<int32, utf8>, `time` timestamp[ns] without nulls);
-// the output schema is their union (MergeSchemas). Runs on the calling thread, plus
-// Arrow's CPU pool with options.use_threads.
+// the output schema is their union (MergeSchemas). Runs on the calling thread, plus the
+// helper pool with options.use_threads.
 // Errors: Invalid for data outside the data model (no `time` column, null times),
 // Conflict for two batches disagreeing on a column's type, OutOfMemory from `pool`.
 struct CompactOptions {
   // Per-column work (re-encoding each tag, gathering each output column) runs in
-  // parallel on Arrow's CPU thread pool. Not the CompactionExecutor's own pool: a job
+  // parallel on a process-wide helper pool, not the CompactionExecutor's threads: a job
   // blocked on its sub-tasks must not hold a thread those sub-tasks need.
   bool use_threads = true;
 };
@@ -115,11 +115,11 @@ class CompactionExecutor {
 
  private:
   CompactionExecutor(const CompactionExecutorOptions& options,
-                     std::shared_ptr<arrow::internal::ThreadPool> threads,
+                     std::unique_ptr<compaction_internal::TaskPool> threads,
                      std::unique_ptr<LimitedMemoryPool> memory);
 
   const CompactionExecutorOptions options_;
-  std::shared_ptr<arrow::internal::ThreadPool> threads_;
+  std::unique_ptr<compaction_internal::TaskPool> threads_;
   std::unique_ptr<LimitedMemoryPool> memory_;
 };
 

@@ -2,7 +2,6 @@
 
 #include <arrow/api.h>
 #include <arrow/compute/api_vector.h>
-#include <arrow/util/parallel.h>
 
 #include <algorithm>
 #include <bit>
@@ -10,6 +9,7 @@
 #include <unordered_map>
 
 #include "ingester/common/column_type.h"
+#include "ingester/common/thread_annotations.h"
 
 namespace ingester::persist::compaction_internal {
 
@@ -65,6 +65,79 @@ const arrow::Int32Array& Indices(const arrow::DictionaryArray& dict) {
 }
 
 }  // namespace
+
+TaskPool::TaskPool(int threads) {
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+}
+
+TaskPool::~TaskPool() {
+  {
+    MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  ready_.NotifyAll();
+  for (auto& thread : threads_) thread.join();
+}
+
+void TaskPool::Submit(std::function<void()> task) {
+  {
+    MutexLock lock(&mu_);
+    tasks_.push_back(std::move(task));
+  }
+  ready_.NotifyOne();
+}
+
+void TaskPool::Loop() {
+  while (true) {
+    std::function<void()> task;
+    {
+      MutexLock lock(&mu_);
+      ready_.Wait(&mu_, [this]() REQUIRES(mu_) { return stopping_ || !tasks_.empty(); });
+      if (tasks_.empty()) return;  // stopping, and everything queued has run
+      task = std::move(tasks_.front());
+      tasks_.pop_front();
+    }
+    task();
+  }
+}
+
+TaskPool* HelperPool() {
+  static TaskPool* const pool =
+      new TaskPool(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  return pool;
+}
+
+arrow::Status ParallelFor(bool use_threads, int n,
+                          const std::function<arrow::Status(int)>& fn, TaskPool* pool) {
+  if (!use_threads || n == 0 || (n == 1 && pool == nullptr)) {
+    for (int i = 0; i < n; ++i) ARROW_RETURN_NOT_OK(fn(i));
+    return arrow::Status::OK();
+  }
+  if (pool == nullptr) pool = HelperPool();
+  struct State {
+    Mutex mu;
+    CondVar done;
+    int pending GUARDED_BY(mu) = 0;
+    arrow::Status first_error GUARDED_BY(mu);
+  };
+  State state;
+  {
+    MutexLock lock(&state.mu);
+    state.pending = n;
+  }
+  for (int i = 0; i < n; ++i) {
+    // `state` and `fn` outlive the tasks: this function returns after the last one.
+    pool->Submit([&state, &fn, i] {
+      const arrow::Status st = fn(i);
+      MutexLock lock(&state.mu);
+      if (!st.ok() && state.first_error.ok()) state.first_error = st;
+      if (--state.pending == 0) state.done.NotifyAll();
+    });
+  }
+  MutexLock lock(&state.mu);
+  state.done.Wait(&state.mu, [&]() REQUIRES(state.mu) { return state.pending == 0; });
+  return state.first_error;
+}
 
 arrow::Result<UnifiedTag> UnifyTag(const Batches& batches, int column) {
   UnifiedTag tag;
@@ -218,8 +291,7 @@ arrow::Result<bool> SortedRows::TryPacked(const Batches& batches,
     }
     return arrow::Status::OK();
   };
-  ARROW_RETURN_NOT_OK(
-      arrow::internal::OptionalParallelFor(use_threads, chunks, fill_keys));
+  ARROW_RETURN_NOT_OK(ParallelFor(use_threads, chunks, fill_keys));
   // Dense series ids, then their ranks in key order.
   ARROW_ASSIGN_OR_RAISE(auto series_buffer, arrow::AllocateBuffer(rows * 4, pool));
   auto* series_of_row = reinterpret_cast<uint32_t*>(series_buffer->mutable_data());

@@ -27,13 +27,54 @@
 #include <arrow/type_fwd.h>
 
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "ingester/common/thread_annotations.h"
 
 namespace ingester::persist::compaction_internal {
 
 using Batches = std::vector<std::shared_ptr<arrow::RecordBatch>>;
+
+// A fixed set of threads running queued tasks in order. Our own rather than Arrow's
+// ThreadPool: Arrow's queue synchronises inside the uninstrumented libarrow, where
+// ThreadSanitizer cannot see it, so every handoff of our closures to it would be
+// reported as a race. Thread-safe. The destructor runs the queued tasks, then joins.
+class TaskPool {
+ public:
+  explicit TaskPool(int threads);
+  ~TaskPool();
+  TaskPool(const TaskPool&) = delete;
+  TaskPool& operator=(const TaskPool&) = delete;
+
+  void Submit(std::function<void()> task) EXCLUDES(mu_);
+  int size() const { return static_cast<int>(threads_.size()); }
+
+ private:
+  void Loop() EXCLUDES(mu_);
+
+  Mutex mu_;
+  CondVar ready_;
+  std::deque<std::function<void()>> tasks_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
+// The process-wide pool for the per-column work of compactions (one thread per core;
+// never destroyed). Its tasks never wait for anything, so jobs waiting for them from
+// other threads cannot deadlock.
+TaskPool* HelperPool();
+
+// Runs fn(0), ..., fn(n - 1) on `pool` and waits for all of them; the first error wins.
+// Inline when !use_threads, or for one task and no `pool` given. Must not be called from
+// a thread of `pool` (its tasks could wait behind the caller).
+arrow::Status ParallelFor(bool use_threads, int n,
+                          const std::function<arrow::Status(int)>& fn,
+                          TaskPool* pool = nullptr);
 
 // A tag column of the input re-encoded against one sorted dictionary.
 struct UnifiedTag {
