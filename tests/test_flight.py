@@ -240,9 +240,11 @@ def test_bearer_token(make_server):
 
 
 def test_concurrent_query_limit(make_server):
-    server = make_server(["--concurrent-query-limit", "1"]).start()
+    # 4M rows (64 MB): the first stream cannot finish while its reader waits. The hot
+    # partition cost is raised so that the rows stay buffered (queryable) throughout.
+    server = make_server(["--concurrent-query-limit", "1",
+                          "--persist-hot-partition-cost", "1GB"]).start()
     client = connect(server)
-    # 4M rows (64 MB): the first stream cannot finish while its reader waits.
     writer, metadata = client.do_put(flight.FlightDescriptor.for_path("db", "big"),
                                      big_table(1).schema)
     writer.write_table(big_table(4_000_000), max_chunksize=1_000_000)
