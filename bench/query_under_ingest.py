@@ -5,31 +5,12 @@ and without them, in one run against a fresh server.
 """
 import argparse
 import json
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import pyarrow.flight as flight
-import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def ingest(http_port, rows, connections):
-    out = subprocess.run([str(ROOT / "build/bench/ingest_load"), "--host", f"127.0.0.1:{http_port}",
-                          "--connections", str(connections), "--lines-per-body", "5000",
-                          "--rows", str(rows), "--json"], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)
+from benchlib import BenchServer, ingest
 
 
 def main():
@@ -37,18 +18,9 @@ def main():
     ap.add_argument("--rows", type=int, default=2_000_000)
     ap.add_argument("--connections", type=int, default=8)
     args = ap.parse_args()
-    data = Path(tempfile.mkdtemp(prefix="query-under-ingest-"))
-    http_port, flight_port = free_port(), free_port()
-    server = subprocess.Popen([str(ROOT / "build/ingester"), "--log-level", "warn", "serve",
-                               "--data-dir", str(data), "--http-bind", f"127.0.0.1:{http_port}",
-                               "--flight-bind", f"127.0.0.1:{flight_port}"])
+    server = BenchServer()
+    http_port, flight_port = server.http_port, server.flight_port
     try:
-        for _ in range(200):
-            try:
-                if requests.get(f"http://127.0.0.1:{http_port}/health", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.05)
         alone = ingest(http_port, args.rows, args.connections)
         client = flight.connect(f"grpc://127.0.0.1:{flight_port}")
         ticket = flight.Ticket(json.dumps({"namespace": "bench", "table": "cpu", "predicate":
@@ -74,9 +46,7 @@ def main():
         print(f"small query (one host) during ingest: {len(latencies)} queries, "
               f"p50 {pick(0.5):.1f} ms, p99 {pick(0.99):.1f} ms")
     finally:
-        server.terminate()
-        server.wait(timeout=120)
-        shutil.rmtree(data, ignore_errors=True)
+        server.stop()
 
 
 if __name__ == "__main__":

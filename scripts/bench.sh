@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# `make bench`: every Google Benchmark binary of the build (the parser, WAL append, WAL
-# replay, buffer tree, and the query and persist benchmarks once they exist), then HTTP
-# ingest of TSBS cpu-only line protocol into the ingester with bench/ingest_load (and the
-# load tool's own ceiling against bench/null_server). Prints one summary at the end and
-# keeps the raw JSON under $OUT_DIR.
+# `make bench`: every Google Benchmark binary of the build (parser, WAL append and replay,
+# buffer tree, query, persist), then HTTP ingest of TSBS cpu-only line protocol into the
+# ingester with bench/ingest_load (and the load tool's own ceiling against
+# bench/null_server), then the whole-system comparisons: the persist job against
+# pyarrow's Parquet writer, and HTTP ingest while persisting against persist held off.
+# Prints one summary at the end and keeps the raw results under $OUT_DIR.
 #
 #   make bench                                    # or: BUILD_DIR=build scripts/bench.sh
 #   BENCH_FILTER=replay HTTP_RUNS=0 scripts/bench.sh   # one binary, no HTTP runs
@@ -24,6 +25,7 @@ HTTP_RUNS="${HTTP_RUNS:-3}"
 HTTP_CONNECTIONS="${HTTP_CONNECTIONS:-8}"
 HTTP_LINES_PER_BODY="${HTTP_LINES_PER_BODY:-5000}"
 HTTP_ROWS="${HTTP_ROWS:-2000000}"
+SYSTEM_BENCHES="${SYSTEM_BENCHES:-1}"   # 0: skip the Python whole-system benches below
 OUT_DIR="${OUT_DIR:-$BUILD_DIR/bench-results/bench-$(date -u +%Y%m%dT%H%M%SZ)}"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 READY_TIMEOUT="${READY_TIMEOUT:-60}"
@@ -134,11 +136,29 @@ if ((HTTP_RUNS > 0)); then
   http_run null 1
 fi
 
+# --- whole-system benches (Python drivers; each prints its own comparison) --------------
+
+if ((SYSTEM_BENCHES)) && [[ -z $BENCH_FILTER ]]; then
+  log "persist job against pyarrow.parquet.write_table"
+  "$PYTHON" bench/persist_vs_pyarrow.py --benchmark "$BUILD_DIR/src/ingester/persist/persist_benchmark" \
+    --repetitions 3 | tee "$OUT_DIR/persist_vs_pyarrow.txt" >&2 ||
+    echo '{"failed": "persist_vs_pyarrow"}' >"$OUT_DIR/persist_vs_pyarrow.failed"
+  log "HTTP ingest while persisting against persist held off"
+  "$PYTHON" bench/ingest_while_persisting.py --rows "$HTTP_ROWS" --rounds "$HTTP_RUNS" |
+    tee "$OUT_DIR/ingest_while_persisting.txt" >&2 ||
+    echo '{"failed": "ingest_while_persisting"}' >"$OUT_DIR/ingest_while_persisting.failed"
+fi
+
 {
   echo "date_utc=$(date -u +%Y-%m-%dT%H:%M:%SZ) commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "nproc=$(nproc) cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
   echo "mem_total=$(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo) loadavg=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT_DIR/machine.txt"
-"$PYTHON" bench/bench_report.py "$OUT_DIR" | tee "$OUT_DIR/summary.md"
+{
+  "$PYTHON" bench/bench_report.py "$OUT_DIR"
+  for f in persist_vs_pyarrow ingest_while_persisting; do
+    [[ -s $OUT_DIR/$f.txt ]] && printf '\n### %s\n\n```\n%s\n```\n' "$f" "$(cat "$OUT_DIR/$f.txt")"
+  done
+} | tee "$OUT_DIR/summary.md"
 log "raw results in $OUT_DIR"
 ! ls "$OUT_DIR"/*.failed >/dev/null 2>&1
