@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from conftest import BINARY
+from object_stores import local_store
 
 T0 = 1_700_000_000_000_000_000  # 2023-11-14T22:13:20Z
 DAY = 86_400_000_000_000
@@ -372,7 +373,7 @@ def test_kill9_crash_loop_loses_no_acknowledged_row(make_server):
             assert key not in seen_over_flight, f"row {key} returned twice"
             seen_over_flight.add(key)
             got[key] = r
-        persisted = server.parquet_table("crash", "crash")
+        persisted = local_store(None).table(server, "crash", "crash")
         for r in rows(persisted) if persisted is not None else []:
             got[(int(r["cycle"][1:]), int(r["writer"][1:]), r["seq"])] = r
         missing = [k for k in acked if k not in got]

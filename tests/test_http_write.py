@@ -2,6 +2,7 @@
 import gzip
 import json
 import threading
+import time
 
 import requests
 from influxdb_client import InfluxDBClient, Point, WritePrecision
@@ -173,3 +174,20 @@ def test_health_and_metrics(server):
     server.write("m v=1 1\n", db="x")
     text = requests.get(server.url + "/metrics", timeout=5).text
     assert "ingester_write_requests_total" in text
+
+
+def test_sigterm_does_not_wait_for_idle_keep_alive_clients(server):
+    """Clients keep pooled connections open (the keep-alive timeout is 30 s): a clean
+    stop closes them instead of waiting them out."""
+    sessions = [requests.Session() for _ in range(4)]
+    for i, s in enumerate(sessions):
+        r = s.post(server.url + "/api/v3/write_lp", params={"db": "ka"},
+                   data=f"m v={i}i {i}\n".encode(), timeout=10)
+        assert r.status_code == 204
+    start = time.monotonic()
+    assert server.stop(timeout=60) == 0
+    # Far below the 30 s an idle connection would otherwise hold the server.
+    assert time.monotonic() - start < 10
+    assert "closed 4 open client connection(s)" in server.log()
+    for s in sessions:
+        s.close()

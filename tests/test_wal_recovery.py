@@ -2,7 +2,7 @@
 import subprocess
 import time
 
-from conftest import BINARY, wal_inspect
+from conftest import BINARY, wait_until, wal_inspect
 
 
 def segments(wal_dir):
@@ -20,13 +20,6 @@ def write_rows(server, first, count, db="w"):
 UNREACHABLE_STORE = ["--object-store", "s3://bucket/prefix", "--s3-endpoint",
                      "http://127.0.0.1:9", "--s3-region", "us-east-1",
                      "--s3-access-key-id", "k", "--s3-secret-access-key", "s"]
-
-
-def wait_until(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
 
 
 def test_rotation_persists_and_deletes_closed_segments(make_server):

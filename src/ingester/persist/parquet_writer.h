@@ -35,20 +35,9 @@
 #include <vector>
 
 #include "ingester/common/ids.h"
+#include "ingester/common/sanitizers.h"
 
 namespace ingester::persist {
-
-#if defined(__SANITIZE_THREAD__)
-inline constexpr bool kThreadSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-inline constexpr bool kThreadSanitizer = true;
-#else
-inline constexpr bool kThreadSanitizer = false;
-#endif
-#else
-inline constexpr bool kThreadSanitizer = false;
-#endif
 
 inline constexpr std::string_view kMetadataPrefix = "ingester.";
 inline constexpr std::string_view kMetadataFormatVersion = "1";

@@ -11,6 +11,7 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include "ingester/persist/object_store.h"
 #include "ingester/query/flight_service.h"
 #include "ingester/server/http_server.h"
 #include "ingester/server/ingester.h"
@@ -25,9 +26,8 @@ int Fail(const arrow::Status& status) {
   return 1;
 }
 
-}  // namespace
-
-int RunServe(IngesterOptions options) {
+// Starts the ingester and both servers, waits for SIGTERM or SIGINT, shuts down.
+int ServeUntilSignal(IngesterOptions options) {
   // Block the termination signals in every thread we start, and wait for them here.
   sigset_t signals;
   sigemptyset(&signals);
@@ -77,6 +77,18 @@ int RunServe(IngesterOptions options) {
   if (!st.ok()) return Fail(st);
   spdlog::info("shutdown complete");
   return 0;
+}
+
+}  // namespace
+
+int RunServe(IngesterOptions options) {
+  const int rc = ServeUntilSignal(std::move(options));
+  // Only once every S3 client is gone (the ingester above owns them): the AWS SDK's
+  // global state must be torn down before static destructors run, or exit can crash.
+  if (auto st = persist::FinalizeObjectStores(); !st.ok()) {
+    spdlog::warn("object store shutdown: {}", st.ToString());
+  }
+  return rc;
 }
 
 int RunWriteFile(const WriteFileCommand& command) {

@@ -3,9 +3,12 @@
 #include <atomic>
 #include <cstdlib>
 
+#include <netinet/in.h>
 #include <sys/socket.h>
-#include <string_view>
+
 #include <chrono>
+#include <filesystem>
+#include <string_view>
 #include <thread>
 
 #include <httplib.h>
@@ -95,6 +98,44 @@ std::string RejectedLinesJson(const WriteSummary& summary) {
   }
   body += "]}";
   return body;
+}
+
+// Shuts down (both directions) every accepted connection of the server listening on
+// `port`: the process's TCP sockets bound to that local port that are not listening.
+// cpp-httplib 0.11 keeps a worker waiting on an idle keep-alive connection until the
+// keep-alive timeout (30 s) even after stop(), and joins those workers before returning,
+// so without this a client holding a pooled connection would delay every shutdown by up
+// to 30 s. Called after stop() (no new connections) and after the ingester refused new
+// writes: a request cut here was not going to be acknowledged.
+int ShutDownConnectionsOnPort(int port) {
+  int closed = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    int fd = -1;
+    try {
+      fd = std::stoi(entry.path().filename().string());
+    } catch (const std::exception&) {
+      continue;
+    }
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    int listening = 0;
+    socklen_t opt_len = sizeof(listening);
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+        ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &opt_len) != 0 || listening) {
+      continue;  // not a socket, or a listening one
+    }
+    int local_port = -1;
+    if (addr.ss_family == AF_INET) {
+      local_port = ntohs(reinterpret_cast<const sockaddr_in&>(addr).sin_port);
+    } else if (addr.ss_family == AF_INET6) {
+      local_port = ntohs(reinterpret_cast<const sockaddr_in6&>(addr).sin6_port);
+    }
+    // An outgoing connection cannot have our listening port as its local port, so a
+    // socket bound to it is one the server accepted.
+    if (local_port == port && ::shutdown(fd, SHUT_RDWR) == 0) ++closed;
+  }
+  return closed;
 }
 
 }  // namespace
@@ -204,8 +245,12 @@ struct HttpServer::Impl {
     auto result = ingester->WriteLineProtocol(write);
     if (!result.ok()) {
       int status = HttpStatusFor(result.status());
-      if (status == 503) res.set_header("Retry-After", "1");
-      if (status >= 500) {
+      if (status == 503) {
+        // Backpressure: its start and end are logged where it is set and cleared; one
+        // line per refused write would flood the log exactly when the server is busiest.
+        res.set_header("Retry-After", "1");
+        spdlog::debug("write to '{}' refused: {}", ns, result.status().ToString());
+      } else if (status >= 500) {
         spdlog::warn("write to '{}' failed: {}", ns, result.status().ToString());
       }
       return SetJsonError(res, status, result.status().message());
@@ -243,7 +288,7 @@ struct HttpServer::Impl {
     });
     server.Get("/api/v3/catalog", [this](const httplib::Request& req, httplib::Response& res) {
       if (!Authorized(req)) return SetJsonError(res, 401, "missing or invalid token");
-      auto listing = ingester->CatalogJson();
+      auto listing = ingester->CatalogJson(req.get_param_value("files") == "true");
       if (!listing.ok()) return SetJsonError(res, 500, listing.status().message());
       res.set_content(*listing, "application/json");
     });
@@ -327,6 +372,9 @@ int HttpServer::port() const { return impl_->port; }
 void HttpServer::Stop() {
   if (impl_->stopped.exchange(true)) return;
   impl_->server.stop();
+  if (const int closed = ShutDownConnectionsOnPort(impl_->port); closed > 0) {
+    spdlog::info("HTTP: closed {} open client connection(s)", closed);
+  }
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 

@@ -271,6 +271,7 @@ arrow::Status Ingester::Impl::Open() {
   trigger_options.max_buffer_bytes = options.max_buffer_bytes;
   trigger_options.rotate = [this]() { return wal->Rotate(); };
   trigger_options.disk_space = [this]() { return wal->GetDiskSpace(); };
+  trigger_options.disk_full_ratio = options.wal_disk_full_percent / 100;
   ARROW_ASSIGN_OR_RAISE(triggers, persist::PersistTriggers::Make(std::move(trigger_options)));
 
   // Everything replayed is persisted in the background; its segments are deleted as the
@@ -430,7 +431,7 @@ arrow::Status Ingester::CheckHealth() const {
   return impl_->wal->sticky_error();
 }
 
-arrow::Result<std::string> Ingester::CatalogJson() const {
+arrow::Result<std::string> Ingester::CatalogJson(bool with_files) const {
   // Buffered rows by partition id, from one walk of the tree.
   std::unordered_map<PartitionId, PartitionStats> buffered;
   for (const auto& p : impl_->buffer->Partitions()) buffered[p->partition_id()] = p->Stats();
@@ -471,7 +472,20 @@ arrow::Result<std::string> Ingester::CatalogJson() const {
                ",\"buffered_bytes\":" + std::to_string(stats.bytes()) +
                ",\"completed_persists\":" + std::to_string(stats.completed_persists) +
                ",\"parquet_files\":" + std::to_string(files.size()) +
-               ",\"persisted_rows\":" + std::to_string(persisted_rows) + "}";
+               ",\"persisted_rows\":" + std::to_string(persisted_rows);
+        if (with_files) {
+          out += ",\"files\":[";
+          for (size_t f = 0; f < files.size(); ++f) {
+            out += f ? "," : "";
+            out += "{\"path\":" + json::Quote(files[f].path) +
+                   ",\"rows\":" + std::to_string(files[f].row_count) +
+                   ",\"bytes\":" + std::to_string(files[f].file_size_bytes) +
+                   ",\"min_time\":" + std::to_string(files[f].min_time) +
+                   ",\"max_time\":" + std::to_string(files[f].max_time) + "}";
+          }
+          out += "]";
+        }
+        out += "}";
       }
       out += "]}";
     }

@@ -82,8 +82,10 @@ class Ingester {
   // OK while writes are accepted.
   arrow::Status CheckHealth() const;
 
-  // Namespaces, tables (with columns) and buffered partitions as a JSON document.
-  arrow::Result<std::string> CatalogJson() const;
+  // Namespaces, tables (with columns) and partitions (buffered rows, persisted files)
+  // as a JSON document; `with_files` adds each partition's Parquet files (object path,
+  // rows, bytes, time range): what a reader of the object store goes by.
+  arrow::Result<std::string> CatalogJson(bool with_files = false) const;
 
   // Prometheus text exposition of the process's counters.
   std::string MetricsText() const;

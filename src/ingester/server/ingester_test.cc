@@ -6,6 +6,7 @@
 #include <mutex>
 #include <thread>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -123,6 +124,12 @@ TEST_F(IngesterTest, CleanRestartPersistsEverythingAndEmptiesTheWal) {
   EXPECT_NE(listing.find("\"buffered_rows\":0"), std::string::npos) << listing;
   EXPECT_NE(listing.find("\"parquet_files\":1,\"persisted_rows\":500"), std::string::npos)
       << listing;
+  EXPECT_EQ(listing.find("\"files\""), std::string::npos) << listing;
+  listing = ingester_->CatalogJson(/*with_files=*/true).ValueOrDie();
+  EXPECT_THAT(listing, ::testing::MatchesRegex(
+                           ".*\"files\":\\[\\{\"path\":\"[0-9]+/[0-9]+/[0-9]+/[0-9a-f-]{36}"
+                           "\\.parquet\",\"rows\":500,\"bytes\":[1-9][0-9]*,"
+                           "\"min_time\":1700000000000000000,\"max_time\":1700000000000000499\\}\\].*"));
   // Only the segment opened by this start is left.
   int segments = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir_ / "wal")) {

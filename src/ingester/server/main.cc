@@ -53,6 +53,8 @@ void AddServeFlags(CLI::App* serve, ingester::IngesterOptions* o, TextFlags* t) 
        "INGESTER_PERSIST_HOT_PARTITION_COST", "Persist a partition buffering more than this");
   flag("--max-buffer-bytes", &t->max_buffer_bytes, "INGESTER_MAX_BUFFER_BYTES",
        "Persist when all buffers together hold more (0: no limit)");
+  flag("--wal-disk-full-percent", &o->wal_disk_full_percent, "INGESTER_WAL_DISK_FULL_PERCENT",
+       "Refuse writes (503) and persist everything while the WAL volume is this full");
   flag("--exec-mem-limit", &t->exec_mem_limit, "INGESTER_EXEC_MEM_LIMIT",
        "Memory limit of sort/dedup jobs (0: no limit)");
   flag("--max-http-request-size", &t->max_http_request_size, "INGESTER_MAX_HTTP_REQUEST_SIZE",

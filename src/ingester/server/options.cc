@@ -22,6 +22,9 @@ arrow::Status IngesterOptions::Validate() const {
   if (persist_hot_partition_cost < 1) {
     return arrow::Status::Invalid("--persist-hot-partition-cost must be positive");
   }
+  if (!(wal_disk_full_percent > 0 && wal_disk_full_percent <= 100)) {
+    return arrow::Status::Invalid("--wal-disk-full-percent must be in (0, 100]");
+  }
   if (max_http_request_size < 1) {
     return arrow::Status::Invalid("--max-http-request-size must be positive");
   }

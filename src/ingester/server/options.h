@@ -33,6 +33,9 @@ struct IngesterOptions {
   int persist_queue_depth = 250;
   int64_t persist_hot_partition_cost = 20'000'000;
   int64_t max_buffer_bytes = 0;  // 0: no limit
+  // Writes are refused (503) and everything is persisted while the WAL volume is this
+  // full, in percent of its capacity.
+  double wal_disk_full_percent = 90;
   int64_t exec_mem_limit = 0;    // 0: no limit
   int64_t max_http_request_size = 10 * 1024 * 1024;
   int concurrent_query_limit = 20;

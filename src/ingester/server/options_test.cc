@@ -31,6 +31,14 @@ TEST(Options, ValidateNamesTheBadFlag) {
   o = IngesterOptions{};
   o.http_bind = "localhost";
   EXPECT_NE(o.Validate().message().find("HOST:PORT"), std::string::npos);
+  for (double percent : {0.0, -5.0, 100.5}) {
+    o = IngesterOptions{};
+    o.wal_disk_full_percent = percent;
+    EXPECT_NE(o.Validate().message().find("--wal-disk-full-percent"), std::string::npos)
+        << percent;
+  }
+  o.wal_disk_full_percent = 100;
+  EXPECT_TRUE(o.Validate().ok());
 }
 
 TEST(Options, SplitHostPort) {
