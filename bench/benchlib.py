@@ -14,10 +14,16 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(n):
+    """`n` distinct free loopback ports, held open together while they are picked."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 class BenchServer:
@@ -26,7 +32,7 @@ class BenchServer:
 
     def __init__(self, extra_args=(), binary=ROOT / "build/ingester"):
         self.data = Path(tempfile.mkdtemp(prefix="ingester-bench-"))
-        self.http_port, self.flight_port = free_port(), free_port()
+        self.http_port, self.flight_port = free_ports(2)
         self.proc = subprocess.Popen(
             [str(binary), "--log-level", "warn", "serve", "--data-dir", str(self.data),
              "--http-bind", f"127.0.0.1:{self.http_port}",

@@ -61,8 +61,13 @@ stop_server() {
 trap stop_server EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+# N distinct free loopback ports on one line (held open together while picked: two
+# sockets picked one after the other may be given the same port).
+free_ports() {  # N
+  "$PYTHON" -c 'import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
 }
 
 wait_ready() {  # URL
@@ -99,12 +104,12 @@ done
 # --- HTTP ingest --------------------------------------------------------------------
 
 http_run() {  # SYSTEM RUN
-  local system="$1" run="$2" port cpu0 cpu1 json
+  local system="$1" run="$2" port flight_port cpu0 cpu1 json
   SERVER_DIR="$(mktemp -d "${TMPDIR:-/tmp}/bench-http.XXXXXX")"
-  port="$(free_port)"
+  read -r port flight_port < <(free_ports 2)
   if [[ $system == ingester ]]; then
     "$BUILD_DIR/ingester" --log-level warn serve --data-dir "$SERVER_DIR/data" \
-      --http-bind "127.0.0.1:$port" --flight-bind "127.0.0.1:$(free_port)" \
+      --http-bind "127.0.0.1:$port" --flight-bind "127.0.0.1:$flight_port" \
       >"$SERVER_DIR/server.log" 2>&1 &
   else
     "$BUILD_DIR/bench/null_server" --bind "127.0.0.1:$port" >"$SERVER_DIR/server.log" 2>&1 &

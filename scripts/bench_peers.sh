@@ -78,8 +78,13 @@ build_tools() {
     die "matplotlib missing in .venv (pip install -r requirements.txt)"
 }
 
-free_port() {
-  "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+# N distinct free loopback ports on one line (held open together while picked: two
+# sockets picked one after the other may be given the same port).
+free_ports() {  # N
+  "$PYTHON" -c 'import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
 }
 
 # --- one server at a time -------------------------------------------------------------
@@ -128,14 +133,15 @@ wait_ready() {  # URL EXPECTED_STATUS
 # Starts SYSTEM on a free port; sets SERVER_PID, SERVER_DIR, PORT, WRITE_PATH.
 start_server() {
   local system="$1"
+  local second_port
   SERVER_DIR="$(mktemp -d "${TMPDIR:-/tmp}/bench-peers-$system.XXXXXX")"
-  PORT="$(free_port)"
+  read -r PORT second_port < <(free_ports 2)
   WRITE_PATH="/write?db=bench"
   case "$system" in
     ingester)
       # Acknowledges after the WAL entry is fdatasync'ed (group commit).
       "$INGESTER" --log-level warn serve --data-dir "$SERVER_DIR/data" \
-        --http-bind "127.0.0.1:$PORT" --flight-bind "127.0.0.1:$(free_port)" \
+        --http-bind "127.0.0.1:$PORT" --flight-bind "127.0.0.1:$second_port" \
         >"$SERVER_DIR/server.log" 2>&1 &
       SERVER_PID=$!
       wait_ready "http://127.0.0.1:$PORT/health" 200
@@ -151,7 +157,7 @@ start_server() {
       # wal-fsync-delay stays "0s": every write waits for its WAL fsync.
       cat >"$SERVER_DIR/influxdb.conf" <<EOF
 reporting-disabled = true
-bind-address = "127.0.0.1:$(free_port)"
+bind-address = "127.0.0.1:$second_port"
 [meta]
   dir = "$SERVER_DIR/meta"
 [data]

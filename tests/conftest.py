@@ -14,10 +14,17 @@ ROOT = Path(__file__).resolve().parent.parent
 BINARY = Path(os.environ.get("INGESTER_BINARY", ROOT / "build" / "ingester"))
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(n):
+    """`n` distinct free loopback ports: held open together while they are picked (two
+    sockets picked one after the other may be given the same port)."""
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 class Server:
@@ -40,8 +47,7 @@ class Server:
         return self.data_dir / "wal"
 
     def start(self, timeout=30.0):
-        self.http_port = free_port()
-        self.flight_port = free_port()
+        self.http_port, self.flight_port = free_ports(2)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
@@ -56,8 +62,8 @@ class Server:
             try:
                 if requests.get(self.url + "/health", timeout=1).status_code == 200:
                     return self
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or busy starting (slow sanitizer builds)
             time.sleep(0.05)
         self.kill()
         raise RuntimeError(f"server not healthy within {timeout}s:\n{self.log()}")

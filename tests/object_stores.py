@@ -22,20 +22,11 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from conftest import free_ports
+
 ROOT = Path(__file__).resolve().parent.parent
 WEED = Path(os.environ.get("INGESTER_WEED_BIN", ROOT / ".venv" / "bin" / "weed"))
 ACCESS_KEY, SECRET_KEY, BUCKET = "ingester-test-key", "ingester-test-secret", "ingester-test"
-
-
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 class SeaweedFS:
@@ -45,7 +36,7 @@ class SeaweedFS:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.master, self.master_grpc, self.volume, self.volume_grpc, self.filer,
-         self.filer_grpc, self.s3, self.s3_grpc) = _free_ports(8)
+         self.filer_grpc, self.s3, self.s3_grpc) = free_ports(8)
         self.proc = None
         config = {"identities": [{"name": "ingester-test",
                                   "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
