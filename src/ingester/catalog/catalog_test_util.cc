@@ -6,20 +6,6 @@
 
 namespace ingester::catalog::testing {
 
-TempDir::TempDir() {
-  static std::atomic<int> counter{0};
-  path_ = std::filesystem::temp_directory_path() /
-          ("ingester-catalog-test-" + std::to_string(::getpid()) + "-" +
-           std::to_string(counter.fetch_add(1)));
-  std::filesystem::remove_all(path_);
-  std::filesystem::create_directories(path_);
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 namespace {
 
 class SqliteBackend final : public CatalogBackend {

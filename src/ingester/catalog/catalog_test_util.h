@@ -15,6 +15,7 @@
 #include "ingester/catalog/catalog.h"
 #include "ingester/common/clock.h"
 #include "ingester/common/error.h"
+#include "ingester/common/temp_dir.h"
 
 namespace ingester::catalog::testing {
 
@@ -27,19 +28,6 @@ class SteppingClock final : public Clock {
 
  private:
   mutable std::atomic<int64_t> now_;
-};
-
-// A directory unique to this process and call, removed with everything in it.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
 };
 
 // One catalog store (a SQLite file, a PostgreSQL database) that lives as long as the

@@ -17,7 +17,6 @@ namespace ingester::persist {
 namespace {
 
 using ::testing::ElementsAre;
-using testing::TempDir;
 using namespace std::chrono_literals;
 
 std::shared_ptr<arrow::Buffer> Bytes(const std::string& text) {

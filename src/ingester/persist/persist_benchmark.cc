@@ -27,6 +27,7 @@
 #include <string>
 
 #include "ingester/catalog/open.h"
+#include "ingester/common/temp_dir.h"
 #include "ingester/persist/compaction.h"
 #include "ingester/persist/parquet_writer.h"
 #include "ingester/persist/persist_job.h"
@@ -177,25 +178,6 @@ void BM_Encode(benchmark::State& state) {
 }
 // Arg: use_threads (parallel column encoding; the persist job's default).
 BENCHMARK(BM_Encode)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime();
-
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("ingester-persist-bench-" + std::to_string(::getpid()) + "-" +
-             std::to_string(counter.fetch_add(1)));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 void BM_PersistJob(benchmark::State& state) {
   const auto& batches = Batches();

@@ -32,6 +32,7 @@
 #include "ingester/catalog/catalog.h"
 #include "ingester/catalog/open.h"
 #include "ingester/common/column_type.h"
+#include "ingester/common/temp_dir.h"
 
 namespace ingester::persist::testing {
 
@@ -47,29 +48,6 @@ namespace ingester::persist::testing {
   auto res = (rexpr);                                                 \
   ASSERT_TRUE(res.ok()) << #rexpr << ": " << res.status().ToString(); \
   lhs = std::move(res).ValueUnsafe()
-
-// A directory unique to this process and call, removed with everything in it.
-class TempDir {
- public:
-  explicit TempDir(const std::string& tag = "persist") {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("ingester-" + tag + "-test-" + std::to_string(::getpid()) + "-" +
-             std::to_string(counter.fetch_add(1)));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 // A SQLite catalog file in its own temp dir with one namespace, table and partition.
 struct CatalogWithPartition {

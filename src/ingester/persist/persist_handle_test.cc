@@ -332,7 +332,7 @@ TEST(PersistHandleTest, EnqueueChecksItsArguments) {
 TEST(PersistHandleRealJobTest, PersistsThroughTheRealJob) {
   testing::CatalogWithPartition catalog;
   PIPELINE_ASSERT_OK(catalog.Init({"host"}, {"v"}));
-  testing::TempDir objects("persist-pipeline");
+  TempDir objects("persist-pipeline");
   ObjectStoreOptions store_options;
   store_options.url = "file://" + (objects.path() / "objects").string();
   PIPELINE_ASSIGN_OR_FAIL(auto store, ObjectStore::Make(store_options));

@@ -19,7 +19,6 @@ using buffer_test::Opt;
 using testing::CatalogWithPartition;
 using ::testing::ElementsAre;
 using testing::ReadParquet;
-using testing::TempDir;
 using namespace std::chrono_literals;
 
 std::vector<std::string> TableRows(const arrow::Table& table) {

@@ -20,7 +20,9 @@
 #include <unistd.h>
 
 #include "ingester/buffer/buffer_tree.h"
+#include "ingester/buffer/catalog_adapters.h"
 #include "ingester/catalog/open.h"
+#include "ingester/common/temp_dir.h"
 #include "ingester/persist/compaction.h"
 #include "ingester/persist/object_store.h"
 #include "ingester/persist/persist_handle.h"
@@ -46,23 +48,9 @@ const std::vector<std::shared_ptr<arrow::RecordBatch>>& Batches() {
   return *batches;
 }
 
-class CatalogProvider final : public PartitionProvider {
- public:
-  explicit CatalogProvider(catalog::Catalog* catalog) : catalog_(catalog) {}
-  arrow::Result<PartitionId> GetOrCreatePartitionId(TableId table,
-                                                    std::string_view key) override {
-    ARROW_ASSIGN_OR_RAISE(auto record,
-                          catalog_->GetOrCreatePartition(table, std::string(key)));
-    return record.id;
-  }
-
- private:
-  catalog::Catalog* catalog_;
-};
-
 // A catalog with the cpu table, an object store and a compaction executor in a temp dir.
 struct Storage {
-  std::filesystem::path dir;
+  TempDir dir{"persist-bench"};  // first: removed after everything else is closed
   std::unique_ptr<catalog::Catalog> catalog;
   catalog::NamespaceRecord ns;
   catalog::TableRecord table;
@@ -70,12 +58,8 @@ struct Storage {
   std::unique_ptr<CompactionExecutor> executor;
 
   Storage() {
-    static std::atomic<int> counter{0};
-    dir = std::filesystem::temp_directory_path() /
-          ("ingester-persist-bench-" + std::to_string(::getpid()) + "-" +
-           std::to_string(counter.fetch_add(1)));
-    std::filesystem::create_directories(dir);
-    catalog = *catalog::OpenCatalog("sqlite://" + (dir / "catalog.sqlite").string());
+    catalog =
+        *catalog::OpenCatalog("sqlite://" + (dir.path() / "catalog.sqlite").string());
     ns = *catalog->GetOrCreateNamespace("bench");
     table = *catalog->GetOrCreateTable(ns.id, "cpu");
     std::vector<catalog::ColumnSpec> columns;
@@ -87,7 +71,7 @@ struct Storage {
     }
     (void)*catalog->GetOrCreateColumns(table.id, columns);
     ObjectStoreOptions store_options;
-    store_options.url = "file://" + (dir / "objects").string();
+    store_options.url = "file://" + (dir.path() / "objects").string();
     store = *ObjectStore::Make(store_options);
     executor = *CompactionExecutor::Make({});
   }
@@ -95,8 +79,6 @@ struct Storage {
     executor.reset();
     store.reset();
     catalog.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
   }
 };
 
@@ -106,7 +88,7 @@ void BM_BufferIngest(benchmark::State& state) {
   auto observer = std::make_shared<PersistWriteObserver>();
   BufferTreeOptions tree_options;
   tree_options.partition_provider =
-      std::make_shared<CatalogProvider>(storage.catalog.get());
+      std::make_shared<CatalogPartitionProvider>(storage.catalog.get());
   tree_options.post_write_observer = observer;
   std::shared_ptr<BufferTree> tree = *BufferTree::Make(std::move(tree_options));
 

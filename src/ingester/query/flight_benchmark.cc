@@ -29,7 +29,9 @@
 #include <thread>
 
 #include "ingester/buffer/buffer_tree.h"
+#include "ingester/buffer/catalog_adapters.h"
 #include "ingester/catalog/open.h"
+#include "ingester/common/temp_dir.h"
 #include "ingester/dml/timestamp_oracle.h"
 #include "ingester/lp/parser.h"
 #include "ingester/query/buffer_tree_query_exec.h"
@@ -68,40 +70,21 @@ void Check(const arrow::Status& st) {
   }
 }
 
-class CatalogPartitions final : public PartitionProvider {
- public:
-  explicit CatalogPartitions(catalog::Catalog* catalog) : catalog_(catalog) {}
-  arrow::Result<PartitionId> GetOrCreatePartitionId(TableId table,
-                                                    std::string_view key) override {
-    ARROW_ASSIGN_OR_RAISE(auto p,
-                          catalog_->GetOrCreatePartition(table, std::string(key)));
-    return p.id;
-  }
-
- private:
-  catalog::Catalog* const catalog_;
-};
-
 // A catalog, a buffer tree (optionally behind a WAL), the query exec, a Flight service
 // and a client, in a temp dir.
 class Stack {
  public:
   explicit Stack(bool with_wal) {
-    static std::atomic<int> counter{0};
-    dir_ =
-        std::filesystem::temp_directory_path() /
-        ("flight-bench-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::create_directories(dir_);
-    catalog_ =
-        Check(catalog::OpenCatalog("sqlite://" + (dir_ / "catalog.sqlite").string()));
+    catalog_ = Check(
+        catalog::OpenCatalog("sqlite://" + (dir_.path() / "catalog.sqlite").string()));
     cache_ = std::make_unique<SchemaCache>(catalog_.get(), catalog::NamespaceLimits{});
     BufferTreeOptions tree;
-    tree.partition_provider = std::make_shared<CatalogPartitions>(catalog_.get());
+    tree.partition_provider = std::make_shared<CatalogPartitionProvider>(catalog_.get());
     buffer_ = Check(BufferTree::Make(std::move(tree)));
     sink_ = buffer_;
     if (with_wal) {
       wal::WalOptions wal_options;
-      wal_options.dir = (dir_ / "wal").string();
+      wal_options.dir = (dir_.path() / "wal").string();
       wal_ = Check(wal::Wal::Make(std::move(wal_options)));
       sink_ = std::make_shared<wal::WalSink>(wal_, buffer_);
     }
@@ -122,8 +105,6 @@ class Stack {
     (void)service_->Shutdown();
     service_.reset();
     if (wal_) (void)wal_->Close();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
   }
 
   // Parses and writes one line protocol body (thread-safe; one parser per thread).
@@ -145,7 +126,7 @@ class Stack {
   BufferTree* buffer() { return buffer_.get(); }
 
  private:
-  std::filesystem::path dir_;
+  TempDir dir_{"flight-bench"};  // first: removed after everything else is closed
   std::unique_ptr<catalog::Catalog> catalog_;
   std::unique_ptr<SchemaCache> cache_;
   std::shared_ptr<BufferTree> buffer_;

@@ -365,7 +365,8 @@ TEST_F(FlightServiceTest, DoPutWritesDurablyAndIsReadBack) {
   // What was acknowledged is in the WAL: a replay into an empty tree finds every row.
   ASSERT_OK(f_->wal()->Close());
   BufferTreeOptions tree_options;
-  tree_options.partition_provider = std::make_shared<CatalogPartitions>(f_->catalog());
+  tree_options.partition_provider =
+      std::make_shared<CatalogPartitionProvider>(f_->catalog());
   ASSERT_OK_AND_ASSIGN(fresh, BufferTree::Make(std::move(tree_options)));
   auto fs = wal::PosixFileSystem();
   ASSERT_OK_AND_ASSIGN(replayed,

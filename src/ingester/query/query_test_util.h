@@ -16,7 +16,9 @@
 
 #include "ingester/buffer/buffer_test_util.h"
 #include "ingester/buffer/buffer_tree.h"
+#include "ingester/buffer/catalog_adapters.h"
 #include "ingester/catalog/open.h"
+#include "ingester/common/temp_dir.h"
 #include "ingester/dml/timestamp_oracle.h"
 #include "ingester/lp/parser.h"
 #include "ingester/query/buffer_tree_query_exec.h"
@@ -46,40 +48,6 @@ inline constexpr int64_t kDay = 86'400'000'000'000LL;
 inline constexpr int64_t kDay1 = 19'675 * kDay;
 inline constexpr int64_t kDay2 = kDay1 + kDay;
 inline constexpr int64_t kDay3 = kDay2 + kDay;
-
-// A directory unique to this process and call, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("ingester-query-" + std::to_string(::getpid()) + "-" +
-             std::to_string(counter.fetch_add(1)));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
-class CatalogPartitions final : public PartitionProvider {
- public:
-  explicit CatalogPartitions(catalog::Catalog* catalog) : catalog_(catalog) {}
-  arrow::Result<PartitionId> GetOrCreatePartitionId(TableId table,
-                                                    std::string_view key) override {
-    ARROW_ASSIGN_OR_RAISE(auto p,
-                          catalog_->GetOrCreatePartition(table, std::string(key)));
-    return p.id;
-  }
-
- private:
-  catalog::Catalog* const catalog_;
-};
 
 // The facade's write path for Arrow batches, as the server implements BatchWriter.
 class TestBatchWriter final : public BatchWriter {
@@ -121,7 +89,7 @@ class QueryFixture {
             .ValueOrDie();
     cache_ = std::make_unique<SchemaCache>(catalog_.get(), catalog::NamespaceLimits{});
     BufferTreeOptions tree;
-    tree.partition_provider = std::make_shared<CatalogPartitions>(catalog_.get());
+    tree.partition_provider = std::make_shared<CatalogPartitionProvider>(catalog_.get());
     tree.buffer = options.buffer;
     buffer_ = BufferTree::Make(std::move(tree)).ValueOrDie();
     wal::WalOptions wal_options;

@@ -30,7 +30,7 @@
 #include "ingester/query/flight_service.h"
 #include "ingester/query/metrics_query_exec.h"
 #include "ingester/query/tracing_query_exec.h"
-#include "ingester/server/catalog_adapters.h"
+#include "ingester/buffer/catalog_adapters.h"
 #include "ingester/wal/reference_tracker.h"
 #include "ingester/wal/replay.h"
 #include "ingester/wal/rotation_task.h"

@@ -13,7 +13,7 @@
 #include "ingester/catalog/open.h"
 #include "ingester/dml/timestamp_oracle.h"
 #include "ingester/lp/parser.h"
-#include "ingester/server/catalog_adapters.h"
+#include "ingester/buffer/catalog_adapters.h"
 #include "ingester/wal/replay.h"
 #include "ingester/wal/wal.h"
 #include "ingester/wal/wal_sink.h"

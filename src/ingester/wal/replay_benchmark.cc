@@ -22,12 +22,9 @@
 // Building the tree and copying the data directory happen with the timer paused. Once
 // the Ingester persists replayed data at startup, BM_Startup includes that persist.
 //
-// Internals: the benchmark needs the catalog adapters that Ingester::Make uses
-// (server/catalog_adapters.h). They are not part of the server's public face (the
-// Ingester facade) and stay where they are: this bench target links ingester_server and
-// includes the header directly, as the server's own tests do, so no public header is
-// widened for it. Everything else (ReplayWal, BufferTree, PartitionCache, the catalog)
-// is the modules' public API.
+// It uses the catalog adapters that Ingester::Make uses (buffer/catalog_adapters.h);
+// everything it calls (ReplayWal, BufferTree, PartitionCache, the catalog) is the
+// modules' public API.
 #include <arrow/api.h>
 #include <benchmark/benchmark.h>
 #include <unistd.h>
@@ -39,12 +36,12 @@
 #include <string>
 
 #include "ingester/buffer/buffer_tree.h"
+#include "ingester/buffer/catalog_adapters.h"
 #include "ingester/buffer/partition_cache.h"
 #include "ingester/catalog/open.h"
 #include "ingester/common/logging.h"
 #include "ingester/dml/timestamp_oracle.h"
 #include "ingester/lp/parser.h"
-#include "ingester/server/catalog_adapters.h"
 #include "ingester/server/ingester.h"
 #include "ingester/testing/tsbs_generator.h"
 #include "ingester/wal/replay.h"

@@ -65,22 +65,11 @@ arrow::Result<ColumnType> RoleOf(const arrow::Field& field) {
     if (type.id() == arrow::Type::STRING) return ColumnType::kTag;
     return InvalidInput(Describe(field) + ": only a utf8 column can be declared a tag");
   }
-  switch (type.id()) {
-    case arrow::Type::INT64:
-      return ColumnType::kI64;
-    case arrow::Type::UINT64:
-      return ColumnType::kU64;
-    case arrow::Type::DOUBLE:
-      return ColumnType::kF64;
-    case arrow::Type::BOOL:
-      return ColumnType::kBool;
-    case arrow::Type::STRING:
-      return ColumnType::kString;
-    default:
-      return InvalidInput(Describe(field) +
-                          ": not a supported type (int64, uint64, float64, bool, utf8, "
-                          "or a dictionary<int32, utf8> tag)");
-  }
+  // Time and dictionaries are handled above, so this maps exactly the field types.
+  if (auto column = ColumnTypeFromArrow(field.name(), type)) return *column;
+  return InvalidInput(Describe(field) +
+                      ": not a supported type (int64, uint64, float64, bool, utf8, "
+                      "or a dictionary<int32, utf8> tag)");
 }
 
 arrow::Result<std::vector<ColumnPlan>> PlanBatch(const arrow::Schema& schema) {

@@ -1,10 +1,11 @@
-#include "ingester/server/catalog_adapters.h"
+#include "ingester/buffer/catalog_adapters.h"
 
 namespace ingester {
 
 arrow::Result<PartitionId> CatalogPartitionProvider::GetOrCreatePartitionId(
     TableId table, std::string_view key) {
-  ARROW_ASSIGN_OR_RAISE(auto partition, catalog_->GetOrCreatePartition(table, std::string(key)));
+  ARROW_ASSIGN_OR_RAISE(auto partition,
+                        catalog_->GetOrCreatePartition(table, std::string(key)));
   return partition.id;
 }
 

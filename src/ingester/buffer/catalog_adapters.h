@@ -1,4 +1,5 @@
-// The buffer tree's identity lookups (buffer/partition_provider.h) served by the catalog.
+// The buffer tree's identity lookups (partition_provider.h) served by the catalog: what
+// the server uses, and what tests and benchmarks with a real catalog use too.
 #pragma once
 
 #include "ingester/buffer/partition_provider.h"
