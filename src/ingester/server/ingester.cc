@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "ingester/buffer/buffer_tree.h"
+#include "ingester/buffer/catalog_adapters.h"
 #include "ingester/buffer/partition_cache.h"
 #include "ingester/catalog/open.h"
 #include "ingester/common/clock.h"
@@ -30,7 +31,6 @@
 #include "ingester/query/flight_service.h"
 #include "ingester/query/metrics_query_exec.h"
 #include "ingester/query/tracing_query_exec.h"
-#include "ingester/buffer/catalog_adapters.h"
 #include "ingester/wal/reference_tracker.h"
 #include "ingester/wal/replay.h"
 #include "ingester/wal/rotation_task.h"

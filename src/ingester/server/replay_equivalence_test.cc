@@ -9,11 +9,11 @@
 #include <gtest/gtest.h>
 
 #include "ingester/buffer/buffer_tree.h"
+#include "ingester/buffer/catalog_adapters.h"
 #include "ingester/buffer/column_set.h"
 #include "ingester/catalog/open.h"
 #include "ingester/dml/timestamp_oracle.h"
 #include "ingester/lp/parser.h"
-#include "ingester/buffer/catalog_adapters.h"
 #include "ingester/wal/replay.h"
 #include "ingester/wal/wal.h"
 #include "ingester/wal/wal_sink.h"
