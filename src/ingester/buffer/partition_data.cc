@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "ingester/buffer/column_set.h"
+#include "ingester/common/uuid.h"
 
 namespace ingester {
 
@@ -71,6 +72,7 @@ arrow::Result<std::shared_ptr<const PersistingSnapshot>> PartitionData::MarkPers
   ARROW_RETURN_NOT_OK(batches.status());
   snapshot->batches = *std::move(batches);
   snapshot->generation = ++last_generation_;
+  snapshot->object_store_id = GenerateUuidV4();
   snapshot->partition_id = identity_.partition_id;
   snapshot->partition_key = identity_.partition_key;
   snapshot->namespace_id = identity_.namespace_id;
@@ -136,6 +138,7 @@ arrow::Result<PartitionQueryData> PartitionData::QueryData() {
     for (const auto& s : persisting_) count += s->batches.size();
     out.batches.reserve(count + buffer_->num_batches());
     for (const auto& s : persisting_) {
+      out.persisting_object_store_ids.push_back(s->object_store_id);
       out.batches.insert(out.batches.end(), s->batches.begin(), s->batches.end());
       schemas.push_back(s->schema);
       out.rows += s->rows;

@@ -51,6 +51,11 @@ struct PersistingSnapshot {
   // 1 for the partition's first MarkPersisting, then 2, 3, ...: persists complete in this
   // order.
   uint64_t generation = 0;
+  // The object store id (a UUID) of the Parquet file this snapshot becomes, chosen when
+  // the snapshot is taken: every attempt of its persist writes the same object (a retry
+  // replaces it rather than leaving an orphan), and a query can tell the catalog's file
+  // of a snapshot still in the queue from the snapshot itself (docs/reading.md).
+  std::string object_store_id;
   PartitionId partition_id;
   std::string partition_key;
   NamespaceId namespace_id;
@@ -89,6 +94,10 @@ struct PartitionQueryData {
   PartitionId partition_id;
   std::string partition_key;
   uint64_t completed_persist_count = 0;
+  // The object store ids of the snapshots still in the persist queue. Their rows are in
+  // `batches`; a reader that also lists the catalog's files must skip these ids (a
+  // persist records its file in the catalog before MarkPersisted removes the snapshot).
+  std::vector<std::string> persisting_object_store_ids;
   // The union of the batches' schemas in canonical order. Batches of the persisting
   // snapshots and of the buffer may each lack some of its columns (a column added after a
   // snapshot was taken, or one no write has brought since); columns agree on type by

@@ -17,6 +17,7 @@
 #include <mutex>
 
 #include "ingester/common/error.h"
+#include "ingester/common/uuid.h"
 
 namespace ingester::persist {
 
@@ -390,28 +391,6 @@ arrow::Status FinalizeObjectStores() {
     return arrow::fs::FinalizeS3();
   }
   return arrow::Status::OK();
-}
-
-std::string GenerateUuidV4() {
-  auto& rng = ThreadRng();
-  const uint64_t hi = rng();
-  const uint64_t lo = rng();
-  uint8_t bytes[16];
-  for (int i = 0; i < 8; ++i) {
-    bytes[i] = static_cast<uint8_t>(hi >> (56 - 8 * i));
-    bytes[8 + i] = static_cast<uint8_t>(lo >> (56 - 8 * i));
-  }
-  bytes[6] = static_cast<uint8_t>((bytes[6] & 0x0f) | 0x40);  // version 4
-  bytes[8] = static_cast<uint8_t>((bytes[8] & 0x3f) | 0x80);  // RFC 4122 variant
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string text;
-  text.reserve(36);
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) text += '-';
-    text += kHex[bytes[i] >> 4];
-    text += kHex[bytes[i] & 0x0f];
-  }
-  return text;
 }
 
 }  // namespace ingester::persist

@@ -177,9 +177,4 @@ class ObjectStore {
 // otherwise. Arrow requires it: the SDK may crash at exit if left initialised.
 arrow::Status FinalizeObjectStores();
 
-// A random (version 4) UUID in lower-case text form, e.g. the object_store_id of a new
-// Parquet file. Thread-safe; each thread draws from its own generator seeded by
-// std::random_device.
-std::string GenerateUuidV4();
-
 }  // namespace ingester::persist

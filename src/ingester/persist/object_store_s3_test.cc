@@ -10,6 +10,7 @@
 
 #include "ingester/common/error.h"
 #include "ingester/common/sanitizers.h"
+#include "ingester/common/uuid.h"
 #include "ingester/persist/object_store.h"
 #include "ingester/persist/persist_core_test_util.h"
 

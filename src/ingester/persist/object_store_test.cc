@@ -11,6 +11,7 @@
 
 #include "ingester/catalog/types.h"
 #include "ingester/common/error.h"
+#include "ingester/common/uuid.h"
 #include "ingester/persist/persist_core_test_util.h"
 
 namespace ingester::persist {

@@ -8,6 +8,8 @@
 #include <algorithm>
 
 #include "ingester/buffer/column_set.h"
+#include "ingester/common/error.h"
+#include "ingester/common/uuid.h"
 #include "ingester/persist/sort_key.h"
 
 namespace ingester::persist {
@@ -30,6 +32,22 @@ arrow::Result<T> RetryResult(const RetryPolicy& policy, std::string_view what,
       },
       stop, stats));
   return std::move(*value);
+}
+
+// CreateParquetFile, where a row an earlier attempt of this snapshot's persist already
+// recorded (the object id is the snapshot's, so it can only be ours: a reply lost after
+// the commit, then a retry of the whole job with another created_at) counts as done.
+arrow::Result<ParquetFileId> RecordParquetFile(catalog::Catalog* catalog,
+                                               const catalog::ParquetFileRecord& record) {
+  auto created = catalog->CreateParquetFile(record);
+  if (created.ok() || ErrorKindOf(created.status()) != ErrorKind::kConflict) {
+    return created;
+  }
+  ARROW_ASSIGN_OR_RAISE(auto files, catalog->ListParquetFiles(record.partition_id));
+  for (const auto& file : files) {
+    if (file.object_store_id == record.object_store_id) return file.id;
+  }
+  return created;
 }
 
 }  // namespace
@@ -88,7 +106,10 @@ arrow::Result<PersistJobResult> RunPersistJob(
   // the snapshot's new tags (CompactBatches counts their distinct values as it goes).
   // The result stays in `job`'s memory until it is encoded, and the encoded file until
   // its upload is done: both count against the limit.
-  const std::string object_id = GenerateUuidV4();
+  // The snapshot's own id (fixed at MarkPersisting), so that a retried job replaces its
+  // object instead of orphaning it; snapshots made by hand in tests may lack one.
+  const std::string object_id =
+      snapshot.object_store_id.empty() ? GenerateUuidV4() : snapshot.object_store_id;
   const int64_t created_at = context.clock->NowNanos();
   JobMemoryPool job(context.executor->memory_pool());
   std::optional<CompactionResult> compacted;
@@ -214,7 +235,7 @@ arrow::Result<PersistJobResult> RunPersistJob(
   ARROW_ASSIGN_OR_RAISE(
       record.id, RetryResult<ParquetFileId>(
                      context.catalog_retry, "catalog record of " + path,
-                     [&] { return context.catalog->CreateParquetFile(record); }, stop));
+                     [&] { return RecordParquetFile(context.catalog, record); }, stop));
   result.catalog_time = Clock::now() - phase_start;
   result.file = std::move(record);
   result.total_time = Clock::now() - job_start;

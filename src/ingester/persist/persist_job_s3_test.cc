@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "ingester/buffer/buffer_test_util.h"
+#include "ingester/common/uuid.h"
 #include "ingester/persist/persist_core_test_util.h"
 #include "ingester/persist/persist_job.h"
 

@@ -5,136 +5,99 @@
 #include <arrow/type.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <utility>
 
 #include "ingester/buffer/buffer_tree.h"
 #include "ingester/buffer/column_set.h"
+#include "ingester/catalog/catalog.h"
 #include "ingester/common/column_type.h"
 #include "ingester/common/error.h"
+#include "ingester/query/partition_read.h"
 #include "ingester/query/row_filter.h"
 
 namespace ingester::query {
 
 namespace {
 
-struct ExecContext {
-  arrow::MemoryPool* pool;
-  int64_t max_batch_rows;
+// A partition of the query: in the buffer, in the catalog, or both.
+struct QueriedPartition {
+  PartitionId id;
+  std::string key;
+  std::shared_ptr<PartitionData> buffered;  // null when not in the buffer
 };
 
-// One partition's rows: its QueryData view, cut into pieces, filtered, projected.
-class BufferPartitionResponse final : public PartitionResponse {
+class TableQueryResponse final : public QueryResponse {
  public:
-  BufferPartitionResponse(PartitionQueryData data, std::shared_ptr<arrow::Schema> schema,
-                          const Predicate& predicate, bool time_covered,
-                          const ExecContext& ctx)
-      : info_{data.partition_id, std::move(data.partition_key),
-              data.completed_persist_count},
-        batches_(std::move(data.batches)),
-        schema_(std::move(schema)),
-        filter_(predicate, ctx.pool),
-        time_covered_(time_covered),
-        max_rows_(ctx.max_batch_rows),
-        nulls_(ctx.pool) {}
-
-  const PartitionInfo& info() const override { return info_; }
-
-  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
-    while (index_ < batches_.size()) {
-      const std::shared_ptr<arrow::RecordBatch>& batch = batches_[index_];
-      if (offset_ >= batch->num_rows()) {
-        // Done with it: let go, so data persisted (or compacted) meanwhile can be freed.
-        batches_[index_].reset();
-        ++index_;
-        offset_ = 0;
-        continue;
-      }
-      const int64_t length = std::min(max_rows_, batch->num_rows() - offset_);
-      std::shared_ptr<arrow::RecordBatch> piece =
-          offset_ == 0 && length == batch->num_rows() ? batch
-                                                      : batch->Slice(offset_, length);
-      offset_ += length;
-      ARROW_ASSIGN_OR_RAISE(RowMask mask, filter_.Evaluate(*piece, time_covered_));
-      if (mask.kind == RowMask::Kind::kNone) continue;
-      // Project before filtering, so that only output columns are copied.
-      ARROW_ASSIGN_OR_RAISE(auto projected, Project(piece));
-      ARROW_ASSIGN_OR_RAISE(auto selected, filter_.Apply(projected, mask));
-      return ConformBatch(selected, schema_, &nulls_);
-    }
-    return nullptr;
-  }
-
- private:
-  // The output columns `piece` has, in output order (zero-copy).
-  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Project(
-      const std::shared_ptr<arrow::RecordBatch>& piece) {
-    if (piece->schema() != projected_from_) {
-      projected_from_ = piece->schema();
-      projection_.clear();
-      arrow::FieldVector fields;
-      for (const auto& field : schema_->fields()) {
-        const int index = projected_from_->GetFieldIndex(field->name());
-        if (index < 0) continue;
-        projection_.push_back(index);
-        fields.push_back(projected_from_->field(index));
-      }
-      projected_schema_ = arrow::schema(std::move(fields));
-    }
-    arrow::ArrayVector columns;
-    columns.reserve(projection_.size());
-    for (int index : projection_) columns.push_back(piece->column(index));
-    return arrow::RecordBatch::Make(projected_schema_, piece->num_rows(),
-                                    std::move(columns));
-  }
-
-  const PartitionInfo info_;
-  std::vector<std::shared_ptr<arrow::RecordBatch>> batches_;
-  const std::shared_ptr<arrow::Schema> schema_;
-  RowFilter filter_;
-  const bool time_covered_;
-  const int64_t max_rows_;
-  NullArrayCache nulls_;
-  size_t index_ = 0;
-  int64_t offset_ = 0;
-  // Projection of the last input schema seen (batches of a partition usually share one).
-  std::shared_ptr<arrow::Schema> projected_from_;
-  std::vector<int> projection_;
-  std::shared_ptr<arrow::Schema> projected_schema_;
-};
-
-class BufferQueryResponse final : public QueryResponse {
- public:
-  BufferQueryResponse(std::shared_ptr<arrow::Schema> schema, Predicate predicate,
-                      std::vector<std::shared_ptr<PartitionData>> partitions,
-                      const ExecContext& ctx)
+  TableQueryResponse(std::shared_ptr<arrow::Schema> schema, Predicate predicate,
+                     std::vector<catalog::ColumnRecord> table_columns,
+                     std::vector<QueriedPartition> partitions, catalog::Catalog* catalog,
+                     PartitionReadContext context,
+                     std::shared_ptr<BatchKeyFactsCache> key_facts)
       : schema_(std::move(schema)),
         predicate_(std::move(predicate)),
+        table_columns_(std::move(table_columns)),
         partitions_(std::move(partitions)),
-        ctx_(ctx) {}
+        catalog_(catalog),
+        context_(std::move(context)),
+        key_facts_(std::move(key_facts)) {
+    context_.key_facts = key_facts_.get();
+  }
 
   const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
 
   arrow::Result<std::unique_ptr<PartitionResponse>> NextPartition() override {
     while (index_ < partitions_.size()) {
-      std::shared_ptr<PartitionData> partition = std::move(partitions_[index_++]);
+      QueriedPartition partition = std::move(partitions_[index_++]);
       // Its turn: read it now, so writes buffered up to this moment are seen.
-      ARROW_ASSIGN_OR_RAISE(PartitionQueryData data, partition->QueryData());
-      if (data.rows == 0) continue;
-      const TimeRange& time = predicate_.time;
-      if (!time.Overlaps(data.min_time, data.max_time)) continue;
-      const bool covered = time.Covers(data.min_time, data.max_time);
-      return std::make_unique<BufferPartitionResponse>(std::move(data), schema_,
-                                                       predicate_, covered, ctx_);
+      ARROW_ASSIGN_OR_RAISE(PartitionSources sources, TakeSources(partition));
+      PartitionInfo info{partition.id, partition.key,
+                         sources.buffer.completed_persist_count};
+      ARROW_ASSIGN_OR_RAISE(auto response,
+                            ReadPartition(std::move(sources), std::move(info), schema_,
+                                          table_columns_, predicate_, context_));
+      if (response != nullptr) return response;
     }
     return nullptr;
   }
 
  private:
+  // The consistency protocol (docs/reading.md): the buffered view first, under the
+  // partition lock; then the catalog's files, minus those of snapshots still in the
+  // view; then the sort key, which covers every file listed before it.
+  arrow::Result<PartitionSources> TakeSources(const QueriedPartition& partition) {
+    PartitionSources sources;
+    if (partition.buffered != nullptr) {
+      ARROW_ASSIGN_OR_RAISE(sources.buffer, partition.buffered->QueryData());
+    }
+    if (catalog_ == nullptr) return sources;
+    ARROW_ASSIGN_OR_RAISE(auto files, catalog_->ListParquetFiles(partition.id));
+    const auto& still_buffered = sources.buffer.persisting_object_store_ids;
+    for (auto& file : files) {
+      const bool in_view = std::find(still_buffered.begin(), still_buffered.end(),
+                                     file.object_store_id) != still_buffered.end();
+      if (in_view) continue;
+      if (!predicate_.time.Overlaps(file.min_time, file.max_time)) {
+        if (context_.metrics != nullptr) context_.metrics->files_pruned->Add(1);
+        continue;
+      }
+      sources.files.push_back(std::move(file));
+    }
+    if (!sources.files.empty()) {
+      ARROW_ASSIGN_OR_RAISE(auto record, catalog_->GetPartition(partition.id));
+      sources.sort_key = std::move(record.sort_key);
+    }
+    return sources;
+  }
+
   const std::shared_ptr<arrow::Schema> schema_;
   const Predicate predicate_;
-  std::vector<std::shared_ptr<PartitionData>> partitions_;
-  const ExecContext ctx_;
+  const std::vector<catalog::ColumnRecord> table_columns_;
+  std::vector<QueriedPartition> partitions_;
+  catalog::Catalog* const catalog_;
+  PartitionReadContext context_;
+  const std::shared_ptr<BatchKeyFactsCache> key_facts_;
   size_t index_ = 0;
 };
 
@@ -201,6 +164,10 @@ arrow::Status BufferTreeQueryExecOptions::Validate() const {
   if (resolver == nullptr) return arrow::Status::Invalid("query exec: no table resolver");
   if (pool == nullptr) return arrow::Status::Invalid("query exec: no memory pool");
   if (max_batch_rows < 1) return arrow::Status::Invalid("query exec: max_batch_rows < 1");
+  if ((catalog == nullptr) != (files == nullptr)) {
+    return arrow::Status::Invalid(
+        "query exec: a catalog and an object store go together");
+  }
   return arrow::Status::OK();
 }
 
@@ -225,22 +192,48 @@ arrow::Result<std::unique_ptr<QueryResponse>> BufferTreeQueryExec::Query(
   ARROW_ASSIGN_OR_RAISE(auto schema, OutputSchema(request, table));
   ARROW_RETURN_NOT_OK(CheckPredicate(request, table));
 
-  // The partition set of this query, fixed now.
-  std::vector<std::shared_ptr<PartitionData>> partitions;
+  // The partition set of this query, fixed now: the buffer's and the catalog's.
+  std::map<PartitionId, QueriedPartition> partitions;
   if (auto ns = options_.buffer->Namespace(table.namespace_id)) {
-    if (auto table_data = ns->Table(table.table_id))
-      partitions = table_data->Partitions();
+    if (auto table_data = ns->Table(table.table_id)) {
+      for (auto& p : table_data->Partitions()) {
+        const PartitionId id = p->partition_id();
+        partitions[id] = QueriedPartition{id, p->partition_key(), std::move(p)};
+      }
+    }
   }
+  if (options_.catalog != nullptr) {
+    ARROW_ASSIGN_OR_RAISE(auto records, options_.catalog->ListPartitions(table.table_id));
+    for (auto& record : records) {
+      if (partitions.count(record.id) == 0) {
+        partitions[record.id] =
+            QueriedPartition{record.id, std::move(record.key), nullptr};
+      }
+    }
+  }
+  std::vector<QueriedPartition> ordered;
+  ordered.reserve(partitions.size());
   const TimeRange& time = request.predicate.time;
-  if (!time.unbounded()) {
-    std::erase_if(partitions, [&](const std::shared_ptr<PartitionData>& p) {
-      auto range = DailyPartitionKeyRange(p->partition_key());
-      return range && !time.Overlaps(*range->start, *range->end - 1);
-    });
+  for (auto& [id, p] : partitions) {
+    if (!time.unbounded()) {
+      auto range = DailyPartitionKeyRange(p.key);
+      if (range && !time.Overlaps(*range->start, *range->end - 1)) continue;
+    }
+    ordered.push_back(std::move(p));
   }
-  return std::make_unique<BufferQueryResponse>(
-      std::move(schema), request.predicate, std::move(partitions),
-      ExecContext{options_.pool, options_.max_batch_rows});
+  std::stable_sort(
+      ordered.begin(), ordered.end(),
+      [](const QueriedPartition& a, const QueriedPartition& b) { return a.key < b.key; });
+
+  PartitionReadContext context;
+  context.pool = options_.pool;
+  context.max_batch_rows = options_.max_batch_rows;
+  context.files = options_.files;
+  context.metrics = options_.metrics;
+  context.use_threads = options_.use_threads;
+  return std::make_unique<TableQueryResponse>(
+      std::move(schema), request.predicate, std::move(table.columns), std::move(ordered),
+      options_.catalog, std::move(context), key_facts_);
 }
 
 }  // namespace ingester::query

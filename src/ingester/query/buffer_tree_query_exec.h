@@ -1,26 +1,32 @@
-// QueryExec over the in-memory BufferTree: read-your-writes for everything buffered,
-// including data in persisting snapshots (until its Parquet file is in the catalog).
+// The ingester's QueryExec: every acknowledged row of a table, whether it is buffered
+// (mutable buffer or persisting snapshots) or already persisted as Parquet, read once.
+// Without a catalog it reads the BufferTree alone (read-your-writes for the buffer).
 //
-// Semantics (DESIGN.md, "query semantics"):
-//  - The set of partitions is a snapshot taken by Query(): a partition created later is
-//    not seen.
-//  - A partition's data (PartitionData::QueryData) is read when its turn comes in the
-//    stream, so every write buffered before that partition's lock is taken is seen.
+// Semantics (DESIGN.md, "query semantics" and "Reads: everything, once"):
+//  - The set of partitions is a snapshot taken by Query(): the buffer's partitions of the
+//    table and, with a catalog, the catalog's (which include those of other ingesters
+//    sharing it). A partition created later is not seen.
+//  - A partition is read when its turn comes in the stream: first its buffered view under
+//    the partition lock (PartitionData::QueryData), then the catalog's list of its files,
+//    minus the files of snapshots the view still holds. A persist records its file in
+//    the catalog before it removes its snapshot from the partition, so each row is read
+//    exactly once, from the snapshot or from the file (docs/reading.md proves it).
+//  - Rows are de-duplicated on the primary key (tags + time), the later write winning
+//    field by field, as compaction does: see partition_read.h.
 //  - The output schema is fixed by Query() from the table's columns at that moment (see
 //    TableResolver): the requested columns, or all of them. Columns created later are
 //    not returned, the same snapshot rule as for partitions; columns a partition lacks
 //    come back as nulls. A fixed schema also keeps every Flight client working: the
 //    Arrow C++ Flight client (which pyarrow wraps) rejects a schema message mid-stream.
 //  - Partitions are pruned by key (daily keys against the time range) when the query
-//    starts, and by their time statistics when their turn comes; rows are filtered with
-//    Arrow compute (time range, tag equality / IN); columns are projected.
-//  - Rows come out in buffering order, partitions in key order. Batches are cut to at
-//    most `max_batch_rows` rows, so a huge buffered batch is filtered piece by piece.
+//    starts; files by their catalog time range and Parquet statistics; rows are filtered
+//    with Arrow compute (time range, tag equality / IN); columns are projected.
+//  - Partitions come in key order. Batches have at most `max_batch_rows` rows.
 //
-// Memory: a partition response holds the partition's view of its batches (shared with
-// the buffer: no copy) and releases each as it moves past it; filtering and projection
-// produce one output batch at a time. A consumer that stops pulling pins one output
-// batch per open partition response beyond the buffered data.
+// Memory: a partition response holds the partition's view of its buffered batches
+// (shared with the buffer: no copy), one row group per file being read, and one output
+// batch; a buffer that must be sorted (a duplicate key, or overlap with files) is copied
+// once, sorted, for the time of its partition's response.
 #pragma once
 
 #include <arrow/memory_pool.h>
@@ -33,11 +39,19 @@
 
 #include "ingester/catalog/types.h"
 #include "ingester/common/ids.h"
+#include "ingester/query/duplicate_keys.h"
 #include "ingester/query/query_exec.h"
+#include "ingester/query/read_metrics.h"
 
+namespace arrow::fs {
+class FileSystem;
+}
 namespace ingester {
 class BufferTree;
 }  // namespace ingester
+namespace ingester::catalog {
+class Catalog;
+}
 
 namespace ingester::query {
 
@@ -71,6 +85,14 @@ struct BufferTreeQueryExecOptions {
   arrow::MemoryPool* pool = arrow::default_memory_pool();
   // Output batches have at most this many rows.
   int64_t max_batch_rows = 64 * 1024;
+  // Optional, together: queries also read the Parquet files the catalog lists, from the
+  // object store's filesystem. Both must outlive the exec and its responses.
+  catalog::Catalog* catalog = nullptr;
+  std::shared_ptr<arrow::fs::FileSystem> files;
+  // Optional; must outlive the exec and its responses.
+  ReadMetrics* metrics = nullptr;
+  // Decode Parquet columns and sort buffers on thread pools.
+  bool use_threads = true;
 
   arrow::Status Validate() const;
 };
@@ -90,6 +112,8 @@ class BufferTreeQueryExec final : public QueryExec {
  private:
   explicit BufferTreeQueryExec(BufferTreeQueryExecOptions options);
   const BufferTreeQueryExecOptions options_;
+  // Shared with the responses, which may outlive the exec.
+  std::shared_ptr<BatchKeyFactsCache> key_facts_ = std::make_shared<BatchKeyFactsCache>();
 };
 
 // The output schema of `request` over `table`: the requested columns in request order,

@@ -21,7 +21,10 @@ std::string PartitionFrame::ToJson() const {
   json doc = {{"partition_id", partition_id},
               {"partition_key", partition_key},
               {"completed_persist_count", completed_persist_count},
-              {"ingester_id", ingester_id}};
+              {"ingester_id", ingester_id},
+              {"files", files},
+              {"file_rows", file_rows},
+              {"buffer_rows", buffer_rows}};
   return doc.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -34,6 +37,9 @@ arrow::Result<PartitionFrame> PartitionFrame::Parse(std::string_view text) {
     frame.partition_key = doc.at("partition_key").get<std::string>();
     frame.completed_persist_count = doc.at("completed_persist_count").get<uint64_t>();
     frame.ingester_id = doc.at("ingester_id").get<std::string>();
+    frame.files = doc.value("files", int64_t{0});
+    frame.file_rows = doc.value("file_rows", int64_t{0});
+    frame.buffer_rows = doc.value("buffer_rows", int64_t{0});
     return frame;
   } catch (const json::exception& e) {
     return InvalidInput(std::string("not a partition frame: ") + e.what());
@@ -94,8 +100,13 @@ class QueryFlightStream final : public flight::FlightDataStream {
           break;
         }
         const PartitionInfo& info = partition_->info();
-        PartitionFrame frame{info.partition_id.value(), info.partition_key,
-                             info.completed_persist_count, ingester_id_};
+        PartitionFrame frame{info.partition_id.value(),
+                             info.partition_key,
+                             info.completed_persist_count,
+                             ingester_id_,
+                             info.files,
+                             info.file_rows,
+                             info.buffer_rows};
         ARROW_RETURN_NOT_OK(Enqueue(*empty_, arrow::Buffer::FromString(frame.ToJson()),
                                     /*any_dictionary=*/true));
         continue;

@@ -15,7 +15,11 @@
 //
 //   partition frame JSON:
 //     {"partition_id": 12, "partition_key": "2023-11-14",
-//      "completed_persist_count": 0, "ingester_id": "ingester-1"}
+//      "completed_persist_count": 0, "ingester_id": "ingester-1",
+//      "files": 2, "file_rows": 1000, "buffer_rows": 20}
+//   files / file_rows: the Parquet files the partition is read from (after pruning by
+//   time range) and the rows the catalog lists for them; buffer_rows: the buffered rows
+//   read. Both before filtering and de-duplication.
 //
 // Two deliberate choices, both verified against the Arrow C++ 26 Flight client that
 // pyarrow wraps:
@@ -54,6 +58,9 @@ struct PartitionFrame {
   std::string partition_key;
   uint64_t completed_persist_count = 0;
   std::string ingester_id;
+  int64_t files = 0;
+  int64_t file_rows = 0;
+  int64_t buffer_rows = 0;
 
   std::string ToJson() const;
   // InvalidInput when `json` is not a partition frame.

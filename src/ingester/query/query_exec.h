@@ -87,6 +87,12 @@ struct PartitionInfo {
   // Persists of this partition completed when its data was read: a reader that also
   // reads Parquet files uses it to tell which files the buffered rows are not in yet.
   uint64_t completed_persist_count = 0;
+  // What the partition's rows are read from, after pruning and before filtering and
+  // de-duplication: Parquet files, the rows the catalog lists for them, and buffered
+  // rows.
+  int64_t files = 0;
+  int64_t file_rows = 0;
+  int64_t buffer_rows = 0;
 };
 
 // The rows of one partition. Not thread-safe: one consumer pulls.

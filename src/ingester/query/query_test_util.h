@@ -21,9 +21,13 @@
 #include "ingester/common/temp_dir.h"
 #include "ingester/dml/timestamp_oracle.h"
 #include "ingester/lp/parser.h"
+#include "ingester/persist/compaction.h"
+#include "ingester/persist/object_store.h"
+#include "ingester/persist/persist_job.h"
 #include "ingester/query/buffer_tree_query_exec.h"
 #include "ingester/query/catalog_table_resolver.h"
 #include "ingester/query/flight_service.h"
+#include "ingester/query/read_metrics.h"
 #include "ingester/wal/wal.h"
 #include "ingester/wal/wal_sink.h"
 #include "ingester/write/arrow_write_builder.h"
@@ -78,9 +82,12 @@ struct QueryFixtureOptions {
   MutableBufferOptions buffer;
   arrow::MemoryPool* query_pool = arrow::default_memory_pool();
   int64_t max_batch_rows = 64 * 1024;
+  // Row groups of the Parquet files Persist() writes.
+  int64_t parquet_row_group_rows = 1024 * 1024;
 };
 
-// Catalog, buffer tree and WAL in a temp dir; a BufferTreeQueryExec over them.
+// Catalog, buffer tree, WAL and a local object store in a temp dir; a BufferTreeQueryExec
+// over the buffer and the catalog's files; Persist() runs the real persist job.
 class QueryFixture {
  public:
   explicit QueryFixture(QueryFixtureOptions options = {}) {
@@ -97,12 +104,45 @@ class QueryFixture {
     wal_ = wal::Wal::Make(std::move(wal_options)).ValueOrDie();
     sink_ = std::make_shared<wal::WalSink>(wal_, buffer_);
     writer_ = std::make_unique<TestBatchWriter>(cache_.get(), &oracle_, sink_.get());
+    persist::ObjectStoreOptions store;
+    store.url = "file://" + (dir_.path() / "objects").string();
+    store_ = persist::ObjectStore::Make(store).ValueOrDie();
+    compaction_ = persist::CompactionExecutor::Make({}).ValueOrDie();
+    job_.catalog = catalog_.get();
+    job_.object_store = store_.get();
+    job_.executor = compaction_.get();
+    job_.parquet.max_row_group_rows = options.parquet_row_group_rows;
     BufferTreeQueryExecOptions exec;
     exec.buffer = buffer_;
     exec.resolver = std::make_shared<CatalogTableResolver>(catalog_.get());
     exec.pool = options.query_pool;
     exec.max_batch_rows = options.max_batch_rows;
+    exec.catalog = catalog_.get();
+    exec.files = store_->filesystem();
+    exec.metrics = &read_metrics_;
     exec_ = BufferTreeQueryExec::Make(std::move(exec)).ValueOrDie();
+  }
+
+  // The three steps of a persist, for tests that interleave them with queries: the
+  // snapshot (MarkPersisting), the file and its catalog row (the persist job), and its
+  // removal from the buffer (MarkPersisted).
+  std::shared_ptr<const PersistingSnapshot> MarkPersisting(const std::string& table,
+                                                           const std::string& key) {
+    return Partition(table, key)->MarkPersisting().ValueOrDie();
+  }
+  arrow::Status RunJob(const PersistingSnapshot& snapshot) {
+    return persist::RunPersistJob(job_, snapshot).status();
+  }
+  arrow::Status MarkPersisted(const std::string& table, const std::string& key,
+                              const std::shared_ptr<const PersistingSnapshot>& snapshot) {
+    return Partition(table, key)->MarkPersisted(snapshot).status();
+  }
+  // All three: what the partition buffers now becomes a Parquet file.
+  void Persist(const std::string& table, const std::string& key) {
+    auto snapshot = MarkPersisting(table, key);
+    ASSERT_NE(snapshot, nullptr);
+    ASSERT_OK(RunJob(*snapshot));
+    ASSERT_OK(MarkPersisted(table, key, snapshot));
   }
 
   // Writes line protocol (ns timestamps) through the whole chain; every line must be
@@ -148,6 +188,8 @@ class QueryFixture {
   BufferTreeQueryExec* exec() { return exec_.get(); }
   TestBatchWriter* writer() { return writer_.get(); }
   wal::Wal* wal() { return wal_.get(); }
+  persist::ObjectStore* store() { return store_.get(); }
+  const ReadMetrics& read_metrics() const { return read_metrics_; }
   const std::filesystem::path& dir() const { return dir_.path(); }
 
  private:
@@ -159,6 +201,11 @@ class QueryFixture {
   std::shared_ptr<wal::WalSink> sink_;
   TimestampOracle oracle_;
   std::unique_ptr<TestBatchWriter> writer_;
+  std::unique_ptr<persist::ObjectStore> store_;
+  std::unique_ptr<persist::CompactionExecutor> compaction_;
+  persist::PersistJobContext job_;
+  MetricsRegistry registry_;
+  ReadMetrics read_metrics_{&registry_};
   std::unique_ptr<BufferTreeQueryExec> exec_;
 };
 

@@ -30,6 +30,7 @@
 #include "ingester/query/catalog_table_resolver.h"
 #include "ingester/query/flight_service.h"
 #include "ingester/query/metrics_query_exec.h"
+#include "ingester/query/read_metrics.h"
 #include "ingester/query/tracing_query_exec.h"
 #include "ingester/wal/reference_tracker.h"
 #include "ingester/wal/replay.h"
@@ -49,17 +50,21 @@ constexpr size_t kMaxOriginalLineBytes = 256;
 
 struct WriteMetrics {
   explicit WriteMetrics(MetricsRegistry* r)
-      : requests(r->AddCounter("ingester_write_requests_total", "Write requests received.")),
+      : requests(
+            r->AddCounter("ingester_write_requests_total", "Write requests received.")),
         failed(r->AddCounter("ingester_write_requests_failed_total",
                              "Write requests that wrote nothing because of an error.")),
         lines(r->AddCounter("ingester_write_lines_total", "Lines written.")),
         rejected(r->AddCounter("ingester_write_lines_rejected_total", "Lines rejected.")),
         rows(r->AddCounter("ingester_write_rows_total", "Rows written.")),
-        bytes(r->AddCounter("ingester_write_bytes_total", "Request body bytes received.")),
-        replayed_rows(
-            r->AddCounter("ingester_wal_replayed_rows_total", "Rows replayed from the WAL at startup.")),
-        buffered_bytes(r->AddGauge("ingester_buffered_bytes", "Bytes held by the buffer tree.")),
-        buffered_rows(r->AddGauge("ingester_buffered_rows", "Rows held by the buffer tree.")) {}
+        bytes(
+            r->AddCounter("ingester_write_bytes_total", "Request body bytes received.")),
+        replayed_rows(r->AddCounter("ingester_wal_replayed_rows_total",
+                                    "Rows replayed from the WAL at startup.")),
+        buffered_bytes(
+            r->AddGauge("ingester_buffered_bytes", "Bytes held by the buffer tree.")),
+        buffered_rows(
+            r->AddGauge("ingester_buffered_rows", "Rows held by the buffer tree.")) {}
   Counter* requests;
   Counter* failed;
   Counter* lines;
@@ -134,7 +139,9 @@ struct Ingester::Impl {
   std::optional<persist::PersistHandle> persist_handle;
   std::unique_ptr<persist::PersistTriggers> triggers;
 
-  // The query path: metrics and tracing around the buffer tree's executor.
+  // The query path: metrics and tracing around the executor over the buffer tree and
+  // the catalog's Parquet files (`read_metrics` outlives the responses).
+  std::unique_ptr<query::ReadMetrics> read_metrics;
   std::shared_ptr<query::QueryExec> query_exec;
   std::unique_ptr<query::BatchWriter> batch_writer;
 
@@ -184,7 +191,8 @@ struct Ingester::Impl {
 arrow::Status Ingester::Impl::Open() {
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
-  if (ec) return arrow::Status::IOError("cannot create ", options.data_dir, ": ", ec.message());
+  if (ec)
+    return arrow::Status::IOError("cannot create ", options.data_dir, ": ", ec.message());
 
   ARROW_ASSIGN_OR_RAISE(catalog, catalog::OpenCatalog(options.catalog_url));
   catalog::NamespaceLimits limits;
@@ -192,11 +200,12 @@ arrow::Status Ingester::Impl::Open() {
   limits.max_columns_per_table = options.max_columns_per_table;
   schema_cache = std::make_unique<SchemaCache>(catalog.get(), limits);
 
-  // Pre-warm the partition cache so that writes to recent partitions make no catalog query.
+  // Pre-warm the partition cache so that writes to recent partitions make no catalog
+  // query.
   PartitionCacheOptions cache_options;
   cache_options.inner = std::make_shared<CatalogPartitionProvider>(catalog.get());
-  ARROW_ASSIGN_OR_RAISE(auto recent,
-                        catalog->ListRecentPartitions(options.partition_cache_warm_count));
+  ARROW_ASSIGN_OR_RAISE(
+      auto recent, catalog->ListRecentPartitions(options.partition_cache_warm_count));
   for (const auto& p : recent) cache_options.entries.push_back({p.table_id, p.key, p.id});
   ARROW_ASSIGN_OR_RAISE(partition_cache, PartitionCache::Make(std::move(cache_options)));
   spdlog::info("partition cache warmed with {} partitions", recent.size());
@@ -220,7 +229,8 @@ arrow::Status Ingester::Impl::Open() {
 
   // Replay through the chain without the WalSink, then open a fresh segment.
   std::filesystem::create_directories(options.wal_dir, ec);
-  if (ec) return arrow::Status::IOError("cannot create ", options.wal_dir, ": ", ec.message());
+  if (ec)
+    return arrow::Status::IOError("cannot create ", options.wal_dir, ": ", ec.message());
   auto fs = wal::PosixFileSystem();
   ARROW_ASSIGN_OR_RAISE(auto replay, wal::ReplayWal(*fs, options.wal_dir, *buffer_sink));
   write_metrics.replayed_rows->Add(replay.rows);
@@ -245,7 +255,8 @@ arrow::Status Ingester::Impl::Open() {
   ARROW_ASSIGN_OR_RAISE(object_store, persist::ObjectStore::Make(store_options));
   persist::CompactionExecutorOptions compaction_options;
   compaction_options.memory_limit_bytes = options.exec_mem_limit;
-  ARROW_ASSIGN_OR_RAISE(compaction, persist::CompactionExecutor::Make(compaction_options));
+  ARROW_ASSIGN_OR_RAISE(compaction,
+                        persist::CompactionExecutor::Make(compaction_options));
 
   persist::PersistJobContext job_context;
   job_context.catalog = catalog.get();
@@ -258,7 +269,8 @@ arrow::Status Ingester::Impl::Open() {
   handle_options.tracker = tracker;
   handle_options.ingest_state = ingest_state;
   handle_options.metrics = &metrics;
-  ARROW_ASSIGN_OR_RAISE(persist_handle, persist::PersistHandle::Make(std::move(handle_options)));
+  ARROW_ASSIGN_OR_RAISE(persist_handle,
+                        persist::PersistHandle::Make(std::move(handle_options)));
 
   persist::PersistTriggersOptions trigger_options;
   trigger_options.tree = buffer;
@@ -272,7 +284,8 @@ arrow::Status Ingester::Impl::Open() {
   trigger_options.rotate = [this]() { return wal->Rotate(); };
   trigger_options.disk_space = [this]() { return wal->GetDiskSpace(); };
   trigger_options.disk_full_ratio = options.wal_disk_full_percent / 100;
-  ARROW_ASSIGN_OR_RAISE(triggers, persist::PersistTriggers::Make(std::move(trigger_options)));
+  ARROW_ASSIGN_OR_RAISE(triggers,
+                        persist::PersistTriggers::Make(std::move(trigger_options)));
 
   // Everything replayed is persisted in the background; its segments are deleted as the
   // persists complete. Writes are served meanwhile.
@@ -284,18 +297,23 @@ arrow::Status Ingester::Impl::Open() {
   wal::RotationTaskOptions rotation_options;
   rotation_options.period = options.wal_rotation_period;
   ARROW_ASSIGN_OR_RAISE(
-      rotation, wal::RotationTask::Make(wal, rotation_options, [this](wal::ClosedSegment segment) {
+      rotation,
+      wal::RotationTask::Make(wal, rotation_options, [this](wal::ClosedSegment segment) {
         triggers->OnWalRotated(std::move(segment));
       }));
 
   query::BufferTreeQueryExecOptions exec_options;
   exec_options.buffer = buffer;
   exec_options.resolver = std::make_shared<query::CatalogTableResolver>(catalog.get());
+  exec_options.catalog = catalog.get();
+  exec_options.files = object_store->filesystem();
+  read_metrics = std::make_unique<query::ReadMetrics>(&metrics);
+  exec_options.metrics = read_metrics.get();
   ARROW_ASSIGN_OR_RAISE(std::shared_ptr<query::QueryExec> exec,
                         query::BufferTreeQueryExec::Make(std::move(exec_options)));
   auto measured = std::make_shared<query::MetricsQueryExec>(std::move(exec), &metrics);
-  query_exec = std::make_shared<query::TracingQueryExec>(std::move(measured),
-                                                         query::TracingQueryExecOptions{});
+  query_exec = std::make_shared<query::TracingQueryExec>(
+      std::move(measured), query::TracingQueryExecOptions{});
   batch_writer = std::make_unique<DoPutWriter>(this);
   ingester_id = options.ingester_id;
   if (ingester_id.empty()) {
@@ -332,13 +350,16 @@ arrow::Result<WriteSummary> Ingester::Impl::Write(const LineProtocolWrite& write
   // All or nothing: a bad line stops the request before the catalog learns of it.
   if (!write.accept_partial && parsed.has_errors()) {
     std::vector<LineRejection> rejections;
-    for (const auto& e : parsed.errors()) rejections.push_back({e.line, e.column, e.message});
+    for (const auto& e : parsed.errors())
+      rejections.push_back({e.line, e.column, e.message});
     report(std::move(rejections));
     return summary;
   }
 
-  ARROW_ASSIGN_OR_RAISE(auto ns, schema_cache->GetOrCreateNamespace(std::string(write.namespace_name)));
-  ARROW_ASSIGN_OR_RAISE(auto built, BuildWrite(ns, write.body, parsed, schema_cache.get()));
+  ARROW_ASSIGN_OR_RAISE(
+      auto ns, schema_cache->GetOrCreateNamespace(std::string(write.namespace_name)));
+  ARROW_ASSIGN_OR_RAISE(auto built,
+                        BuildWrite(ns, write.body, parsed, schema_cache.get()));
   if (!built.rejected.empty()) {
     report(std::move(built.rejected));
     if (!write.accept_partial) return summary;
@@ -354,7 +375,8 @@ arrow::Result<WriteSummary> Ingester::Impl::Write(const LineProtocolWrite& write
 arrow::Status Ingester::Impl::SequenceAndApply(WriteOp* op, bool sync) {
   if (op->writes.empty()) return arrow::Status::OK();
   SequenceNumber first = oracle->Next(op->writes.size());
-  for (size_t i = 0; i < op->writes.size(); ++i) op->writes[i].sequence_number = first + i;
+  for (size_t i = 0; i < op->writes.size(); ++i)
+    op->writes[i].sequence_number = first + i;
   return wal_sink->ApplyWithOptions(*op, {.no_sync = !sync});
 }
 
@@ -373,7 +395,8 @@ arrow::Result<query::BatchWriteResult> Ingester::Impl::WriteArrow(
     const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches) {
   ARROW_ASSIGN_OR_RAISE(auto admitted, AdmitWrite());
   ARROW_ASSIGN_OR_RAISE(auto ns, schema_cache->GetOrCreateNamespace(namespace_name));
-  ARROW_ASSIGN_OR_RAISE(auto op, BuildArrowWrite(ns, table_name, batches, schema_cache.get()));
+  ARROW_ASSIGN_OR_RAISE(auto op,
+                        BuildArrowWrite(ns, table_name, batches, schema_cache.get()));
   ARROW_RETURN_NOT_OK(SequenceAndApply(&op, /*sync=*/true));
   write_metrics.rows->Add(op.RowCount());
   return query::BatchWriteResult{op.RowCount()};
@@ -395,7 +418,8 @@ Ingester::Ingester(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 FlightHandlers Ingester::flight_handlers() const {
   Impl* impl = impl_.get();
-  return {impl->query_exec.get(), impl->batch_writer.get(), [impl] { return impl->ListTables(); }};
+  return {impl->query_exec.get(), impl->batch_writer.get(),
+          [impl] { return impl->ListTables(); }};
 }
 
 const std::string& Ingester::ingester_id() const { return impl_->ingester_id; }
@@ -434,7 +458,8 @@ arrow::Status Ingester::CheckHealth() const {
 arrow::Result<std::string> Ingester::CatalogJson(bool with_files) const {
   // Buffered rows by partition id, from one walk of the tree.
   std::unordered_map<PartitionId, PartitionStats> buffered;
-  for (const auto& p : impl_->buffer->Partitions()) buffered[p->partition_id()] = p->Stats();
+  for (const auto& p : impl_->buffer->Partitions())
+    buffered[p->partition_id()] = p->Stats();
 
   auto& catalog = *impl_->catalog;
   std::string out = "{\"namespaces\":[";
@@ -442,7 +467,8 @@ arrow::Result<std::string> Ingester::CatalogJson(bool with_files) const {
   for (size_t n = 0; n < namespaces.size(); ++n) {
     const auto& ns = namespaces[n];
     out += n ? "," : "";
-    out += "{\"id\":" + std::to_string(ns.id.value()) + ",\"name\":" + json::Quote(ns.name);
+    out +=
+        "{\"id\":" + std::to_string(ns.id.value()) + ",\"name\":" + json::Quote(ns.name);
     out += ",\"max_tables\":" + std::to_string(ns.max_tables);
     out += ",\"max_columns_per_table\":" + std::to_string(ns.max_columns_per_table);
     out += ",\"tables\":[";
@@ -454,14 +480,15 @@ arrow::Result<std::string> Ingester::CatalogJson(bool with_files) const {
              ",\"name\":" + json::Quote(schema.table.name) + ",\"columns\":[";
       for (size_t c = 0; c < schema.columns.size(); ++c) {
         out += c ? "," : "";
-        out += "{\"name\":" + json::Quote(schema.columns[c].name) + ",\"type\":" +
-               json::Quote(ColumnTypeName(schema.columns[c].type)) + "}";
+        out += "{\"name\":" + json::Quote(schema.columns[c].name) +
+               ",\"type\":" + json::Quote(ColumnTypeName(schema.columns[c].type)) + "}";
       }
       out += "],\"partitions\":[";
       ARROW_ASSIGN_OR_RAISE(auto partitions, catalog.ListPartitions(schema.table.id));
       for (size_t p = 0; p < partitions.size(); ++p) {
         PartitionStats stats;
-        if (auto it = buffered.find(partitions[p].id); it != buffered.end()) stats = it->second;
+        if (auto it = buffered.find(partitions[p].id); it != buffered.end())
+          stats = it->second;
         ARROW_ASSIGN_OR_RAISE(auto files, catalog.ListParquetFiles(partitions[p].id));
         int64_t persisted_rows = 0;
         for (const auto& f : files) persisted_rows += f.row_count;

@@ -1,0 +1,198 @@
+#include "ingester/query/parquet_file_scan.h"
+
+#include <arrow/filesystem/filesystem.h>
+#include <arrow/filesystem/path_util.h>
+#include <arrow/io/interfaces.h>
+#include <arrow/record_batch.h>
+#include <parquet/arrow/reader.h>
+#include <parquet/file_reader.h>
+#include <parquet/metadata.h>
+#include <parquet/properties.h>
+#include <parquet/schema.h>
+#include <parquet/statistics.h>
+
+#include <algorithm>
+#include <string_view>
+#include <utility>
+
+#include "ingester/common/column_type.h"
+
+namespace ingester::query {
+
+namespace {
+
+std::string_view View(const parquet::ByteArray& value) {
+  return {reinterpret_cast<const char*>(value.ptr), value.len};
+}
+
+// Whether the row group's `time` statistics allow a row in `range`. No statistics: yes.
+bool TimeMayMatch(const parquet::RowGroupMetaData& group, int column,
+                  const TimeRange& range) {
+  if (range.unbounded() || column < 0) return true;
+  auto stats = group.ColumnChunk(column)->statistics();
+  if (stats == nullptr || !stats->HasMinMax() ||
+      stats->physical_type() != parquet::Type::INT64) {
+    return true;
+  }
+  const auto& typed = static_cast<const parquet::Int64Statistics&>(*stats);
+  return range.Overlaps(typed.min(), typed.max());
+}
+
+// Whether the row group's statistics of the tag allow one of `values`. A row group whose
+// tag is all null matches nothing (null never equals a value).
+bool TagMayMatch(const parquet::RowGroupMetaData& group, int column,
+                 const std::vector<std::string>& values) {
+  auto stats = group.ColumnChunk(column)->statistics();
+  if (stats == nullptr) return true;
+  if (stats->HasNullCount() && stats->null_count() == group.num_rows() &&
+      group.num_rows() > 0) {
+    return false;
+  }
+  if (!stats->HasMinMax() || stats->physical_type() != parquet::Type::BYTE_ARRAY) {
+    return true;
+  }
+  const auto& typed = static_cast<const parquet::ByteArrayStatistics&>(*stats);
+  const std::string_view lo = View(typed.min());
+  const std::string_view hi = View(typed.max());
+  return std::any_of(values.begin(), values.end(),
+                     [&](const std::string& v) { return v >= lo && v <= hi; });
+}
+
+}  // namespace
+
+ParquetFileScan::ParquetFileScan(std::string path, FileScanOptions options)
+    : path_(std::move(path)),
+      options_(std::move(options)),
+      filter_(options_.predicate, options_.pool) {}
+
+ParquetFileScan::~ParquetFileScan() = default;
+
+arrow::Status ParquetFileScan::Annotate(const arrow::Status& st) const {
+  if (st.ok()) return st;
+  // Arrow's local filesystem names the absolute path; the object path says it all
+  // without telling a client where the server keeps its files.
+  std::string message = st.message();
+  if (!root_.empty()) {
+    for (size_t at = message.find(root_); at != std::string::npos;
+         at = message.find(root_, at)) {
+      message.replace(at, root_.size(), "<object store>/");
+    }
+  }
+  return st.WithMessage("reading Parquet file '", path_, "': ", message);
+}
+
+arrow::Result<std::unique_ptr<ParquetFileScan>> ParquetFileScan::Open(
+    std::shared_ptr<arrow::fs::FileSystem> fs, const catalog::ParquetFileRecord& file,
+    FileScanOptions options) {
+  if (options.batch_rows < 1) return arrow::Status::Invalid("file scan: batch_rows < 1");
+  const std::string path =
+      file.path.empty()
+          ? catalog::ParquetFilePath(file.namespace_id, file.table_id, file.partition_id,
+                                     file.object_store_id)
+          : file.path;
+  std::unique_ptr<ParquetFileScan> scan(new ParquetFileScan(path, std::move(options)));
+  if (auto subtree = std::dynamic_pointer_cast<arrow::fs::SubTreeFileSystem>(fs)) {
+    scan->root_ = subtree->base_path();
+    if (!scan->root_.empty() && scan->root_.back() != '/') scan->root_ += '/';
+  }
+  scan->time_covered_ =
+      scan->options_.predicate.time.Covers(file.min_time, file.max_time);
+
+  auto input = fs->OpenInputFile(path);
+  if (!input.ok()) return scan->Annotate(input.status());
+  parquet::ReaderProperties properties(scan->options_.pool);
+  parquet::ArrowReaderProperties arrow_properties;
+  arrow_properties.set_batch_size(scan->options_.batch_rows);
+  arrow_properties.set_use_threads(scan->options_.use_threads);
+  // One row group's column chunks are fetched together (coalesced ranged reads).
+  arrow_properties.set_pre_buffer(true);
+  parquet::arrow::FileReaderBuilder builder;
+  ARROW_RETURN_NOT_OK(scan->Annotate(builder.Open(*std::move(input), properties)));
+  builder.memory_pool(scan->options_.pool)->properties(arrow_properties);
+  auto reader = builder.Build();
+  if (!reader.ok()) return scan->Annotate(reader.status());
+  scan->reader_ = *std::move(reader);
+  ARROW_RETURN_NOT_OK(scan->Annotate(scan->SelectRowGroups()));
+  return scan;
+}
+
+arrow::Status ParquetFileScan::SelectRowGroups() {
+  const auto metadata = reader_->parquet_reader()->metadata();
+  const parquet::SchemaDescriptor* schema = metadata->schema();
+  // The requested columns plus what the row filter reads.
+  std::vector<std::string> names = options_.columns;
+  for (const auto& tag : options_.predicate.tags) names.push_back(tag.tag);
+  if (!time_covered_) names.emplace_back(kTimeColumnName);
+  for (const auto& name : names) {
+    const int index = schema->ColumnIndex(name);
+    if (index >= 0) column_indices_.push_back(index);
+  }
+  std::sort(column_indices_.begin(), column_indices_.end());
+  column_indices_.erase(std::unique(column_indices_.begin(), column_indices_.end()),
+                        column_indices_.end());
+
+  const int time_column = schema->ColumnIndex(std::string(kTimeColumnName));
+  std::vector<int> tag_columns;
+  for (const auto& tag : options_.predicate.tags) {
+    const int index = schema->ColumnIndex(tag.tag);
+    if (index < 0) {
+      // Every row's value is null, which matches no value.
+      stats_.file_pruned = true;
+      return arrow::Status::OK();
+    }
+    tag_columns.push_back(index);
+  }
+  stats_.row_groups = metadata->num_row_groups();
+  for (int i = 0; i < metadata->num_row_groups(); ++i) {
+    const auto group = metadata->RowGroup(i);
+    bool may_match = group->num_rows() > 0 &&
+                     TimeMayMatch(*group, time_column, options_.predicate.time);
+    for (size_t t = 0; may_match && t < tag_columns.size(); ++t) {
+      may_match = TagMayMatch(*group, tag_columns[t], options_.predicate.tags[t].values);
+    }
+    if (!may_match) {
+      ++stats_.row_groups_pruned;
+      continue;
+    }
+    row_groups_.push_back(i);
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status ParquetFileScan::OpenNextRowGroup() {
+  const int group = row_groups_[next_row_group_++];
+  const auto metadata = reader_->parquet_reader()->metadata()->RowGroup(group);
+  for (int column : column_indices_) {
+    stats_.bytes_read += metadata->ColumnChunk(column)->total_compressed_size();
+  }
+  ARROW_ASSIGN_OR_RAISE(current_,
+                        reader_->GetRecordBatchReader({group}, column_indices_));
+  return arrow::Status::OK();
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> ParquetFileScan::Next() {
+  if (stats_.file_pruned) return nullptr;
+  while (true) {
+    if (current_ == nullptr) {
+      if (next_row_group_ >= row_groups_.size()) return nullptr;
+      ARROW_RETURN_NOT_OK(Annotate(OpenNextRowGroup()));
+    }
+    std::shared_ptr<arrow::RecordBatch> batch;
+    ARROW_RETURN_NOT_OK(Annotate(current_->ReadNext(&batch)));
+    if (batch == nullptr) {
+      current_.reset();
+      continue;
+    }
+    if (batch->num_rows() == 0) continue;
+    stats_.rows_read += batch->num_rows();
+    auto mask = filter_.Evaluate(*batch, time_covered_);
+    if (!mask.ok()) return Annotate(mask.status());
+    if (mask->kind == RowMask::Kind::kNone) continue;
+    ARROW_ASSIGN_OR_RAISE(auto selected, filter_.Apply(batch, *mask));
+    if (selected->num_rows() == 0) continue;
+    stats_.rows_returned += selected->num_rows();
+    return selected;
+  }
+}
+
+}  // namespace ingester::query

@@ -1,0 +1,108 @@
+// Reading one persisted Parquet file for a query, through Arrow's Parquet reader over
+// the object store's arrow::fs filesystem (local directory or S3).
+//
+//   catalog row (path, time range)          the caller has pruned the file by it
+//     │ open: footer only (one ranged read on S3)
+//     v
+//   row groups ── pruned by their statistics: `time` min/max against the time range,
+//     │           each tag predicate's values against the tag's min/max (files are sorted
+//     │           by the sort key, so a tag predicate skips most row groups); a tag the
+//     │           file lacks matches nothing, so the whole file is skipped
+//     v
+//   one row group at a time: only the requested columns are read (pre-buffered, so S3
+//     │ sees a few large reads, not one request per page), decoded into batches of at
+//     v most `batch_rows` rows
+//   rows filtered by the predicate (row_filter.h)
+//
+// Memory: one row group's requested column chunks plus one decoded batch. Batches keep
+// the file's Arrow types (the writer stores the Arrow schema, so tags come back as
+// dictionary<int32, utf8> and `time` as timestamp[ns]) and only the requested columns
+// the file has, in file order: the caller conforms them (ConformBatch).
+//
+// Errors name the file by its object store path (never a local absolute path), so that
+// a missing or unreadable object fails the query with a message an operator can act on.
+// Not thread-safe: one consumer pulls.
+#pragma once
+
+#include <arrow/memory_pool.h>
+#include <arrow/record_batch.h>
+#include <arrow/result.h>
+#include <arrow/type_fwd.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ingester/catalog/types.h"
+#include "ingester/query/query_exec.h"
+#include "ingester/query/row_filter.h"
+
+namespace arrow::fs {
+class FileSystem;
+}
+namespace parquet::arrow {
+class FileReader;
+}
+
+namespace ingester::query {
+
+struct FileScanStats {
+  int64_t row_groups = 0;         // in the file
+  int64_t row_groups_pruned = 0;  // skipped by their statistics
+  int64_t rows_read = 0;          // decoded, before the row filter
+  int64_t rows_returned = 0;      // after it
+  int64_t bytes_read = 0;         // compressed bytes of the column chunks read
+  bool file_pruned = false;       // skipped whole (a tag predicate on a missing tag)
+};
+
+struct FileScanOptions {
+  // Columns to read, by name; those the file lacks are left out of the batches. The
+  // columns the predicate needs are read too (and left in the batches).
+  std::vector<std::string> columns;
+  Predicate predicate;
+  // Batches have at most this many rows.
+  int64_t batch_rows = 64 * 1024;
+  // Decode the columns of a row group on Arrow's CPU pool.
+  bool use_threads = true;
+  arrow::MemoryPool* pool = arrow::default_memory_pool();
+};
+
+class ParquetFileScan {
+ public:
+  // Opens `file` (reads its footer) and selects its row groups. `fs` must outlive the
+  // scan. IOError / NotFound naming the path when the object is missing or not Parquet.
+  static arrow::Result<std::unique_ptr<ParquetFileScan>> Open(
+      std::shared_ptr<arrow::fs::FileSystem> fs, const catalog::ParquetFileRecord& file,
+      FileScanOptions options);
+  ~ParquetFileScan();
+
+  // The next batch of matching rows (never empty), or null at the end.
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next();
+
+  const FileScanStats& stats() const { return stats_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  ParquetFileScan(std::string path, FileScanOptions options);
+  arrow::Status SelectRowGroups();
+  arrow::Status OpenNextRowGroup();
+  arrow::Status Annotate(const arrow::Status& st) const;
+
+  const std::string path_;
+  // The store's root directory (local stores), kept out of error messages.
+  std::string root_;
+  const FileScanOptions options_;
+  // The file's rows lie in [min_time, max_time] (catalog): whether the predicate's time
+  // range covers them all, so the row filter need not compare times.
+  bool time_covered_ = false;
+  std::unique_ptr<parquet::arrow::FileReader> reader_;
+  std::vector<int> column_indices_;
+  std::vector<int> row_groups_;  // selected, in file order
+  size_t next_row_group_ = 0;
+  std::shared_ptr<arrow::RecordBatchReader> current_;
+  RowFilter filter_;
+  FileScanStats stats_;
+};
+
+}  // namespace ingester::query
