@@ -312,9 +312,9 @@ struct HttpServer::Impl {
     auto made = query::ResultStream::Make(std::move(*response), stream_options);
     if (!made.ok()) return SetJsonError(res, 500, made.status().message());
     if (query::IsBinaryFormat(*format)) {
-      res.set_header("Content-Disposition",
-                     "attachment; filename=\"" +
-                         DownloadName(request->table_name, *format) + "\"");
+      res.set_header(
+          "Content-Disposition",
+          "attachment; filename=\"" + DownloadName(request->table_name, *format) + "\"");
     }
     // std::function needs a copyable provider: the stream is shared between the
     // provider and the releaser, which drops it (and the query) once the response is

@@ -298,8 +298,8 @@ arrow::Status Ingester::Impl::Open() {
   ARROW_ASSIGN_OR_RAISE(std::shared_ptr<query::QueryExec> exec,
                         query::BufferTreeQueryExec::Make(std::move(exec_options)));
   auto measured = std::make_shared<query::MetricsQueryExec>(std::move(exec), &metrics);
-  auto traced = std::make_shared<query::TracingQueryExec>(std::move(measured),
-                                                          query::TracingQueryExecOptions{});
+  auto traced = std::make_shared<query::TracingQueryExec>(
+      std::move(measured), query::TracingQueryExecOptions{});
   query::LimitedQueryExecOptions limit_options;
   limit_options.concurrent_query_limit = options.concurrent_query_limit;
   limit_options.metrics = &metrics;
