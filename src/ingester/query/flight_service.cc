@@ -65,73 +65,64 @@ arrow::Result<TableRef> TableOf(const flight::FlightDescriptor& descriptor) {
   return InvalidInput("a DoPut descriptor must be a path or a command");
 }
 
-// The concurrency limit's slots. Shared with the streams holding them, which may outlive
-// the server object by a little (gRPC destroys a cancelled call's stream on its own
-// thread).
-class QuerySlots {
- public:
-  explicit QuerySlots(int limit) : limit_(limit) {}
-
-  bool TryAcquire() {
-    MutexLock lock(&mu_);
-    if (active_ >= limit_) return false;
-    ++active_;
-    return true;
+// The query a GetFlightInfo / GetSchema descriptor names: a command is a ticket
+// (ticket.h), a path [namespace, table] the whole table.
+arrow::Result<QueryRequest> RequestOf(const flight::FlightDescriptor& descriptor) {
+  if (descriptor.type == flight::FlightDescriptor::CMD)
+    return ParseTicket(descriptor.cmd);
+  if (descriptor.type == flight::FlightDescriptor::PATH) {
+    if (descriptor.path.size() != 2 || descriptor.path[0].empty() ||
+        descriptor.path[1].empty()) {
+      return InvalidInput("a descriptor path must be [namespace, table], got " +
+                          std::to_string(descriptor.path.size()) + " part(s)");
+    }
+    QueryRequest request;
+    request.namespace_name = descriptor.path[0];
+    request.table_name = descriptor.path[1];
+    return request;
   }
-  void Release() {
-    MutexLock lock(&mu_);
-    --active_;
-    released_.NotifyAll();
-  }
-  int active() {
-    MutexLock lock(&mu_);
-    return active_;
-  }
-  void WaitUntilAtMost(int n) {
-    MutexLock lock(&mu_);
-    released_.Wait(&mu_, [&]() REQUIRES(mu_) { return active_ <= n; });
-  }
-  int limit() const { return limit_; }
-
- private:
-  const int limit_;
-  Mutex mu_;
-  CondVar released_;  // signalled by every Release()
-  int active_ GUARDED_BY(mu_) = 0;
-};
+  return InvalidInput("a descriptor must be a command (a JSON ticket) or a path");
+}
 
 class Server final : public flight::FlightServerBase {
  public:
   Server(const FlightServiceOptions& options, QueryExec* exec, BatchWriter* writer,
          CatalogLister lister)
       : ingester_id_(options.ingester_id),
-        slots_(std::make_shared<QuerySlots>(options.concurrent_query_limit)),
         exec_(exec),
         writer_(writer),
         lister_(std::move(lister)) {}
-
-  QuerySlots& slots() { return *slots_; }
 
   arrow::Status DoGet(const flight::ServerCallContext&, const flight::Ticket& ticket,
                       std::unique_ptr<flight::FlightDataStream>* stream) override {
     auto request = ParseTicket(ticket.ticket);
     if (!request.ok()) return ToFlightStatus(request.status());
-    // Take a slot; the stream gives it back when it ends or the client goes away.
-    if (!slots_->TryAcquire()) {
-      return flight::MakeFlightError(
-          flight::FlightStatusCode::Unavailable,
-          "RESOURCE_EXHAUSTED: " + std::to_string(slots_->limit()) +
-              " queries are running (--concurrent-query-limit); try again later");
-    }
-    auto release = [slots = slots_] { slots->Release(); };
+    // The stream owns the response: whatever the response holds (a slot of the
+    // concurrency limit, the data it pins) is released when the stream ends or the
+    // client goes away.
     auto response = exec_->Query(*request);
-    if (!response.ok()) {
-      release();
-      return ToFlightStatus(response.status());
-    }
-    ARROW_ASSIGN_OR_RAISE(*stream,
-                          MakeQueryFlightStream(std::move(*response), ingester_id_,
-                                                std::move(release), &ToFlightStatus));
+    if (!response.ok()) return ToFlightStatus(response.status());
+    ARROW_ASSIGN_OR_RAISE(
+        *stream, MakeQueryFlightStream(std::move(*response), ingester_id_, nullptr,
+                                       &ToFlightStatus));
+    return arrow::Status::OK();
+  }
+
+  arrow::Status GetFlightInfo(const flight::ServerCallContext&,
+                              const flight::FlightDescriptor& descriptor,
+                              std::unique_ptr<flight::FlightInfo>* info) override {
+    ARROW_ASSIGN_OR_RAISE(auto made, InfoOf(descriptor));
+    *info = std::make_unique<flight::FlightInfo>(std::move(made));
+    return arrow::Status::OK();
+  }
+
+  arrow::Status GetSchema(const flight::ServerCallContext&,
+                          const flight::FlightDescriptor& descriptor,
+                          std::unique_ptr<flight::SchemaResult>* result) override {
+    auto request = RequestOf(descriptor);
+    if (!request.ok()) return ToFlightStatus(request.status());
+    ARROW_ASSIGN_OR_RAISE(auto schema, SchemaOf(*request));
+    ARROW_ASSIGN_OR_RAISE(*result, flight::SchemaResult::Make(*schema));
     return arrow::Status::OK();
   }
 
@@ -191,22 +182,15 @@ class Server final : public flight::FlightServerBase {
     return arrow::Status::OK();
   }
 
+  // One FlightInfo per table, the same GetFlightInfo gives for its path.
   arrow::Status ListFlights(const flight::ServerCallContext&, const flight::Criteria*,
                             std::unique_ptr<flight::FlightListing>* listings) override {
     ARROW_ASSIGN_OR_RAISE(auto listing, List());
     std::vector<flight::FlightInfo> infos;
-    const auto no_schema = arrow::schema({});
     for (const auto& ns : listing) {
       for (const auto& table : ns.tables) {
-        QueryRequest request;
-        request.namespace_name = ns.name;
-        request.table_name = table;
-        flight::FlightEndpoint endpoint;
-        endpoint.ticket.ticket = TicketJson(request);
-        ARROW_ASSIGN_OR_RAISE(
-            auto info, flight::FlightInfo::Make(
-                           *no_schema, flight::FlightDescriptor::Path({ns.name, table}),
-                           {endpoint}, -1, -1));
+        ARROW_ASSIGN_OR_RAISE(auto info,
+                              InfoOf(flight::FlightDescriptor::Path({ns.name, table})));
         infos.push_back(std::move(info));
       }
     }
@@ -215,6 +199,26 @@ class Server final : public flight::FlightServerBase {
   }
 
  private:
+  // The schema a DoGet of `request` would stream. Query() fixes the response schema
+  // without reading any partition; the response is dropped unread.
+  arrow::Result<std::shared_ptr<arrow::Schema>> SchemaOf(const QueryRequest& request) {
+    auto response = exec_->Query(request);
+    if (!response.ok()) return ToFlightStatus(response.status());
+    return (*response)->schema();
+  }
+
+  // The schema of the descriptor's query and one endpoint whose ticket is that query (no
+  // location: this server). Row and byte counts are unknown (-1): counting them would
+  // read the data.
+  arrow::Result<flight::FlightInfo> InfoOf(const flight::FlightDescriptor& descriptor) {
+    auto request = RequestOf(descriptor);
+    if (!request.ok()) return ToFlightStatus(request.status());
+    ARROW_ASSIGN_OR_RAISE(auto schema, SchemaOf(*request));
+    flight::FlightEndpoint endpoint;
+    endpoint.ticket.ticket = TicketJson(*request);
+    return flight::FlightInfo::Make(*schema, descriptor, {endpoint}, -1, -1);
+  }
+
   arrow::Result<std::vector<NamespaceListing>> List() {
     if (!lister_) return std::vector<NamespaceListing>{};
     auto listing = lister_();
@@ -223,7 +227,6 @@ class Server final : public flight::FlightServerBase {
   }
 
   const std::string ingester_id_;
-  const std::shared_ptr<QuerySlots> slots_;
   QueryExec* const exec_;
   BatchWriter* const writer_;
   const CatalogLister lister_;
@@ -257,9 +260,6 @@ arrow::Status ToFlightStatus(const arrow::Status& status) {
 arrow::Status FlightServiceOptions::Validate() const {
   if (host.empty()) return arrow::Status::Invalid("flight: empty host");
   if (port < 0 || port > 65535) return arrow::Status::Invalid("flight: bad port ", port);
-  if (concurrent_query_limit < 1) {
-    return arrow::Status::Invalid("flight: concurrent_query_limit must be at least 1");
-  }
   if (shutdown_grace.count() < 0) {
     return arrow::Status::Invalid("flight: negative shutdown grace");
   }
@@ -298,19 +298,12 @@ arrow::Result<std::unique_ptr<FlightService>> FlightService::Start(
   // Init builds and starts the gRPC server: calls are served from here on, on gRPC's
   // threads (Serve() would only block until shutdown).
   ARROW_RETURN_NOT_OK(impl->server->Init(server_options));
-  spdlog::info("flight: listening on {}:{} (query limit {}, {})", options.host,
-               impl->server->port(), options.concurrent_query_limit,
+  spdlog::info("flight: listening on {}:{} ({})", options.host, impl->server->port(),
                options.token.empty() ? "no authentication" : "bearer token");
   return std::unique_ptr<FlightService>(new FlightService(std::move(impl)));
 }
 
 int FlightService::port() const { return impl_->server->port(); }
-
-int FlightService::active_queries() const { return impl_->server->slots().active(); }
-
-void FlightService::TEST_WaitForActiveQueries(int at_most) {
-  impl_->server->slots().WaitUntilAtMost(at_most);
-}
 
 arrow::Status FlightService::Shutdown() {
   MutexLock lock(&impl_->mu);

@@ -1,5 +1,6 @@
 // The Arrow Flight server of the ingester (DESIGN.md, "Interfaces"): read-your-writes
-// queries (DoGet), batch writes (DoPut) and a listing of namespaces and tables.
+// queries (DoGet), their schema and endpoint for generic Flight clients (GetFlightInfo,
+// GetSchema), batch writes (DoPut) and a listing of namespaces and tables.
 //
 //   DoGet(ticket)     ticket = JSON query (ticket.h); the stream of flight_stream.h.
 //                     malformed ticket      -> INVALID_ARGUMENT saying what is wrong
@@ -7,6 +8,16 @@
 //                     bad column / tag      -> INVALID_ARGUMENT
 //                     over the query limit  -> UNAVAILABLE, message "RESOURCE_EXHAUSTED:
 //                                              ..." (see below)
+//   GetFlightInfo(descriptor)
+//                     descriptor = a command whose bytes are a JSON ticket, or a path
+//                     [namespace, table] (every column). Answers the schema DoGet would
+//                     stream and one endpoint whose ticket is the query's JSON ticket,
+//                     without a location (this server); total records and bytes -1
+//                     (unknown). Errors as DoGet's. The schema comes from Query() with
+//                     the response dropped unread, so it reads no data, but it is a
+//                     query for the decorators: it takes a slot of the limit for that
+//                     moment and is traced and counted (as cancelled).
+//   GetSchema(descriptor)   the same schema, alone.
 //   DoPut(descriptor, batches)
 //                     descriptor = path [namespace, table], or a command
 //                     {"namespace": ..., "table": ...}. Each batch is written through the
@@ -15,18 +26,18 @@
 //                     write returned. A failed batch ends the call with its error; the
 //                     batches acknowledged before it stay written.
 //   DoAction("list_tables")  one Result: {"namespaces": [{"name": ..., "tables": [...]}]}
-//   ListFlights       one FlightInfo per table: descriptor path [namespace, table], one
-//                     endpoint whose ticket is {"namespace": ..., "table": ...}.
+//   ListFlights       one FlightInfo per table, the one GetFlightInfo answers for the
+//                     path [namespace, table] (schema, endpoint with the table's ticket).
 //   Authentication    with a token set, every call needs the gRPC header
 //                     "authorization: Bearer <token>"; otherwise UNAUTHENTICATED.
 //
-// RESOURCE_EXHAUSTED: Arrow C++'s Flight server maps statuses to gRPC codes through a
-// fixed table (TransportStatusCode) that has no RESOURCE_EXHAUSTED, so a query over the
-// limit is refused with UNAVAILABLE (the retry-later code; pyarrow raises
-// FlightUnavailableError) and a message starting "RESOURCE_EXHAUSTED: ".
-//
-// A query holds its slot of `concurrent_query_limit` from DoGet until its stream ends
-// or the client goes away.
+// The concurrent query limit is not the service's: it is a decorator of the QueryExec it
+// is given (limited_query_exec.h), shared with the HTTP query endpoint. Its refusal is a
+// Backpressure error, which ToFlightStatus maps to UNAVAILABLE: Arrow C++'s Flight
+// server maps statuses to gRPC codes through a fixed table (TransportStatusCode) that has
+// no RESOURCE_EXHAUSTED, so the retry-later code carries a message starting
+// "RESOURCE_EXHAUSTED: " (pyarrow raises FlightUnavailableError). A DoGet stream owns
+// its query response until the stream ends or the client goes away.
 #pragma once
 
 #include <arrow/record_batch.h>
@@ -51,8 +62,6 @@ struct FlightServiceOptions {
   // Named in every partition frame, so a client reading from several ingesters can tell
   // whose buffer a partition's rows came from.
   std::string ingester_id;
-  // Queries streaming at once; more are refused.
-  int concurrent_query_limit = 20;
   // Empty: no authentication.
   std::string token;
   // Shutdown() waits this long for running calls (a slow reader), then cancels them.
@@ -92,7 +101,8 @@ arrow::Status ToFlightStatus(const arrow::Status& status);
 
 class FlightService {
  public:
-  // Starts listening and serving. `exec` is required; `writer` may be null (DoPut is
+  // Starts listening and serving. `exec` (with its decorators: limit, tracing, metrics)
+  // is required; `writer` may be null (DoPut is
   // then UNIMPLEMENTED) and `lister` empty (an empty listing). All three must outlive
   // the service (until Shutdown() returned).
   static arrow::Result<std::unique_ptr<FlightService>> Start(FlightServiceOptions options,
@@ -106,12 +116,6 @@ class FlightService {
 
   // The port listened on (the chosen one when options.port was 0).
   int port() const;
-  // Queries streaming now.
-  int active_queries() const;
-  // Waits until at most `at_most` queries hold a slot (tests: a cancelled stream is
-  // released on a gRPC thread, asynchronously).
-  void TEST_WaitForActiveQueries(int at_most);
-
   // Stops accepting calls, waits up to shutdown_grace for running ones, cancels the rest.
   // Idempotent; thread-safe.
   arrow::Status Shutdown();

@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "ingester/query/flight_stream.h"
+#include "ingester/query/limited_query_exec.h"
+#include "ingester/query/metrics_query_exec.h"
 #include "ingester/query/query_test_util.h"
 #include "ingester/query/ticket.h"
 #include "ingester/wal/replay.h"
@@ -36,11 +38,22 @@ class FlightServiceTest : public ::testing::Test {
         arrow::ipc::Alignment::kDataTypeSpecificAlignment;
   }
 
-  void Start(FlightServiceOptions options = {}, QueryFixtureOptions fixture = {}) {
+  void Start(FlightServiceOptions options = {}, QueryFixtureOptions fixture = {},
+             int query_limit = 20) {
     f_ = std::make_unique<QueryFixture>(fixture);
+    Serve(options, f_->exec(), query_limit);
+  }
+  // Serves `exec` (over the fixture's data) behind decorators as the server stacks them:
+  // the concurrent query limit around metrics.
+  void Serve(FlightServiceOptions options, QueryExec* exec, int query_limit) {
+    metered_ = std::make_shared<MetricsQueryExec>(
+        std::shared_ptr<QueryExec>(exec, [](QueryExec*) {}), &registry_);
+    LimitedQueryExecOptions limit;
+    limit.concurrent_query_limit = query_limit;
+    limited_ = LimitedQueryExec::Make(metered_, limit).ValueOrDie();
     options.port = 0;
     if (options.ingester_id.empty()) options.ingester_id = "test-ingester";
-    service_ = FlightService::Start(options, f_->exec(), f_->writer(), f_->Lister())
+    service_ = FlightService::Start(options, limited_.get(), f_->writer(), f_->Lister())
                    .ValueOrDie();
     auto location =
         flight::Location::ForGrpcTcp("127.0.0.1", service_->port()).ValueOrDie();
@@ -71,6 +84,9 @@ class FlightServiceTest : public ::testing::Test {
   }
 
   std::unique_ptr<QueryFixture> f_;
+  MetricsRegistry registry_;
+  std::shared_ptr<MetricsQueryExec> metered_;
+  std::unique_ptr<LimitedQueryExec> limited_;  // outlives the service
   std::unique_ptr<FlightService> service_;
   std::unique_ptr<flight::FlightClient> client_;
   flight::FlightCallOptions call_;
@@ -171,7 +187,7 @@ TEST_F(FlightServiceTest, ErrorsCarryFlightCodesAndSayWhatIsWrong) {
   auto bad_column = ReadAll(Ticket(Request({"nope"})));
   EXPECT_TRUE(bad_column.status().IsInvalid());
   EXPECT_THAT(bad_column.status().message(), HasSubstr("'nope'"));
-  EXPECT_EQ(service_->active_queries(), 0);
+  EXPECT_EQ(limited_->active(), 0);
 }
 
 // Holds every response's second partition until opened, so a stream stays open for as
@@ -222,20 +238,14 @@ class GatedExec final : public QueryExec {
 TEST_F(FlightServiceTest, ConcurrentQueryLimitRefusesAndReleases) {
   f_ = std::make_unique<QueryFixture>();
   GatedExec gated(f_->exec());
-  FlightServiceOptions options;
-  options.port = 0;
-  options.concurrent_query_limit = 1;
-  service_ = FlightService::Start(options, &gated, nullptr, {}).ValueOrDie();
-  client_ = flight::FlightClient::Connect(
-                flight::Location::ForGrpcTcp("127.0.0.1", service_->port()).ValueOrDie())
-                .ValueOrDie();
+  Serve({}, &gated, /*query_limit=*/1);
   f_->Write("cpu,host=a v=1i " + T(kDay1) + "\ncpu,host=b v=2i " + T(kDay2) + "\n");
   const std::string ticket = Ticket(Request());
 
   ASSERT_OK_AND_ASSIGN(first, Get(ticket));
   ASSERT_OK_AND_ASSIGN(frame, first->Next());  // streaming, held at its second partition
   ASSERT_NE(frame.app_metadata, nullptr);
-  EXPECT_EQ(service_->active_queries(), 1);
+  EXPECT_EQ(limited_->active(), 1);
 
   auto refused = ReadAll(ticket);
   ASSERT_FALSE(refused.ok());
@@ -243,7 +253,7 @@ TEST_F(FlightServiceTest, ConcurrentQueryLimitRefusesAndReleases) {
   ASSERT_NE(detail, nullptr) << refused.status().ToString();
   EXPECT_EQ(detail->code(), flight::FlightStatusCode::Unavailable);
   EXPECT_THAT(refused.status().message(), HasSubstr("RESOURCE_EXHAUSTED"));
-  EXPECT_EQ(service_->active_queries(), 1);
+  EXPECT_EQ(limited_->active(), 1);
 
   // Once the first stream ends its slot is free again.
   gated.Open();
@@ -251,16 +261,14 @@ TEST_F(FlightServiceTest, ConcurrentQueryLimitRefusesAndReleases) {
     ASSERT_OK_AND_ASSIGN(chunk, first->Next());
     if (chunk.data == nullptr) break;
   }
-  EXPECT_EQ(service_->active_queries(), 0);
+  EXPECT_EQ(limited_->active(), 0);
   ASSERT_OK_AND_ASSIGN(again, ReadAll(ticket));
   EXPECT_EQ(DataRows(again).size(), 2u);
   ASSERT_OK(service_->Shutdown());  // before `gated` goes
 }
 
 TEST_F(FlightServiceTest, AClientGoingAwayReleasesItsSlot) {
-  FlightServiceOptions options;
-  options.concurrent_query_limit = 1;
-  Start(options);
+  Start({}, {}, /*query_limit=*/1);
   // 2M rows (32 MB): far more than gRPC and the sockets buffer, so the server is still
   // streaming when the client gives up.
   arrow::Int64Builder v;
@@ -282,12 +290,12 @@ TEST_F(FlightServiceTest, AClientGoingAwayReleasesItsSlot) {
   ASSERT_OK_AND_ASSIGN(frame, abandoned->Next());
   ASSERT_OK_AND_ASSIGN(rows, abandoned->Next());
   EXPECT_GT(rows.data->num_rows(), 0);
-  EXPECT_EQ(service_->active_queries(), 1);
+  EXPECT_EQ(limited_->active(), 1);
   EXPECT_FALSE(ReadAll(ticket).ok());
   abandoned->Cancel();
   abandoned.reset();
   // The server notices on a gRPC thread, destroys the stream, and frees the slot.
-  service_->TEST_WaitForActiveQueries(0);
+  limited_->TEST_WaitForActive(0);
   Predicate one;
   one.time = {kDay1 + 5, kDay1 + 6};
   ASSERT_OK_AND_ASSIGN(after, ReadAll(Ticket(Request({"v"}, one, "big"))));
@@ -419,6 +427,16 @@ TEST_F(FlightServiceTest, ListsNamespacesAndTables) {
     if (paths.back() == "db.mem") mem_ticket = info->endpoints()[0].ticket.ticket;
   }
   EXPECT_THAT(paths, ElementsAre("db.cpu", "db.mem", "other.disk"));
+  // Each listed flight is the one GetFlightInfo answers for its path: schema and ticket.
+  ASSERT_OK_AND_ASSIGN(again, client_->ListFlights());
+  while (true) {
+    ASSERT_OK_AND_ASSIGN(info, again->Next());
+    if (info == nullptr) break;
+    ASSERT_OK_AND_ASSIGN(direct, client_->GetFlightInfo(call_, info->descriptor()));
+    ASSERT_OK_AND_ASSIGN(listed_bytes, info->SerializeToString());
+    ASSERT_OK_AND_ASSIGN(direct_bytes, direct->SerializeToString());
+    EXPECT_EQ(listed_bytes, direct_bytes) << info->descriptor().ToString();
+  }
   // An endpoint's ticket is a query of the whole table.
   ASSERT_OK_AND_ASSIGN(chunks, ReadAll(mem_ticket));
   EXPECT_THAT(DataRows(chunks), ElementsAre("host=a free=1 time=" + T(kDay1)));
@@ -430,6 +448,101 @@ TEST_F(FlightServiceTest, ListsNamespacesAndTables) {
   }();
   EXPECT_TRUE(unknown.IsNotImplemented()) << unknown.ToString();
   EXPECT_THAT(unknown.message(), HasSubstr("list_tables"));
+}
+
+arrow::Result<std::shared_ptr<arrow::Schema>> SchemaOf(const flight::FlightInfo& info) {
+  arrow::ipc::DictionaryMemo memo;
+  return info.GetSchema(&memo);
+}
+
+TEST_F(FlightServiceTest, GetFlightInfoAndGetSchemaAnswerWithoutReadingData) {
+  Start();
+  f_->Write("cpu,host=a,region=eu usage=1.5 " + T(kDay1 + 1) + "\n" +
+            "cpu,host=b usage=2.5 " + T(kDay2 + 2) + "\n");
+  Predicate p;
+  p.time.start = kDay1;
+  const QueryRequest request = Request({"usage", "host"}, p);
+  const auto command = flight::FlightDescriptor::Command(Ticket(request));
+  ASSERT_OK_AND_ASSIGN(info, client_->GetFlightInfo(call_, command));
+  ASSERT_OK_AND_ASSIGN(schema, SchemaOf(*info));
+  EXPECT_THAT(buffer_test::FieldNames(*schema), ElementsAre("usage", "host"));
+  EXPECT_TRUE(info->descriptor().Equals(command));
+  EXPECT_EQ(info->total_records(), -1);
+  EXPECT_EQ(info->total_bytes(), -1);
+  ASSERT_EQ(info->endpoints().size(), 1u);
+  const flight::FlightEndpoint& endpoint = info->endpoints()[0];
+  EXPECT_TRUE(endpoint.locations.empty());  // this server
+  ASSERT_OK_AND_ASSIGN(parsed, ParseTicket(endpoint.ticket.ticket));
+  EXPECT_EQ(parsed, request);
+  // The schema was had without reading a partition, and the query is gone.
+  EXPECT_EQ(metered_->metrics().requests->value(), 1);
+  EXPECT_EQ(metered_->metrics().partitions->value(), 0);
+  EXPECT_EQ(metered_->metrics().rows->value(), 0);
+  EXPECT_EQ(limited_->active(), 0);
+
+  // The endpoint's ticket streams the rows under that schema.
+  ASSERT_OK_AND_ASSIGN(reader, client_->DoGet(call_, endpoint.ticket));
+  ASSERT_OK_AND_ASSIGN(table, reader->ToTable());
+  EXPECT_TRUE(table->schema()->Equals(*schema));
+  ASSERT_OK_AND_ASSIGN(combined, table->CombineChunksToBatch());
+  EXPECT_THAT(buffer_test::RowStrings({combined}),
+              ElementsAre("usage=1.5 host=a", "usage=2.5 host=b"));
+
+  // A path [namespace, table] is the whole table; GetSchema answers the same schema.
+  const auto path = flight::FlightDescriptor::Path({"db", "cpu"});
+  ASSERT_OK_AND_ASSIGN(table_info, client_->GetFlightInfo(call_, path));
+  ASSERT_OK_AND_ASSIGN(table_schema, SchemaOf(*table_info));
+  EXPECT_THAT(buffer_test::FieldNames(*table_schema),
+              ElementsAre("host", "region", "usage", "time"));
+  EXPECT_EQ(table_schema->field(0)->type()->id(), arrow::Type::DICTIONARY);
+  ASSERT_EQ(table_info->endpoints().size(), 1u);
+  EXPECT_EQ(table_info->endpoints()[0].ticket.ticket, Ticket(Request()));
+  ASSERT_OK_AND_ASSIGN(result, client_->GetSchema(call_, path));
+  arrow::ipc::DictionaryMemo memo;
+  ASSERT_OK_AND_ASSIGN(alone, result->GetSchema(&memo));
+  EXPECT_TRUE(alone->Equals(*table_schema));
+  ASSERT_OK_AND_ASSIGN(by_command, client_->GetSchema(call_, command));
+  arrow::ipc::DictionaryMemo memo2;
+  ASSERT_OK_AND_ASSIGN(command_schema, by_command->GetSchema(&memo2));
+  EXPECT_TRUE(command_schema->Equals(*schema));
+}
+
+TEST_F(FlightServiceTest, GetFlightInfoErrorsAreDoGetErrors) {
+  Start({}, {}, /*query_limit=*/1);
+  f_->Write("cpu,host=a v=1i " + T(kDay1) + "\n");
+  auto info = [&](const flight::FlightDescriptor& d) {
+    return client_->GetFlightInfo(call_, d).status();
+  };
+  auto unknown = info(flight::FlightDescriptor::Path({"db", "mem"}));
+  EXPECT_TRUE(unknown.IsKeyError()) << unknown.ToString();  // NOT_FOUND
+  EXPECT_THAT(unknown.message(), HasSubstr("'mem'"));
+  auto no_ns =
+      info(flight::FlightDescriptor::Command(Ticket(Request({}, {}, "cpu", "x"))));
+  EXPECT_TRUE(no_ns.IsKeyError()) << no_ns.ToString();
+  auto schema_unknown =
+      client_->GetSchema(call_, flight::FlightDescriptor::Path({"nowhere", "cpu"}));
+  EXPECT_TRUE(schema_unknown.status().IsKeyError()) << schema_unknown.status().ToString();
+
+  auto malformed = info(flight::FlightDescriptor::Command("{\"namespace\": "));
+  EXPECT_TRUE(malformed.IsInvalid()) << malformed.ToString();  // INVALID_ARGUMENT
+  EXPECT_THAT(malformed.message(), HasSubstr("not valid JSON"));
+  auto short_path = info(flight::FlightDescriptor::Path({"db"}));
+  EXPECT_TRUE(short_path.IsInvalid());
+  EXPECT_THAT(short_path.message(), HasSubstr("[namespace, table]"));
+  auto bad_column = info(flight::FlightDescriptor::Command(Ticket(Request({"nope"}))));
+  EXPECT_TRUE(bad_column.IsInvalid());
+  EXPECT_THAT(bad_column.message(), HasSubstr("'nope'"));
+  EXPECT_EQ(limited_->active(), 0);
+
+  // It is a query: over the limit it is refused like one.
+  ASSERT_OK_AND_ASSIGN(held, limited_->Query(Request()));
+  auto refused = info(flight::FlightDescriptor::Path({"db", "cpu"}));
+  auto detail = flight::FlightStatusDetail::UnwrapStatus(refused);
+  ASSERT_NE(detail, nullptr) << refused.ToString();
+  EXPECT_EQ(detail->code(), flight::FlightStatusCode::Unavailable);
+  EXPECT_THAT(refused.message(), HasSubstr("RESOURCE_EXHAUSTED"));
+  held.reset();
+  EXPECT_TRUE(info(flight::FlightDescriptor::Path({"db", "cpu"})).ok());
 }
 
 TEST_F(FlightServiceTest, ShutdownDoesNotWaitForeverForASlowReader) {

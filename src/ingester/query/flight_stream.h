@@ -68,10 +68,11 @@ struct PartitionFrame {
   bool operator==(const PartitionFrame&) const = default;
 };
 
-// Encodes `response` as above. `on_done` runs once, when the stream ends, fails, or is
-// destroyed (the client went away): the Flight service releases the query's slot of the
-// concurrency limit there. Errors of the response reach the client as they are; the
-// caller maps kinds to Flight codes (`map_error`).
+// Encodes `response` as above. `on_done` (may be empty) runs once, when the stream ends,
+// fails, or is destroyed (the client went away). The response is dropped at that moment
+// too, which releases whatever it holds (the query's slot of the concurrency limit).
+// Errors of the response reach the client as they are; the caller maps kinds to Flight
+// codes (`map_error`).
 arrow::Result<std::unique_ptr<arrow::flight::FlightDataStream>> MakeQueryFlightStream(
     std::unique_ptr<QueryResponse> response, std::string ingester_id,
     std::function<void()> on_done,

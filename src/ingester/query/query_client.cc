@@ -7,7 +7,6 @@
 #include <CLI/CLI.hpp>
 
 #include <charconv>
-#include <cmath>
 #include <iostream>
 #include <map>
 
@@ -15,6 +14,7 @@
 #include "ingester/common/json.h"
 #include "ingester/query/ticket.h"
 #include "ingester/query/time_format.h"
+#include "ingester/query/value_format.h"
 
 namespace ingester::query {
 
@@ -38,50 +38,6 @@ std::vector<std::string> SplitCommas(const std::string& text) {
   return out;
 }
 
-std::string FormatDouble(double v) {
-  char buf[64];
-  auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  return ec == std::errc() ? std::string(buf, ptr) : std::to_string(v);
-}
-
-bool IsNumeric(const arrow::DataType& type) {
-  switch (type.id()) {
-    case arrow::Type::INT64:
-    case arrow::Type::UINT64:
-    case arrow::Type::DOUBLE:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// The text of one cell; nullopt for null.
-std::optional<std::string> Cell(const arrow::Array& array, int64_t row) {
-  if (array.IsNull(row)) return std::nullopt;
-  switch (array.type_id()) {
-    case arrow::Type::DICTIONARY: {
-      const auto& dict = static_cast<const arrow::DictionaryArray&>(array);
-      return Cell(*dict.dictionary(), dict.GetValueIndex(row));
-    }
-    case arrow::Type::STRING:
-      return std::string(static_cast<const arrow::StringArray&>(array).GetView(row));
-    case arrow::Type::INT64:
-      return std::to_string(static_cast<const arrow::Int64Array&>(array).Value(row));
-    case arrow::Type::UINT64:
-      return std::to_string(static_cast<const arrow::UInt64Array&>(array).Value(row));
-    case arrow::Type::DOUBLE:
-      return FormatDouble(static_cast<const arrow::DoubleArray&>(array).Value(row));
-    case arrow::Type::BOOL:
-      return static_cast<const arrow::BooleanArray&>(array).Value(row) ? "true" : "false";
-    case arrow::Type::TIMESTAMP:
-      return FormatTimestamp(static_cast<const arrow::TimestampArray&>(array).Value(row));
-    default: {
-      auto scalar = array.GetScalar(row);
-      return scalar.ok() ? (*scalar)->ToString() : "?";
-    }
-  }
-}
-
 void PrintTable(const arrow::Schema& schema,
                 const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches,
                 std::ostream& out) {
@@ -90,14 +46,14 @@ void PrintTable(const arrow::Schema& schema,
   std::vector<bool> right(columns);
   for (int c = 0; c < columns; ++c) {
     width[c] = schema.field(c)->name().size();
-    right[c] = IsNumeric(*schema.field(c)->type());
+    right[c] = IsNumericType(*schema.field(c)->type());
   }
   std::vector<std::vector<std::string>> rows;
   for (const auto& batch : batches) {
     for (int64_t r = 0; r < batch->num_rows(); ++r) {
       std::vector<std::string> row(columns);
       for (int c = 0; c < columns; ++c) {
-        row[c] = Cell(*batch->column(c), r).value_or("");
+        row[c] = CellText(*batch->column(c), r).value_or("");
         width[c] = std::max(width[c], row[c].size());
       }
       rows.push_back(std::move(row));
@@ -126,30 +82,16 @@ void PrintTable(const arrow::Schema& schema,
   out << rows.size() << (rows.size() == 1 ? " row" : " rows") << '\n';
 }
 
-std::string CsvField(const std::string& text) {
-  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
-  std::string quoted = "\"";
-  for (char c : text) {
-    if (c == '"') quoted += '"';
-    quoted += c;
-  }
-  return quoted + '"';
-}
-
 void PrintCsv(const arrow::Schema& schema,
               const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches,
               std::ostream& out) {
-  for (int c = 0; c < schema.num_fields(); ++c) {
-    out << (c ? "," : "") << CsvField(schema.field(c)->name());
-  }
-  out << "\r\n";
+  std::string text;
+  AppendCsvHeader(schema, &text);
+  out << text;
   for (const auto& batch : batches) {
-    for (int64_t r = 0; r < batch->num_rows(); ++r) {
-      for (int c = 0; c < batch->num_columns(); ++c) {
-        out << (c ? "," : "") << CsvField(Cell(*batch->column(c), r).value_or(""));
-      }
-      out << "\r\n";
-    }
+    text.clear();
+    AppendCsvRows(*batch, &text);
+    out << text;
   }
 }
 
@@ -163,21 +105,8 @@ void PrintJson(const arrow::Schema& schema,
       out << (first ? "\n" : ",\n") << '{';
       first = false;
       for (int c = 0; c < batch->num_columns(); ++c) {
-        const arrow::Array& array = *batch->column(c);
-        out << (c ? "," : "") << json::Quote(schema.field(c)->name()) << ':';
-        auto cell = Cell(array, r);
-        const auto id = array.type_id();
-        if (!cell) {
-          out << "null";
-        } else if (id == arrow::Type::DOUBLE) {
-          const double v = static_cast<const arrow::DoubleArray&>(array).Value(r);
-          out << (std::isfinite(v) ? *cell : "null");
-        } else if (id == arrow::Type::INT64 || id == arrow::Type::UINT64 ||
-                   id == arrow::Type::BOOL) {
-          out << *cell;
-        } else {
-          out << json::Quote(*cell);
-        }
+        out << (c ? "," : "") << json::Quote(schema.field(c)->name()) << ':'
+            << CellJson(*batch->column(c), r).value_or("null");
       }
       out << '}';
     }

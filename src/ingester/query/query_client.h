@@ -13,9 +13,10 @@
 //   +------+-------+--------------------------------+
 //   2 rows
 //
-// Times print as RFC 3339 in UTC with as many fractional digits as they need; nulls are
-// empty cells (CSV: empty fields, JSON: null). JSON is an array of row objects; CSV has a
-// header line and RFC 4180 quoting.
+// Values print as value_format.h says (shared with POST /api/v3/query): times as RFC 3339
+// in UTC with as many fractional digits as they need, floats with a decimal point; nulls
+// are empty cells (CSV: empty fields, JSON: null). JSON is an array of row objects; CSV
+// has a header line and RFC 4180 quoting.
 #pragma once
 
 #include <arrow/record_batch.h>

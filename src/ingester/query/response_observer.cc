@@ -21,7 +21,7 @@ class ObservedPartition final : public PartitionResponse {
  public:
   ObservedPartition(std::unique_ptr<PartitionResponse> inner,
                     std::shared_ptr<Watch> watch)
-      : inner_(std::move(inner)), watch_(std::move(watch)) {}
+      : watch_(std::move(watch)), inner_(std::move(inner)) {}
 
   const PartitionInfo& info() const override { return inner_->info(); }
 
@@ -36,14 +36,15 @@ class ObservedPartition final : public PartitionResponse {
   }
 
  private:
-  std::unique_ptr<PartitionResponse> inner_;
+  // Declared first, destroyed last: the observer outlives the inner response.
   std::shared_ptr<Watch> watch_;
+  std::unique_ptr<PartitionResponse> inner_;
 };
 
 class ObservedResponse final : public QueryResponse {
  public:
   ObservedResponse(std::unique_ptr<QueryResponse> inner, std::shared_ptr<Watch> watch)
-      : inner_(std::move(inner)), watch_(std::move(watch)) {}
+      : watch_(std::move(watch)), inner_(std::move(inner)) {}
 
   ~ObservedResponse() override {
     watch_->Finish(arrow::Status::Cancelled("the response was dropped before its end"));
@@ -68,8 +69,9 @@ class ObservedResponse final : public QueryResponse {
   }
 
  private:
-  std::unique_ptr<QueryResponse> inner_;
+  // Declared first, destroyed last: the observer outlives the inner response.
   std::shared_ptr<Watch> watch_;
+  std::unique_ptr<QueryResponse> inner_;
 };
 
 }  // namespace

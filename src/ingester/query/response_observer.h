@@ -24,7 +24,8 @@ class ResponseObserver {
 };
 
 // `inner`, reporting to `observer`. The observer is kept alive by the wrapper and the
-// partition responses it hands out.
+// partition responses it hands out, and is destroyed after the last of the inner
+// responses they wrap (an observer's destructor may release what the query held).
 std::unique_ptr<QueryResponse> ObserveResponse(
     std::unique_ptr<QueryResponse> inner, std::shared_ptr<ResponseObserver> observer);
 

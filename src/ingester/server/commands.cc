@@ -52,7 +52,6 @@ int ServeUntilSignal(IngesterOptions options) {
     return Fail(st);
   }
   flight.ingester_id = (*ingester)->ingester_id();
-  flight.concurrent_query_limit = resolved.concurrent_query_limit;
   flight.token = resolved.token;
   auto handlers = (*ingester)->flight_handlers();
   auto flight_server = query::FlightService::Start(flight, handlers.query, handlers.writer,

@@ -16,6 +16,9 @@
 
 #include "ingester/common/error.h"
 #include "ingester/common/json.h"
+#include "ingester/query/query_exec.h"
+#include "ingester/query/result_stream.h"
+#include "ingester/query/ticket.h"
 #include "ingester/server/ingester.h"
 
 namespace ingester {
@@ -98,6 +101,18 @@ std::string RejectedLinesJson(const WriteSummary& summary) {
   }
   body += "]}";
   return body;
+}
+
+// A download's file name: the table's name with anything outside [A-Za-z0-9._-]
+// replaced, so it can be quoted in Content-Disposition as it is.
+std::string DownloadName(std::string_view table, query::ResultFormat format) {
+  std::string name;
+  for (char c : table) {
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    name += plain ? c : '_';
+  }
+  return name + "." + std::string(query::ResultFormatName(format));
 }
 
 // Shuts down (both directions) every accepted connection of the server listening on
@@ -263,6 +278,72 @@ struct HttpServer::Impl {
     res.status = 204;
   }
 
+  // POST /api/v3/query?format=jsonl|csv|arrow|parquet, body = a Flight ticket (JSON).
+  // Every refusal comes before the first byte of the result, with a status: 401, 400
+  // (bad format or ticket, bad column), 404 (unknown namespace or table), 503 with
+  // Retry-After (over the concurrent query limit). The result is then streamed with
+  // chunked transfer encoding, one chunk per pull (query/result_stream.h), holding the
+  // query (and its slot of the limit) until the last chunk is written or the client goes
+  // away. An error after the first byte cannot change the status any more: the
+  // connection is cut without the final chunk, so the client sees a truncated response,
+  // never a short result that looks complete.
+  void HandleQuery(const httplib::Request& req, httplib::Response& res) {
+    if (!Authorized(req)) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      return SetJsonError(res, 401, "missing or invalid token");
+    }
+    auto format = query::ParseResultFormat(
+        req.has_param("format") ? req.get_param_value("format") : "jsonl");
+    if (!format.ok()) return SetJsonError(res, 400, format.status().message());
+    auto request = query::ParseTicket(req.body);
+    if (!request.ok()) return SetJsonError(res, 400, request.status().message());
+    auto response = ingester->query_exec()->Query(*request);
+    if (!response.ok()) {
+      const int status = HttpStatusFor(response.status());
+      if (status == 503) res.set_header("Retry-After", "1");
+      if (status >= 500 && status != 503) {
+        spdlog::warn("query of '{}'.'{}' failed: {}", request->namespace_name,
+                     request->table_name, response.status().ToString());
+      }
+      return SetJsonError(res, status, response.status().message());
+    }
+    query::ResultStreamOptions stream_options;
+    stream_options.format = *format;
+    auto made = query::ResultStream::Make(std::move(*response), stream_options);
+    if (!made.ok()) return SetJsonError(res, 500, made.status().message());
+    if (query::IsBinaryFormat(*format)) {
+      res.set_header(
+          "Content-Disposition",
+          "attachment; filename=\"" + DownloadName(request->table_name, *format) + "\"");
+    }
+    // std::function needs a copyable provider: the stream is shared between the
+    // provider and the releaser, which drops it (and the query) once the response is
+    // written or abandoned.
+    auto stream =
+        std::make_shared<std::unique_ptr<query::ResultStream>>(std::move(*made));
+    std::string what = request->namespace_name + "'.'" + request->table_name;
+    res.set_chunked_content_provider(
+        std::string(query::ContentTypeOf(*format)),
+        [stream, what](size_t, httplib::DataSink& sink) {
+          if (*stream == nullptr) return false;
+          auto chunk = (*stream)->Next();
+          if (!chunk.ok()) {
+            spdlog::warn("query of '{}' failed while streaming: {}", what,
+                         chunk.status().ToString());
+            stream->reset();
+            return false;  // cut the connection: no final chunk
+          }
+          if (!chunk->has_value()) {
+            stream->reset();
+            sink.done();
+            return true;
+          }
+          // Never an empty write: cpp-httplib 0.11 takes one for the end of the data.
+          return sink.write((*chunk)->data(), (*chunk)->size());
+        },
+        [stream](bool) { stream->reset(); });
+  }
+
   void InstallRoutes() {
     for (const auto& endpoint : kWriteEndpoints) {
       server.Post(endpoint.path, [this, &endpoint](const httplib::Request& req,
@@ -271,6 +352,10 @@ struct HttpServer::Impl {
         HandleWrite(endpoint, req, res, reader);
       });
     }
+    server.Post("/api/v3/query",
+                [this](const httplib::Request& req, httplib::Response& res) {
+                  HandleQuery(req, res);
+                });
     server.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
       auto status = ingester->CheckHealth();
       if (status.ok()) {

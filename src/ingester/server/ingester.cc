@@ -29,6 +29,7 @@
 #include "ingester/query/buffer_tree_query_exec.h"
 #include "ingester/query/catalog_table_resolver.h"
 #include "ingester/query/flight_service.h"
+#include "ingester/query/limited_query_exec.h"
 #include "ingester/query/metrics_query_exec.h"
 #include "ingester/query/read_metrics.h"
 #include "ingester/query/tracing_query_exec.h"
@@ -139,8 +140,11 @@ struct Ingester::Impl {
   std::optional<persist::PersistHandle> persist_handle;
   std::unique_ptr<persist::PersistTriggers> triggers;
 
-  // The query path: metrics and tracing around the executor over the buffer tree and
-  // the catalog's Parquet files (`read_metrics` outlives the responses).
+  // The query path of every reader (Flight and HTTP): the concurrent query limit around
+  // tracing around metrics around the executor over the buffer tree and the catalog's
+  // Parquet files. The limit is outermost so a refused query costs no span (a log line
+  // per refusal would flood the log exactly when the server is busiest); refusals are
+  // counted by the limit itself. `read_metrics` outlives the responses.
   std::unique_ptr<query::ReadMetrics> read_metrics;
   std::shared_ptr<query::QueryExec> query_exec;
   std::unique_ptr<query::BatchWriter> batch_writer;
@@ -312,8 +316,13 @@ arrow::Status Ingester::Impl::Open() {
   ARROW_ASSIGN_OR_RAISE(std::shared_ptr<query::QueryExec> exec,
                         query::BufferTreeQueryExec::Make(std::move(exec_options)));
   auto measured = std::make_shared<query::MetricsQueryExec>(std::move(exec), &metrics);
-  query_exec = std::make_shared<query::TracingQueryExec>(
+  auto traced = std::make_shared<query::TracingQueryExec>(
       std::move(measured), query::TracingQueryExecOptions{});
+  query::LimitedQueryExecOptions limit_options;
+  limit_options.concurrent_query_limit = options.concurrent_query_limit;
+  limit_options.metrics = &metrics;
+  ARROW_ASSIGN_OR_RAISE(query_exec,
+                        query::LimitedQueryExec::Make(std::move(traced), limit_options));
   batch_writer = std::make_unique<DoPutWriter>(this);
   ingester_id = options.ingester_id;
   if (ingester_id.empty()) {
@@ -415,6 +424,8 @@ arrow::Result<std::vector<query::NamespaceListing>> Ingester::Impl::ListTables()
 }
 
 Ingester::Ingester(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+query::QueryExec* Ingester::query_exec() const { return impl_->query_exec.get(); }
 
 FlightHandlers Ingester::flight_handlers() const {
   Impl* impl = impl_.get();

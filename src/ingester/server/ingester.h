@@ -76,6 +76,11 @@ class Ingester {
   // Handlers for the Flight server (DoGet, DoPut, listing); valid while the Ingester lives.
   FlightHandlers flight_handlers() const;
 
+  // The one query path of every reader (Flight's handlers hold the same): the concurrent
+  // query limit, tracing and metrics around the buffer's executor. Valid while the
+  // Ingester lives; thread-safe.
+  query::QueryExec* query_exec() const;
+
   // A stable name for this process in query responses: --ingester-id or the host name.
   const std::string& ingester_id() const;
 

@@ -60,7 +60,7 @@ void AddServeFlags(CLI::App* serve, ingester::IngesterOptions* o, TextFlags* t) 
   flag("--max-http-request-size", &t->max_http_request_size, "INGESTER_MAX_HTTP_REQUEST_SIZE",
        "Largest accepted request body");
   flag("--concurrent-query-limit", &o->concurrent_query_limit, "INGESTER_CONCURRENT_QUERY_LIMIT",
-       "Queries served at once");
+       "Queries served at once, over Flight and HTTP together");
   flag("--http-bind", &o->http_bind, "INGESTER_HTTP_BIND", "HTTP API address");
   flag("--flight-bind", &o->flight_bind, "INGESTER_FLIGHT_BIND", "Arrow Flight address");
   flag("--ingester-id", &o->ingester_id, "INGESTER_ID", "Name in query responses [host name]");
