@@ -294,6 +294,7 @@ TEST(ReadPathConsistencyTest, RandomisedPersistsDuringQueries) {
   f.Write(round_body(0));
   std::atomic<int> acknowledged{0};
   std::atomic<bool> stop{false};
+  std::atomic<int> persists{0};
   std::thread writer([&] {
     for (int round = 1; round <= 400 && !stop; ++round) {
       f.Write(round_body(round));
@@ -308,11 +309,13 @@ TEST(ReadPathConsistencyTest, RandomisedPersistsDuringQueries) {
       if (snapshot == nullptr) continue;
       ASSERT_OK(f.RunJob(*snapshot));
       ASSERT_OK(f.MarkPersisted("cpu", key, snapshot));
+      ++persists;
     }
   });
   int queries = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (queries < 60 && std::chrono::steady_clock::now() < deadline) {
+  // At least 60 queries, and until persists have completed during them.
+  while ((queries < 60 || persists < 20) && std::chrono::steady_clock::now() < deadline) {
     const int floor = acknowledged.load();
     auto collected = Collect(f, Request({"host", "v", "w", "time"}));
     ASSERT_TRUE(collected.ok()) << collected.status().ToString();
@@ -343,6 +346,7 @@ TEST(ReadPathConsistencyTest, RandomisedPersistsDuringQueries) {
   writer.join();
   persister.join();
   EXPECT_GE(queries, 10);
+  EXPECT_GE(persists.load(), 20);
   EXPECT_GT(f.read_metrics().files_read->value(), 0);
 }
 
