@@ -13,7 +13,12 @@
 //                     BatchWriter (validation, sequence numbers, WAL fsync, buffer) and
 //                     acknowledged by one PutResult {"rows": n, "total_rows": N} once the
 //                     write returned. A failed batch ends the call with its error; the
-//                     batches acknowledged before it stay written.
+//                     batches acknowledged before it stay written, nothing of the failed
+//                     one reaches the WAL.
+//                     malformed or invalid batch -> INVALID_ARGUMENT naming column, row
+//                                              and problem (write/arrow_write_builder.h)
+//                     over max_put_bytes     -> INVALID_ARGUMENT, message "DoPut too
+//                                              large: ..." (see below)
 //   DoAction("list_tables")  one Result: {"namespaces": [{"name": ..., "tables": [...]}]}
 //   ListFlights       one FlightInfo per table: descriptor path [namespace, table], one
 //                     endpoint whose ticket is {"namespace": ..., "table": ...}.
@@ -27,6 +32,16 @@
 //
 // A query holds its slot of `concurrent_query_limit` from DoGet until its stream ends
 // or the client goes away.
+//
+// DoPut size limit: the Arrow bytes (arrow::util::TotalBufferSize, dictionaries
+// included) of the batches of one call are summed as each message is read; the batch
+// that takes the sum past `max_put_bytes` is refused before it is written, and the call
+// ends. Refused with INVALID_ARGUMENT (not retryable as is; the table above has no
+// RESOURCE_EXHAUSTED). gRPC itself buffers one whole message before the service sees
+// it: Arrow sets no receive limit, and the hook that could set one
+// (FlightServerOptions::builder_hook) needs gRPC's C++ headers, which the Arrow we build
+// against (the pyarrow wheel) does not ship. So a single message is bounded only by
+// memory, and refused right after it arrived.
 #pragma once
 
 #include <arrow/record_batch.h>
@@ -55,6 +70,8 @@ struct FlightServiceOptions {
   int concurrent_query_limit = 20;
   // Empty: no authentication.
   std::string token;
+  // Bound on the Arrow bytes of the batches of one DoPut call (see above).
+  int64_t max_put_bytes = int64_t{64} << 20;
   // Shutdown() waits this long for running calls (a slow reader), then cancels them.
   std::chrono::milliseconds shutdown_grace{5000};
 

@@ -53,6 +53,7 @@ int ServeUntilSignal(IngesterOptions options) {
   }
   flight.ingester_id = (*ingester)->ingester_id();
   flight.concurrent_query_limit = resolved.concurrent_query_limit;
+  flight.max_put_bytes = resolved.max_flight_put_size;
   flight.token = resolved.token;
   auto handlers = (*ingester)->flight_handlers();
   auto flight_server = query::FlightService::Start(flight, handlers.query, handlers.writer,
