@@ -1,6 +1,5 @@
 #include "ingester/dml/write_validation.h"
 
-#include <arrow/array/validate.h>
 #include <arrow/type.h>
 
 #include <cmath>
@@ -192,8 +191,9 @@ arrow::Status CheckNoNulls(std::string_view name, const arrow::Array& array) {
 
 arrow::Status ValidateColumnValues(std::string_view name, ColumnType role,
                                    const arrow::Array& array) {
-  // Full validation checks the metadata first, so it never reads out of bounds.
-  arrow::Status valid = arrow::internal::ValidateArrayFull(array);
+  // Full validation checks the metadata first, so it never reads out of bounds; the
+  // public entry point includes UTF-8.
+  arrow::Status valid = array.ValidateFull();
   if (!valid.ok()) return Malformed(name, array, valid);
   switch (role) {
     case ColumnType::kTag:

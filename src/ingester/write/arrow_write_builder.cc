@@ -98,9 +98,14 @@ arrow::Result<std::vector<ColumnPlan>> PlanBatch(const arrow::Schema& schema) {
 // bounds.
 arrow::Status ValidateBatch(const arrow::RecordBatch& batch,
                             const std::vector<ColumnPlan>& plan) {
-  // Column lengths and types against the schema, O(columns).
-  arrow::Status shape = batch.Validate();
-  if (!shape.ok()) return InvalidInput("malformed batch: " + shape.message());
+  for (const auto& column : plan) {
+    const arrow::ArrayData& data = *batch.column_data(column.index);
+    if (data.length != batch.num_rows() ||
+        !data.type->Equals(*batch.schema()->field(column.index)->type())) {
+      return InvalidInput("column '" + column.name +
+                          "' does not match the batch's schema or row count");
+    }
+  }
   for (const auto& column : plan) {
     ARROW_RETURN_NOT_OK(
         ValidateColumnValues(column.name, column.type, *batch.column(column.index)));
