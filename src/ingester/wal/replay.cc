@@ -55,7 +55,8 @@ arrow::Result<QuarantinedEntry> Quarantine(FileSystem& fs, const std::string& di
   kept.rows = op.RowCount();
   kept.reason = "WAL entry in " + At(file, entry.offset) + " (namespace " +
                 catalog::QuoteForMessage(op.namespace_name) + ", " +
-                std::to_string(kept.rows) + " rows) fails validation: " + why;
+                std::to_string(kept.rows) + (kept.rows == 1 ? " row" : " rows") +
+                ") fails validation: " + why;
   auto path = QuarantineEntry(fs, dir, id, entry.offset, entry.payload, kept.reason);
   if (!path.ok()) {
     return path.status().WithMessage("cannot quarantine the invalid WAL entry in ",
