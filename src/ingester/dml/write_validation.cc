@@ -49,12 +49,14 @@ std::optional<std::string> LocateStringProblem(const arrow::ArrayData& data,
       data.buffers[0] == nullptr ? nullptr : data.buffers[0]->data();
   const bool validity_ok =
       validity == nullptr || Holds(data.buffers[0], (data.offset + n + 7) / 8);
+  auto where = [&](int64_t i) {
+    return std::string(unit) + " " + std::to_string(i) + ": ";
+  };
   for (int64_t i = 0; i < n; ++i) {
     const int64_t start = offsets[i];
     const int64_t end = offsets[i + 1];
-    const std::string where = std::string(unit) + " " + std::to_string(i) + ": ";
     if (start < 0 || end < start || end > size) {
-      return where + "string offsets " + std::to_string(start) + ".." +
+      return where(i) + "string offsets " + std::to_string(start) + ".." +
              std::to_string(end) + " are not an ascending range inside the " +
              std::to_string(size) + " bytes of string data";
     }
@@ -63,7 +65,7 @@ std::optional<std::string> LocateStringProblem(const arrow::ArrayData& data,
     if (!valid) continue;
     const std::string_view value(bytes + start, static_cast<size_t>(end - start));
     if (!catalog::IsValidUtf8(value)) {
-      return where + "the string " + catalog::QuoteForMessage(value) +
+      return where(i) + "the string " + catalog::QuoteForMessage(value) +
              " is not valid UTF-8";
     }
   }
