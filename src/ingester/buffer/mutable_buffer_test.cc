@@ -127,6 +127,56 @@ std::string NumberedRowString(int i) {
          " late=" + late.str() + " time=" + std::to_string(i);
 }
 
+// Batches whose buffers do not fit their length, as a path that skipped validation
+// could hand over: refused with the column named, never read out of bounds.
+TEST(MutableBuffer, RefusesColumnsWhoseBuffersDoNotFit) {
+  auto good =
+      BatchMaker().Tag("host", {"a", "b"}).Str("note", {"x", "y"}).Time({1, 2}).Build();
+  // Built from ArrayData: a DictionaryArray cannot even be made without a dictionary.
+  auto with_column = [&](int i, std::shared_ptr<arrow::ArrayData> data) {
+    std::vector<std::shared_ptr<arrow::ArrayData>> columns;
+    for (int c = 0; c < good->num_columns(); ++c) columns.push_back(good->column_data(c));
+    columns[static_cast<size_t>(i)] = std::move(data);
+    return arrow::RecordBatch::Make(good->schema(), good->num_rows(), std::move(columns));
+  };
+  // Strings whose last offset lies past the data (small and large batches both).
+  for (int64_t rows : {2, 5000}) {
+    std::vector<int32_t> offsets(static_cast<size_t>(rows) + 1, 0);
+    offsets.back() = 1 << 30;
+    auto note = arrow::ArrayData::Make(arrow::utf8(), rows,
+                                       {nullptr,
+                                        arrow::Buffer::FromString(std::string(
+                                            reinterpret_cast<const char*>(offsets.data()),
+                                            offsets.size() * sizeof(int32_t))),
+                                        arrow::Buffer::FromString("xy")},
+                                       0);
+    auto batch = BatchMaker()
+                     .Tag("host", std::vector<std::optional<std::string>>(rows, "a"))
+                     .Str("note", std::vector<std::optional<std::string>>(rows, "x"))
+                     .Time(std::vector<int64_t>(rows, 1))
+                     .Build();
+    batch = batch->SetColumn(1, batch->schema()->field(1), arrow::MakeArray(note))
+                .ValueOrDie();
+    MutableBuffer buffer;
+    auto st = buffer.Append(batch);
+    EXPECT_EQ(ErrorKindOf(st), ErrorKind::kInvalidInput) << st.ToString();
+    EXPECT_NE(st.message().find("column 'note' is malformed"), std::string::npos) << st;
+    EXPECT_TRUE(buffer.empty());
+  }
+  // A tag whose indices buffer is shorter than its length, and one without dictionary.
+  auto host = good->column_data(0)->Copy();
+  host->buffers[1] = arrow::SliceBuffer(host->buffers[1], 0, 4);
+  MutableBuffer buffer;
+  EXPECT_EQ(ErrorKindOf(buffer.Append(with_column(0, host))), ErrorKind::kInvalidInput);
+  auto no_dictionary = good->column_data(0)->Copy();
+  no_dictionary->dictionary = nullptr;
+  EXPECT_EQ(ErrorKindOf(buffer.Append(with_column(0, no_dictionary))),
+            ErrorKind::kInvalidInput);
+  EXPECT_TRUE(buffer.empty());
+  EXPECT_TRUE(buffer.Append(good).ok());
+  EXPECT_EQ(buffer.Rows(), 2);
+}
+
 TEST(MutableBuffer, SmallWritesAreStagedAndSealedIntoFewBatches) {
   MutableBufferOptions options;
   options.staging_seal_rows = 1024;

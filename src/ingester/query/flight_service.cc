@@ -3,6 +3,7 @@
 #include <arrow/buffer.h>
 #include <arrow/flight/api.h>
 #include <arrow/util/align_util.h>
+#include <arrow/util/byte_size.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
@@ -89,6 +90,7 @@ class Server final : public flight::FlightServerBase {
   Server(const FlightServiceOptions& options, QueryExec* exec, BatchWriter* writer,
          CatalogLister lister)
       : ingester_id_(options.ingester_id),
+        max_put_bytes_(options.max_put_bytes),
         exec_(exec),
         writer_(writer),
         lister_(std::move(lister)) {}
@@ -135,11 +137,21 @@ class Server final : public flight::FlightServerBase {
     auto table = TableOf(reader->descriptor());
     if (!table.ok()) return ToFlightStatus(table.status());
     int64_t total = 0;
+    int64_t bytes = 0;  // of the batches of this call
     while (true) {
       ARROW_ASSIGN_OR_RAISE(flight::FlightStreamChunk chunk, reader->Next());
       if (chunk.data == nullptr) {
         if (chunk.app_metadata == nullptr) break;  // end of the upload
         continue;                                  // metadata alone: nothing to write
+      }
+      bytes += arrow::util::TotalBufferSize(*chunk.data);
+      if (bytes > max_put_bytes_) {
+        return arrow::Status::Invalid(
+            "DoPut too large: the batches of this call hold ", bytes,
+            " bytes of Arrow data so far, over the limit of ", max_put_bytes_,
+            " (--max-flight-put-size); the ", total,
+            " rows acknowledged before this batch are written, this batch is not; "
+            "send the rest in further calls");
       }
       // Received buffers wrap gRPC's and may be unaligned; the write path and, later,
       // compute kernels over the buffer read values from them, so copy the misaligned
@@ -227,6 +239,7 @@ class Server final : public flight::FlightServerBase {
   }
 
   const std::string ingester_id_;
+  const int64_t max_put_bytes_;
   QueryExec* const exec_;
   BatchWriter* const writer_;
   const CatalogLister lister_;
@@ -260,6 +273,9 @@ arrow::Status ToFlightStatus(const arrow::Status& status) {
 arrow::Status FlightServiceOptions::Validate() const {
   if (host.empty()) return arrow::Status::Invalid("flight: empty host");
   if (port < 0 || port > 65535) return arrow::Status::Invalid("flight: bad port ", port);
+  if (max_put_bytes < 1) {
+    return arrow::Status::Invalid("flight: max_put_bytes must be positive");
+  }
   if (shutdown_grace.count() < 0) {
     return arrow::Status::Invalid("flight: negative shutdown grace");
   }

@@ -24,7 +24,12 @@
 //                     BatchWriter (validation, sequence numbers, WAL fsync, buffer) and
 //                     acknowledged by one PutResult {"rows": n, "total_rows": N} once the
 //                     write returned. A failed batch ends the call with its error; the
-//                     batches acknowledged before it stay written.
+//                     batches acknowledged before it stay written, nothing of the failed
+//                     one reaches the WAL.
+//                     malformed or invalid batch -> INVALID_ARGUMENT naming column, row
+//                                              and problem (write/arrow_write_builder.h)
+//                     over max_put_bytes     -> INVALID_ARGUMENT, message "DoPut too
+//                                              large: ..." (see below)
 //   DoAction("list_tables")  one Result: {"namespaces": [{"name": ..., "tables": [...]}]}
 //   ListFlights       one FlightInfo per table, the one GetFlightInfo answers for the
 //                     path [namespace, table] (schema, endpoint with the table's ticket).
@@ -38,6 +43,16 @@
 // no RESOURCE_EXHAUSTED, so the retry-later code carries a message starting
 // "RESOURCE_EXHAUSTED: " (pyarrow raises FlightUnavailableError). A DoGet stream owns
 // its query response until the stream ends or the client goes away.
+//
+// DoPut size limit: the Arrow bytes (arrow::util::TotalBufferSize, dictionaries
+// included) of the batches of one call are summed as each message is read; the batch
+// that takes the sum past `max_put_bytes` is refused before it is written, and the call
+// ends. Refused with INVALID_ARGUMENT (not retryable as is; the table above has no
+// RESOURCE_EXHAUSTED). gRPC itself buffers one whole message before the service sees
+// it: Arrow sets no receive limit, and the hook that could set one
+// (FlightServerOptions::builder_hook) needs gRPC's C++ headers, which the Arrow we build
+// against (the pyarrow wheel) does not ship. So a single message is bounded only by
+// memory, and refused right after it arrived.
 #pragma once
 
 #include <arrow/record_batch.h>
@@ -64,6 +79,8 @@ struct FlightServiceOptions {
   std::string ingester_id;
   // Empty: no authentication.
   std::string token;
+  // Bound on the Arrow bytes of the batches of one DoPut call (see above).
+  int64_t max_put_bytes = int64_t{64} << 20;
   // Shutdown() waits this long for running calls (a slow reader), then cancels them.
   std::chrono::milliseconds shutdown_grace{5000};
 

@@ -52,6 +52,7 @@ int ServeUntilSignal(IngesterOptions options) {
     return Fail(st);
   }
   flight.ingester_id = (*ingester)->ingester_id();
+  flight.max_put_bytes = resolved.max_flight_put_size;
   flight.token = resolved.token;
   auto handlers = (*ingester)->flight_handlers();
   auto flight_server = query::FlightService::Start(flight, handlers.query, handlers.writer,

@@ -58,14 +58,15 @@ struct WriteMetrics {
         lines(r->AddCounter("ingester_write_lines_total", "Lines written.")),
         rejected(r->AddCounter("ingester_write_lines_rejected_total", "Lines rejected.")),
         rows(r->AddCounter("ingester_write_rows_total", "Rows written.")),
-        bytes(
-            r->AddCounter("ingester_write_bytes_total", "Request body bytes received.")),
-        replayed_rows(r->AddCounter("ingester_wal_replayed_rows_total",
-                                    "Rows replayed from the WAL at startup.")),
-        buffered_bytes(
-            r->AddGauge("ingester_buffered_bytes", "Bytes held by the buffer tree.")),
-        buffered_rows(
-            r->AddGauge("ingester_buffered_rows", "Rows held by the buffer tree.")) {}
+        bytes(r->AddCounter("ingester_write_bytes_total", "Request body bytes received.")),
+        replayed_rows(
+            r->AddCounter("ingester_wal_replayed_rows_total", "Rows replayed from the WAL at startup.")),
+        replay_quarantined(r->AddCounter(
+            "ingester_wal_replay_quarantined_entries_total",
+            "WAL entries set aside at startup because their write failed validation "
+            "(kept in <wal-dir>/quarantine).")),
+        buffered_bytes(r->AddGauge("ingester_buffered_bytes", "Bytes held by the buffer tree.")),
+        buffered_rows(r->AddGauge("ingester_buffered_rows", "Rows held by the buffer tree.")) {}
   Counter* requests;
   Counter* failed;
   Counter* lines;
@@ -73,6 +74,7 @@ struct WriteMetrics {
   Counter* rows;
   Counter* bytes;
   Counter* replayed_rows;
+  Counter* replay_quarantined;
   Gauge* buffered_bytes;
   Gauge* buffered_rows;
 };
@@ -238,6 +240,7 @@ arrow::Status Ingester::Impl::Open() {
   auto fs = wal::PosixFileSystem();
   ARROW_ASSIGN_OR_RAISE(auto replay, wal::ReplayWal(*fs, options.wal_dir, *buffer_sink));
   write_metrics.replayed_rows->Add(replay.rows);
+  write_metrics.replay_quarantined->Add(static_cast<int64_t>(replay.quarantined.size()));
   oracle = std::make_unique<TimestampOracle>(replay.max_sequence_number.value_or(0) + 1);
 
   wal::WalOptions wal_options;

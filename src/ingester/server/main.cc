@@ -24,6 +24,7 @@ struct TextFlags {
   std::string max_buffer_bytes = "0";
   std::string exec_mem_limit = "0";
   std::string max_http_request_size = "10MiB";
+  std::string max_flight_put_size = "64MiB";
 };
 
 void AddServeFlags(CLI::App* serve, ingester::IngesterOptions* o, TextFlags* t) {
@@ -59,6 +60,8 @@ void AddServeFlags(CLI::App* serve, ingester::IngesterOptions* o, TextFlags* t) 
        "Memory limit of sort/dedup jobs (0: no limit)");
   flag("--max-http-request-size", &t->max_http_request_size, "INGESTER_MAX_HTTP_REQUEST_SIZE",
        "Largest accepted request body");
+  flag("--max-flight-put-size", &t->max_flight_put_size, "INGESTER_MAX_FLIGHT_PUT_SIZE",
+       "Largest total of Arrow data accepted in one Flight DoPut call");
   flag("--concurrent-query-limit", &o->concurrent_query_limit, "INGESTER_CONCURRENT_QUERY_LIMIT",
        "Queries served at once, over Flight and HTTP together");
   flag("--http-bind", &o->http_bind, "INGESTER_HTTP_BIND", "HTTP API address");
@@ -81,6 +84,8 @@ arrow::Status ApplyTextFlags(const TextFlags& t, ingester::IngesterOptions* o) {
   ARROW_ASSIGN_OR_RAISE(o->exec_mem_limit, ingester::ParseByteSize(t.exec_mem_limit));
   ARROW_ASSIGN_OR_RAISE(o->max_http_request_size,
                         ingester::ParseByteSize(t.max_http_request_size));
+  ARROW_ASSIGN_OR_RAISE(o->max_flight_put_size,
+                        ingester::ParseByteSize(t.max_flight_put_size));
   return arrow::Status::OK();
 }
 

@@ -28,6 +28,9 @@ arrow::Status IngesterOptions::Validate() const {
   if (max_http_request_size < 1) {
     return arrow::Status::Invalid("--max-http-request-size must be positive");
   }
+  if (max_flight_put_size < 1) {
+    return arrow::Status::Invalid("--max-flight-put-size must be positive");
+  }
   if (concurrent_query_limit < 1) {
     return arrow::Status::Invalid("--concurrent-query-limit must be >= 1");
   }

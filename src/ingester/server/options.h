@@ -38,6 +38,8 @@ struct IngesterOptions {
   double wal_disk_full_percent = 90;
   int64_t exec_mem_limit = 0;    // 0: no limit
   int64_t max_http_request_size = 10 * 1024 * 1024;
+  // Bound on the Arrow bytes of the batches of one Flight DoPut call.
+  int64_t max_flight_put_size = 64 * 1024 * 1024;
   int concurrent_query_limit = 20;
   std::string http_bind = "127.0.0.1:8080";
   std::string flight_bind = "127.0.0.1:8082";

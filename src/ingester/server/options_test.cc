@@ -39,6 +39,10 @@ TEST(Options, ValidateNamesTheBadFlag) {
   }
   o.wal_disk_full_percent = 100;
   EXPECT_TRUE(o.Validate().ok());
+  o = IngesterOptions{};
+  EXPECT_EQ(o.max_flight_put_size, 64 * 1024 * 1024);
+  o.max_flight_put_size = 0;
+  EXPECT_NE(o.Validate().message().find("--max-flight-put-size"), std::string::npos);
 }
 
 TEST(Options, SplitHostPort) {

@@ -5,8 +5,11 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "ingester/catalog/names.h"
 #include "ingester/common/error.h"
 #include "ingester/common/logging.h"
+#include "ingester/dml/write_validation.h"
+#include "ingester/wal/quarantine.h"
 #include "ingester/wal/segment_reader.h"
 #include "ingester/wal/write_op_codec.h"
 
@@ -40,6 +43,31 @@ class Progress {
   const size_t segments_;
   SteadyClock::time_point last_;
 };
+
+// Sets aside an entry whose write failed validation (quarantine.h).
+arrow::Result<QuarantinedEntry> Quarantine(FileSystem& fs, const std::string& dir,
+                                           SegmentId id, const std::string& file,
+                                           const SegmentReader::Entry& entry,
+                                           const WriteOp& op, const std::string& why) {
+  QuarantinedEntry kept;
+  kept.file = file;
+  kept.offset = entry.offset;
+  kept.rows = op.RowCount();
+  kept.reason = "WAL entry in " + At(file, entry.offset) + " (namespace " +
+                catalog::QuoteForMessage(op.namespace_name) + ", " +
+                std::to_string(kept.rows) + (kept.rows == 1 ? " row" : " rows") +
+                ") fails validation: " + why;
+  auto path = QuarantineEntry(fs, dir, id, entry.offset, entry.payload, kept.reason);
+  if (!path.ok()) {
+    return path.status().WithMessage("cannot quarantine the invalid WAL entry in ",
+                                     At(file, entry.offset), ": ",
+                                     path.status().message());
+  }
+  kept.path = *path;
+  spdlog::error("WAL replay: {}; not applied, its payload is kept in {}", kept.reason,
+                kept.path);
+  return kept;
+}
 
 }  // namespace
 
@@ -89,18 +117,24 @@ arrow::Result<ReplayStats> ReplayWal(FileSystem& fs, const std::string& dir,
         return DataLoss("WAL entry in " + At(file, entry->offset) +
                         " does not decode: " + op.status().message());
       }
-      arrow::Status applied = sink.Apply(*op);
-      if (!applied.ok()) {
-        return applied.WithMessage("replaying WAL entry in ", At(file, entry->offset),
-                                   ": ", applied.message());
-      }
       for (const auto& w : op->writes) {
-        segment.sequence_numbers.Add(w.sequence_number);
         if (!stats.max_sequence_number ||
             w.sequence_number > *stats.max_sequence_number) {
           stats.max_sequence_number = w.sequence_number;
         }
       }
+      if (arrow::Status valid = ValidateWriteOp(*op); !valid.ok()) {
+        ARROW_ASSIGN_OR_RAISE(
+            auto kept, Quarantine(fs, dir, ids[i], file, *entry, *op, valid.message()));
+        stats.quarantined.push_back(std::move(kept));
+        continue;
+      }
+      arrow::Status applied = sink.Apply(*op);
+      if (!applied.ok()) {
+        return applied.WithMessage("replaying WAL entry in ", At(file, entry->offset),
+                                   ": ", applied.message());
+      }
+      for (const auto& w : op->writes) segment.sequence_numbers.Add(w.sequence_number);
       const int64_t rows = op->RowCount();
       segment.entries += 1;
       segment.rows += rows;
@@ -143,6 +177,11 @@ arrow::Result<ReplayStats> ReplayWal(FileSystem& fs, const std::string& dir,
     stats.segments.push_back(std::move(segment));
   }
   stats.seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
+  if (!stats.quarantined.empty()) {
+    spdlog::error("WAL replay: {} invalid entr{} quarantined in {}",
+                  stats.quarantined.size(), stats.quarantined.size() == 1 ? "y" : "ies",
+                  JoinPath(dir, kQuarantineDirName));
+  }
   spdlog::info(
       "WAL replay done: {} segment(s), {} entries, {} rows, {} bytes in {:.3f} s "
       "({:.0f} rows/s); highest sequence number {}",

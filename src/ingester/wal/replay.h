@@ -39,6 +39,15 @@ struct TruncatedTail {
   std::string reason;
 };
 
+// An entry replay set aside instead of applying (quarantine.h).
+struct QuarantinedEntry {
+  std::string file;     // the segment file
+  uint64_t offset = 0;  // of the entry's framing in it
+  std::string path;     // the `.entry` file holding its payload
+  std::string reason;   // why its write was refused
+  int64_t rows = 0;
+};
+
 struct ReplayStats {
   // The segments replayed, in id order, with their sequence numbers and counts: the
   // caller deletes them once everything replayed is persisted.
@@ -49,6 +58,10 @@ struct ReplayStats {
   int64_t rows = 0;
   uint64_t bytes = 0;
   std::optional<TruncatedTail> truncated;
+  // Entries whose write failed validation, in replay order; not counted in `entries`
+  // and `rows`, and their sequence numbers are not in their segment's set (so the
+  // segment is deleted once the rest of it is persisted).
+  std::vector<QuarantinedEntry> quarantined;
   double seconds = 0;
 
   std::vector<SegmentId> segment_ids() const;
@@ -60,8 +73,12 @@ arrow::Result<std::vector<SegmentId>> ListSegments(FileSystem& fs,
 
 // Reads the segments of `dir` in id order and applies each op to `sink` (the write chain
 // without the WalSink). Damage is handled per `options.mode`; refused damage is a
-// DataLoss error naming the file and byte offset. An error from `sink` stops replay and
-// is returned with the file and offset of the entry. Call before Wal::Make.
+// DataLoss error naming the file and byte offset. Each decoded op is validated first
+// (dml/write_validation.h: well-formed Arrow, the data model, the value rules); an op
+// that fails is never given to `sink` but quarantined (quarantine.h), logged at ERROR
+// with file and offset, and listed in ReplayStats::quarantined; its sequence numbers
+// still count for max_sequence_number. An error from `sink` stops replay and is
+// returned with the file and offset of the entry. Call before Wal::Make.
 arrow::Result<ReplayStats> ReplayWal(FileSystem& fs, const std::string& dir,
                                      DmlSink& sink, const ReplayOptions& options = {});
 

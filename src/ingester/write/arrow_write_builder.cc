@@ -11,8 +11,10 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "ingester/catalog/names.h"
 #include "ingester/common/column_type.h"
 #include "ingester/common/error.h"
+#include "ingester/dml/write_validation.h"
 #include "ingester/write/partition_key.h"
 
 namespace ingester {
@@ -78,7 +80,7 @@ arrow::Result<std::vector<ColumnPlan>> PlanBatch(const arrow::Schema& schema) {
   bool has_time = false;
   for (int i = 0; i < schema.num_fields(); ++i) {
     const auto& field = *schema.field(i);
-    if (field.name().empty()) return InvalidInput("a column has an empty name");
+    ARROW_RETURN_NOT_OK(catalog::ValidateColumnName(field.name()));
     if (!seen.insert(field.name()).second) {
       return InvalidInput("column '" + field.name() + "' appears twice in a batch");
     }
@@ -90,14 +92,31 @@ arrow::Result<std::vector<ColumnPlan>> PlanBatch(const arrow::Schema& schema) {
   return plan;
 }
 
-// The `time` column as timestamp[ns] (zero-copy when it already is, or is int64).
+// Everything about a batch's data that the plan does not show: the Arrow data is
+// well-formed and the values obey the rules of line protocol (dml/write_validation.h).
+// Runs before anything reads the values, since malformed data would be read out of
+// bounds.
+arrow::Status ValidateBatch(const arrow::RecordBatch& batch,
+                            const std::vector<ColumnPlan>& plan) {
+  for (const auto& column : plan) {
+    const arrow::ArrayData& data = *batch.column_data(column.index);
+    if (data.length != batch.num_rows() ||
+        !data.type->Equals(*batch.schema()->field(column.index)->type())) {
+      return InvalidInput("column '" + column.name +
+                          "' does not match the batch's schema or row count");
+    }
+  }
+  for (const auto& column : plan) {
+    ARROW_RETURN_NOT_OK(
+        ValidateColumnValues(column.name, column.type, *batch.column(column.index)));
+  }
+  return arrow::Status::OK();
+}
+
+// The `time` column (validated: no nulls) as timestamp[ns] (zero-copy when it already
+// is, or is int64).
 arrow::Result<std::shared_ptr<arrow::Array>> TimeToNanos(
     const std::shared_ptr<arrow::Array>& array, arrow::MemoryPool* pool) {
-  if (array->null_count() > 0) {
-    int64_t row = 0;
-    while (!array->IsNull(row)) ++row;
-    return InvalidInput("column 'time' has a null in row " + std::to_string(row));
-  }
   int64_t factor = 1;
   if (array->type_id() == arrow::Type::TIMESTAMP) {
     switch (static_cast<const arrow::TimestampType&>(*array->type()).unit()) {
@@ -303,12 +322,18 @@ arrow::Result<WriteOp> BuildArrowWrite(
     const catalog::NamespaceRecord& ns, const std::string& table_name,
     const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches, SchemaCache* cache,
     arrow::MemoryPool* pool) {
-  // Every batch's roles are checked before the catalog hears of the write.
+  // Every batch is checked before the catalog hears of the write.
+  ARROW_RETURN_NOT_OK(catalog::ValidateTableName(table_name));
   std::vector<std::vector<ColumnPlan>> plans;
-  for (const auto& batch : batches) {
-    if (batch == nullptr) return InvalidInput("a batch is null");
-    ARROW_ASSIGN_OR_RAISE(auto plan, PlanBatch(*batch->schema()));
-    plans.push_back(std::move(plan));
+  for (size_t i = 0; i < batches.size(); ++i) {
+    if (batches[i] == nullptr) return InvalidInput("a batch is null");
+    auto plan = PlanBatch(*batches[i]->schema());
+    arrow::Status valid = plan.ok() ? ValidateBatch(*batches[i], *plan) : plan.status();
+    if (!valid.ok()) {
+      if (batches.size() == 1) return valid;
+      return valid.WithMessage("batch ", i, ": ", valid.message());
+    }
+    plans.push_back(std::move(*plan));
   }
   ARROW_ASSIGN_OR_RAISE(auto schema, EnsureColumns(ns, table_name, plans, cache));
 

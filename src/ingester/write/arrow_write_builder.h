@@ -15,9 +15,13 @@
 //   int64 / uint64 / float64 / bool / utf8                i64 / u64 / f64 / bool / string
 //   anything else                                         InvalidInput naming column+type
 //
-// Unlike line protocol, a batch is all or nothing: any bad column (or a null or
+// Batches come from clients, so nothing in them is trusted: before any value is read,
+// each batch is checked as dml/write_validation.h describes (well-formed Arrow, i.e.
+// arrow::Array::ValidateFull: string offsets, dictionary indices, UTF-8; and the value
+// rules of line protocol: valid names, non-empty tag values, finite floats, non-null
+// time). Unlike line protocol, a batch is all or nothing: any bad column or value (or an
 // out-of-range time) rejects the whole call, and nothing reaches the catalog unless
-// every batch's columns have valid roles.
+// every batch passes.
 #pragma once
 
 #include <arrow/memory_pool.h>
@@ -41,7 +45,8 @@ inline constexpr std::string_view kColumnTypeMetadataKey = "ingester.column_type
 // Validates and builds. Batches may differ in columns; rows keep their order (batch by
 // batch) within each day. Empty batches are checked but add no rows; the op then has
 // no writes. Sequence numbers are 0: the caller takes them from the oracle. Errors:
-// InvalidInput (bad column, missing or null time, bad table name), Conflict (type
+// InvalidInput (bad column, name or value, naming the column and row; "batch i: ..."
+// when there are several batches), Conflict (type
 // clash with the catalog), LimitExceeded (namespace limits), or the catalog's error.
 // Thread-safe if `cache` is.
 arrow::Result<WriteOp> BuildArrowWrite(

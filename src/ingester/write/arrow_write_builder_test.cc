@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <filesystem>
+#include <limits>
 
 #include "ingester/catalog/open.h"
 #include "ingester/common/column_type.h"
@@ -319,6 +321,135 @@ TEST_F(ArrowWriteBuilderTest, EmptyBatchesAddNoWrites) {
   ASSERT_OK_AND_ASSIGN(op, Build({empty}));
   EXPECT_TRUE(op.writes.empty());
   EXPECT_EQ(CatalogType("v"), ColumnType::kI64);
+}
+
+// --- malformed and invalid batches: each is refused before the catalog is touched ---
+
+template <typename T>
+std::shared_ptr<arrow::Buffer> BufferOf(const std::vector<T>& values) {
+  return arrow::Buffer::FromString(std::string(
+      reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T)));
+}
+
+// A utf8 array from raw offsets and bytes, as a client may send it (unchecked).
+std::shared_ptr<arrow::Array> RawStrings(const std::vector<int32_t>& offsets,
+                                         const std::string& bytes) {
+  return arrow::MakeArray(arrow::ArrayData::Make(
+      arrow::utf8(), static_cast<int64_t>(offsets.size()) - 1,
+      {nullptr, BufferOf(offsets), arrow::Buffer::FromString(bytes)}, 0));
+}
+
+// dictionary<Index, utf8> from raw indices (unchecked), as
+// pa.DictionaryArray.from_arrays(..., safe=False) makes it.
+template <typename Index>
+std::shared_ptr<arrow::Array> RawDictionary(const std::shared_ptr<arrow::DataType>& index,
+                                            const std::vector<Index>& indices,
+                                            const std::shared_ptr<arrow::Array>& dict) {
+  auto data = arrow::ArrayData::Make(arrow::dictionary(index, arrow::utf8()),
+                                     static_cast<int64_t>(indices.size()),
+                                     {nullptr, BufferOf(indices)}, 0);
+  data->dictionary = dict->data();
+  return arrow::MakeArray(data);
+}
+
+class ArrowWriteBuilderRejectsTest : public ArrowWriteBuilderTest {
+ protected:
+  // `column` (named `name`) plus a valid time column, written to a fresh table: the
+  // error must be InvalidInput with every one of `parts`, and the table must not exist.
+  void ExpectRefused(const std::shared_ptr<arrow::Field>& field,
+                     const std::shared_ptr<arrow::Array>& column,
+                     const std::vector<std::string>& parts,
+                     const std::string& table = "fresh") {
+    std::vector<int64_t> times(static_cast<size_t>(column->length()), kT0);
+    auto batch = Batch({field, arrow::field("time", arrow::int64())},
+                       {column, Make<int64_t>({times.begin(), times.end()})});
+    auto result = Build({batch}, table);
+    ASSERT_FALSE(result.ok()) << field->ToString();
+    EXPECT_EQ(ErrorKindOf(result.status()), ErrorKind::kInvalidInput) << result.status();
+    for (const auto& part : parts) {
+      EXPECT_NE(result.status().message().find(part), std::string::npos)
+          << "'" << part << "' not in: " << result.status().message();
+    }
+    EXPECT_FALSE(catalog_->GetTableByName(ns_.id, table).ValueOrDie().has_value());
+  }
+};
+
+TEST_F(ArrowWriteBuilderRejectsTest, DictionaryIndexOutOfRange) {
+  auto dict = Strings({"a"});
+  auto host = arrow::field("host", arrow::dictionary(arrow::int32(), arrow::utf8()));
+  // The reported batch: would have segfaulted in the buffer.
+  ExpectRefused(host, RawDictionary<int32_t>(arrow::int32(), {2147483647}, dict),
+                {"column 'host' row 0", "dictionary index 2147483647 is out of range"});
+  // A small one: would have been acknowledged, with garbage persisted.
+  ExpectRefused(host, RawDictionary<int32_t>(arrow::int32(), {0, 1}, dict),
+                {"column 'host' row 1", "dictionary index 1 is out of range"});
+  // int8 indices are widened: out of range before that too.
+  ExpectRefused(arrow::field("host", arrow::dictionary(arrow::int8(), arrow::utf8())),
+                RawDictionary<int8_t>(arrow::int8(), {0, 0, 5}, dict),
+                {"column 'host' row 2", "dictionary index 5"});
+}
+
+TEST_F(ArrowWriteBuilderRejectsTest, BadStringOffsets) {
+  ExpectRefused(arrow::field("note", arrow::utf8()), RawStrings({0, 5, 2, 6}, "abcdef"),
+                {"column 'note' row 1", "string offsets 5..2"});
+  ExpectRefused(arrow::field("note", arrow::utf8()), RawStrings({0, 1 << 20}, "abcdef"),
+                {"column 'note' row 0", "string offsets 0..1048576"});
+  // In a tag declared by metadata, which the builder dictionary-encodes.
+  ExpectRefused(TagField("region"), RawStrings({0, 3, 1}, "abc"),
+                {"column 'region' row 1", "string offsets 3..1"});
+}
+
+TEST_F(ArrowWriteBuilderRejectsTest, InvalidUtf8InATagAndInAStringField) {
+  ExpectRefused(arrow::field("note", arrow::utf8()), RawStrings({0, 1, 3}, "a\xff\xfe"),
+                {"column 'note' row 1", "not valid UTF-8"});
+  ExpectRefused(TagField("region"), RawStrings({0, 2}, "\xc3\x28"),
+                {"column 'region' row 0", "not valid UTF-8"});
+  ExpectRefused(arrow::field("host", arrow::dictionary(arrow::int32(), arrow::utf8())),
+                RawDictionary<int32_t>(arrow::int32(), {0}, RawStrings({0, 1}, "\x80")),
+                {"column 'host' dictionary value 0", "not valid UTF-8"});
+}
+
+TEST_F(ArrowWriteBuilderRejectsTest, NanAndInfiniteFloats) {
+  const double inf = std::numeric_limits<double>::infinity();
+  ExpectRefused(arrow::field("usage", arrow::float64()),
+                Make<double>({1.0, std::nan("")}), {"column 'usage' row 1", "NaN"});
+  ExpectRefused(arrow::field("usage", arrow::float64()), Make<double>({inf}),
+                {"column 'usage' row 0", "+Inf"});
+  ExpectRefused(arrow::field("usage", arrow::float64()), Make<double>({-inf}),
+                {"column 'usage' row 0", "-Inf"});
+  // A null float is no value: accepted.
+  auto ok = Batch(
+      {arrow::field("usage", arrow::float64()), arrow::field("time", arrow::int64())},
+      {Make<double>({std::nullopt}), Make<int64_t>({kT0})});
+  EXPECT_TRUE(Build({ok}).ok());
+}
+
+TEST_F(ArrowWriteBuilderRejectsTest, InvalidNamesAndEmptyTagValues) {
+  ExpectRefused(arrow::field("bad\x01name", arrow::int64()), Make<int64_t>({1}),
+                {"invalid column name", "control character"});
+  ExpectRefused(arrow::field(std::string("\xff"), arrow::int64()), Make<int64_t>({1}),
+                {"invalid column name", "not valid UTF-8"});
+  ExpectRefused(arrow::field("", arrow::int64()), Make<int64_t>({1}),
+                {"must not be empty"});
+  ExpectRefused(arrow::field("n", arrow::int64()), Make<int64_t>({1}),
+                {"invalid table name", "'/'"}, "a/b");
+  ExpectRefused(TagField("region"), Strings({"eu", ""}),
+                {"column 'region' row 1", "tag value must not be empty"});
+}
+
+TEST_F(ArrowWriteBuilderRejectsTest, SeveralBatchesNameTheBadOne) {
+  auto good =
+      Batch({arrow::field("v", arrow::float64()), arrow::field("time", arrow::int64())},
+            {Make<double>({1.0}), Make<int64_t>({kT0})});
+  auto bad =
+      Batch({arrow::field("v", arrow::float64()), arrow::field("time", arrow::int64())},
+            {Make<double>({std::nan("")}), Make<int64_t>({kT0})});
+  auto result = Build({good, bad}, "fresh");
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.status().message().find("batch 1: column 'v' row 0"),
+            std::string::npos)
+      << result.status();
+  EXPECT_FALSE(catalog_->GetTableByName(ns_.id, "fresh").ValueOrDie().has_value());
 }
 
 }  // namespace
