@@ -4,7 +4,9 @@
 #include <filesystem>
 #include <random>
 #include <set>
+#include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 
 #include "ingester/catalog/migrations.h"
@@ -246,17 +248,19 @@ std::string DescribeTable(const TableRecord& table) {
 
 // The columns of `wanted` once each, in first-seen order; Conflict if one name is
 // offered with two types.
+// O(n): a write may offer many columns (the limit is checked after this).
 arrow::Result<std::vector<ColumnSpec>> Dedupe(const std::vector<ColumnSpec>& wanted) {
   std::vector<ColumnSpec> unique;
+  std::unordered_map<std::string_view, ColumnType> types;
+  types.reserve(wanted.size());
   for (const ColumnSpec& spec : wanted) {
-    auto it = std::find_if(unique.begin(), unique.end(),
-                           [&](const ColumnSpec& u) { return u.name == spec.name; });
-    if (it == unique.end()) {
+    auto [it, inserted] = types.emplace(spec.name, spec.type);
+    if (inserted) {
       unique.push_back(spec);
-    } else if (it->type != spec.type) {
+    } else if (it->second != spec.type) {
       return Conflict(
           "column " + QuoteForMessage(spec.name) +
-          " is offered with two types: " + std::string(ColumnTypeName(it->type)) +
+          " is offered with two types: " + std::string(ColumnTypeName(it->second)) +
           " and " + std::string(ColumnTypeName(spec.type)));
     }
   }
@@ -520,8 +524,13 @@ arrow::Result<TableSchema> SqliteCatalog::GetOrCreateColumns(
     ARROW_ASSIGN_OR_RAISE(schema.table, ReadTable(conn, table_id));
     ARROW_ASSIGN_OR_RAISE(schema.columns, ReadColumns(conn, table_id));
     std::vector<const ColumnSpec*> missing;
+    std::unordered_map<std::string_view, const ColumnRecord*> by_name;
+    by_name.reserve(schema.columns.size());
+    for (const ColumnRecord& column : schema.columns)
+      by_name.emplace(column.name, &column);
     for (const ColumnSpec& spec : unique) {
-      const ColumnRecord* existing = schema.FindColumn(spec.name);
+      auto found = by_name.find(spec.name);
+      const ColumnRecord* existing = found == by_name.end() ? nullptr : found->second;
       if (existing == nullptr) {
         missing.push_back(&spec);
       } else if (existing->type != spec.type) {
