@@ -60,8 +60,8 @@ class ColumnBuilder {
         builder_ = std::make_unique<arrow::StringBuilder>(pool);
         break;
       case ColumnType::kTime:
-        builder_ = std::make_unique<arrow::TimestampBuilder>(
-            ArrowTypeFor(ColumnType::kTime), pool);
+        builder_ = std::make_unique<arrow::TimestampBuilder>(ArrowTypeFor(ColumnType::kTime),
+                                                             pool);
         break;
     }
   }
@@ -89,8 +89,7 @@ class ColumnBuilder {
       case ColumnType::kString:
         return static_cast<arrow::StringBuilder&>(*builder_).Append(field.str);
       default:
-        return arrow::Status::Invalid("field appended to a ", ColumnTypeName(type_),
-                                      " column");
+        return arrow::Status::Invalid("field appended to a ", ColumnTypeName(type_), " column");
     }
   }
   arrow::Status AppendNull() { return builder_->AppendNull(); }
@@ -128,9 +127,9 @@ class ColumnLookup {
 
 std::string TypeMismatch(const catalog::TableSchema& schema, std::string_view column,
                          ColumnType existing, ColumnType offered) {
-  return "column '" + std::string(column) + "' of table '" + schema.table.name +
-         "' has type " + std::string(ColumnTypeName(existing)) +
-         " in the catalog; the line offers " + std::string(ColumnTypeName(offered));
+  return "column '" + std::string(column) + "' of table '" + schema.table.name + "' has type " +
+         std::string(ColumnTypeName(existing)) + " in the catalog; the line offers " +
+         std::string(ColumnTypeName(offered));
 }
 
 // The lines of one table in this request, and what became of them.
@@ -143,8 +142,8 @@ class TableWriteBuilder {
   void AddLine(const lp::ParsedLine* line) { lines_.push_back(line); }
 
   // Validates the lines, appending rejections, and adds one PartitionWrite per day.
-  arrow::Status Build(std::vector<LineRejection>* rejected,
-                      std::vector<PartitionWrite>* out, int64_t* accepted) {
+  arrow::Status Build(std::vector<LineRejection>* rejected, std::vector<PartitionWrite>* out,
+                      int64_t* accepted) {
     auto schema = cache_->GetOrCreateTable(ns_, std::string(name_));
     if (!schema.ok()) return RejectAll(schema.status(), rejected);
     schema_ = *schema;
@@ -174,8 +173,7 @@ class TableWriteBuilder {
  private:
   // A table that cannot be created (bad name, table limit) rejects every line of it;
   // other failures (the catalog is down) fail the request.
-  arrow::Status RejectAll(const arrow::Status& status,
-                          std::vector<LineRejection>* rejected) {
+  arrow::Status RejectAll(const arrow::Status& status, std::vector<LineRejection>* rejected) {
     auto kind = ErrorKindOf(status);
     if (kind != ErrorKind::kInvalidInput && kind != ErrorKind::kLimit &&
         kind != ErrorKind::kConflict) {
@@ -196,9 +194,9 @@ class TableWriteBuilder {
       lookup_ = std::make_unique<ColumnLookup>(*schema_);
       std::vector<catalog::ColumnSpec> wanted;
       std::unordered_map<std::string_view, bool> seen;
-      // One new column past the table's room is enough for the catalog to refuse the
-      // lot (LimitExceeded): offering a line's million distinct keys would only make the
-      // refusal cost as much as the keys.
+      // One new column past the table's room is enough to refuse the lot: offering a
+      // line's million distinct keys would only make the refusal cost as much as the
+      // keys.
       const size_t limit = static_cast<size_t>(std::max(0, ns_.max_columns_per_table));
       const size_t room =
           limit > schema_->columns.size() ? limit - schema_->columns.size() : 0;
@@ -215,12 +213,12 @@ class TableWriteBuilder {
       }
       if (wanted.empty()) return arrow::Status::OK();
       if (wanted.size() > room) {
-        column_error_ =
-            "table '" + schema_->table.name + "' would have more than " +
-            std::to_string(limit) + " columns (" +
-            std::to_string(schema_->columns.size()) + " existing + at least " +
-            std::to_string(wanted.size()) +
-            " new), over its limit of max_columns_per_table=" + std::to_string(limit);
+        column_error_ = "table '" + schema_->table.name + "' would have more than " +
+                        std::to_string(limit) + " columns (" +
+                        std::to_string(schema_->columns.size()) + " existing + at least " +
+                        std::to_string(wanted.size()) +
+                        " new), over its limit of max_columns_per_table=" +
+                        std::to_string(limit);
         break;
       }
       auto added = cache_->AddColumns(ns_, schema_->table.id, wanted);
@@ -248,23 +246,19 @@ class TableWriteBuilder {
 
   std::optional<LineRejection> Check(const lp::ParsedLine& line) {
     auto reject = [&](std::string_view at, std::string message) {
-      return LineRejection{line.line_number,
-                           index_->ColumnOf(line.line_number, at.data()),
+      return LineRejection{line.line_number, index_->ColumnOf(line.line_number, at.data()),
                            std::move(message)};
     };
     size_t slot = 0;
-    auto check = [&](std::string_view name,
-                     ColumnType offered) -> std::optional<LineRejection> {
+    auto check = [&](std::string_view name, ColumnType offered) -> std::optional<LineRejection> {
       int pos = lookup_->Find(name, slot++);
-      const auto* column =
-          pos < 0 ? nullptr : &schema_->columns[static_cast<size_t>(pos)];
+      const auto* column = pos < 0 ? nullptr : &schema_->columns[static_cast<size_t>(pos)];
       if (column == nullptr) {
-        return reject(name, column_error_.empty() ? "column '" + std::string(name) +
-                                                        "' could not be created"
-                                                  : column_error_);
+        return reject(name, column_error_.empty()
+                                ? "column '" + std::string(name) + "' could not be created"
+                                : column_error_);
       }
-      if (column->type != offered)
-        return reject(name, TypeMismatch(*schema_, name, column->type, offered));
+      if (column->type != offered) return reject(name, TypeMismatch(*schema_, name, column->type, offered));
       return std::nullopt;
     };
     for (const auto& tag : line.tags) {
@@ -286,8 +280,7 @@ class TableWriteBuilder {
     const auto rows = static_cast<int64_t>(lines.size());
     auto builder_at = [&](int pos) -> arrow::Result<ColumnBuilder*> {
       // Check() accepted the line, so every key is in the schema.
-      if (pos < 0)
-        return arrow::Status::Invalid("column missing from the checked schema");
+      if (pos < 0) return arrow::Status::Invalid("column missing from the checked schema");
       auto& b = builders[static_cast<size_t>(pos)];
       if (b == nullptr) {
         b = std::make_unique<ColumnBuilder>(columns[static_cast<size_t>(pos)].type);
@@ -324,8 +317,7 @@ class TableWriteBuilder {
 
     // Tags first, then fields, each in schema (creation) order; time last.
     std::sort(used.begin(), used.end(), [&](int a, int b) {
-      bool a_tag = columns[a].type == ColumnType::kTag,
-           b_tag = columns[b].type == ColumnType::kTag;
+      bool a_tag = columns[a].type == ColumnType::kTag, b_tag = columns[b].type == ColumnType::kTag;
       return a_tag != b_tag ? a_tag : a < b;
     });
     arrow::FieldVector fields;
@@ -338,11 +330,10 @@ class TableWriteBuilder {
       arrays.push_back(std::move(array));
     }
     ARROW_ASSIGN_OR_RAISE(auto time_array, time_builder.Finish());
-    fields.push_back(arrow::field(std::string(kTimeColumnName),
-                                  ArrowTypeFor(ColumnType::kTime), false));
+    fields.push_back(
+        arrow::field(std::string(kTimeColumnName), ArrowTypeFor(ColumnType::kTime), false));
     arrays.push_back(std::move(time_array));
-    return arrow::RecordBatch::Make(arrow::schema(std::move(fields)), rows,
-                                    std::move(arrays));
+    return arrow::RecordBatch::Make(arrow::schema(std::move(fields)), rows, std::move(arrays));
   }
 
   const catalog::NamespaceRecord& ns_;
@@ -374,15 +365,13 @@ arrow::Result<BuiltWrite> BuildWrite(const catalog::NamespaceRecord& ns,
   for (const auto& line : parsed.lines()) {
     auto [it, inserted] = by_name.emplace(line.measurement, nullptr);
     if (inserted) {
-      tables.push_back(
-          std::make_unique<TableWriteBuilder>(ns, line.measurement, &index, cache));
+      tables.push_back(std::make_unique<TableWriteBuilder>(ns, line.measurement, &index, cache));
       it->second = tables.back().get();
     }
     it->second->AddLine(&line);
   }
   for (auto& table : tables) {
-    ARROW_RETURN_NOT_OK(
-        table->Build(&built.rejected, &built.op.writes, &built.lines_accepted));
+    ARROW_RETURN_NOT_OK(table->Build(&built.rejected, &built.op.writes, &built.lines_accepted));
   }
   std::stable_sort(built.rejected.begin(), built.rejected.end(),
                    [](const LineRejection& a, const LineRejection& b) {
