@@ -91,3 +91,34 @@ def test_corruption_in_an_earlier_segment_refuses_to_start(make_server):
     message = proc.stdout + proc.stderr
     assert first.name in message
     assert "offset" in message
+
+
+def test_a_segment_deleted_by_hand_refuses_the_start_until_the_operator_accepts_it(make_server):
+    server = make_server(["--wal-rotation-period", "100ms", *UNREACHABLE_STORE]).start()
+    write_rows(server, 0, 50)
+    wait_until(lambda: len(segments(server.wal_dir)) >= 2, what="a rotation")
+    write_rows(server, 50, 50)
+    server.kill()
+    # Segments the ingester deleted itself leave gaps too: only the ledger knows which.
+    assert (server.wal_dir / "segments.ledger").exists()
+    first = segments(server.wal_dir)[0]
+    lost = wal_inspect(server.wal_dir)["segments"][0]["rows"]
+    assert lost > 0
+    first.unlink()
+
+    args = [str(BINARY), "serve", "--data-dir", str(server.data_dir), "--http-bind",
+            "127.0.0.1:0", "--flight-bind", "127.0.0.1:0", *UNREACHABLE_STORE]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    message = proc.stdout + proc.stderr
+    assert first.name in message and "--wal-allow-missing-segments" in message, message
+
+    # The operator accepts the loss: the rest is replayed, and the next start needs no flag.
+    server.extra_args.append("--wal-allow-missing-segments")
+    server.start()
+    assert server.total_rows("w", "cpu", expected=100 - lost) == 100 - lost
+    assert first.name in server.log()
+    server.kill()
+    server.extra_args.remove("--wal-allow-missing-segments")
+    server.start()
+    assert server.total_rows("w", "cpu", expected=100 - lost) == 100 - lost

@@ -238,7 +238,10 @@ arrow::Status Ingester::Impl::Open() {
   if (ec)
     return arrow::Status::IOError("cannot create ", options.wal_dir, ": ", ec.message());
   auto fs = wal::PosixFileSystem();
-  ARROW_ASSIGN_OR_RAISE(auto replay, wal::ReplayWal(*fs, options.wal_dir, *buffer_sink));
+  wal::ReplayOptions replay_options;
+  replay_options.allow_missing_segments = options.wal_allow_missing_segments;
+  ARROW_ASSIGN_OR_RAISE(auto replay, wal::ReplayWal(*fs, options.wal_dir, *buffer_sink,
+                                                    replay_options));
   write_metrics.replayed_rows->Add(replay.rows);
   write_metrics.replay_quarantined->Add(static_cast<int64_t>(replay.quarantined.size()));
   oracle = std::make_unique<TimestampOracle>(replay.max_sequence_number.value_or(0) + 1);
@@ -246,6 +249,7 @@ arrow::Status Ingester::Impl::Open() {
   wal::WalOptions wal_options;
   wal_options.dir = options.wal_dir;
   wal_options.fs = fs;
+  wal_options.allow_missing_segments = options.wal_allow_missing_segments;
   ARROW_ASSIGN_OR_RAISE(wal, wal::Wal::Make(std::move(wal_options)));
   for (auto& segment : replay.segments) {
     tracker->AddSegment(segment.id, std::move(segment.sequence_numbers));

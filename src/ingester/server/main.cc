@@ -56,6 +56,11 @@ void AddServeFlags(CLI::App* serve, ingester::IngesterOptions* o, TextFlags* t) 
        "Persist when all buffers together hold more (0: no limit)");
   flag("--wal-disk-full-percent", &o->wal_disk_full_percent, "INGESTER_WAL_DISK_FULL_PERCENT",
        "Refuse writes (503) and persist everything while the WAL volume is this full");
+  serve
+      ->add_flag("--wal-allow-missing-segments", o->wal_allow_missing_segments,
+                 "Start although WAL segments the ingester never deleted are missing "
+                 "(accepting the loss of their unpersisted writes)")
+      ->envname("INGESTER_WAL_ALLOW_MISSING_SEGMENTS");
   flag("--exec-mem-limit", &t->exec_mem_limit, "INGESTER_EXEC_MEM_LIMIT",
        "Memory limit of sort/dedup jobs (0: no limit)");
   flag("--max-http-request-size", &t->max_http_request_size, "INGESTER_MAX_HTTP_REQUEST_SIZE",

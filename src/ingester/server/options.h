@@ -36,6 +36,9 @@ struct IngesterOptions {
   // Writes are refused (503) and everything is persisted while the WAL volume is this
   // full, in percent of its capacity.
   double wal_disk_full_percent = 90;
+  // Start even though WAL segments the ingester never deleted are missing (their
+  // unpersisted writes are lost); the default refuses to start and names them.
+  bool wal_allow_missing_segments = false;
   int64_t exec_mem_limit = 0;    // 0: no limit
   int64_t max_http_request_size = 10 * 1024 * 1024;
   // Bound on the Arrow bytes of the batches of one Flight DoPut call.

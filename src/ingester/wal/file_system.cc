@@ -201,4 +201,32 @@ std::shared_ptr<FileSystem> PosixFileSystem() {
   return fs;
 }
 
+arrow::Status WriteFileAtomically(FileSystem& fs, const std::string& path,
+                                  std::string_view data) {
+  const std::string tmp = path + ".tmp";
+  arrow::Status deleted = fs.Delete(tmp);  // left by an earlier crash, if any
+  if (!deleted.ok() && arrow::internal::ErrnoFromStatus(deleted) != ENOENT) {
+    return deleted;
+  }
+  ARROW_ASSIGN_OR_RAISE(auto file, fs.NewWritableFile(tmp));
+  ARROW_RETURN_NOT_OK(file->Append(data));
+  ARROW_RETURN_NOT_OK(file->Sync());
+  ARROW_RETURN_NOT_OK(file->Close());
+  return fs.Rename(tmp, path);
+}
+
+arrow::Result<std::string> ReadWholeFile(FileSystem& fs, const std::string& path) {
+  ARROW_ASSIGN_OR_RAISE(auto file, fs.OpenRandomAccess(path));
+  std::string data(file->size(), '\0');
+  size_t done = 0;
+  while (done < data.size()) {
+    ARROW_ASSIGN_OR_RAISE(size_t n,
+                          file->ReadAt(done, data.size() - done,
+                                       reinterpret_cast<uint8_t*>(data.data() + done)));
+    if (n == 0) return arrow::Status::IOError("unexpected end of ", path);
+    done += n;
+  }
+  return data;
+}
+
 }  // namespace ingester::wal

@@ -71,4 +71,13 @@ class FileSystem {
 // The real filesystem (open/pwrite/fdatasync). A process-wide instance.
 std::shared_ptr<FileSystem> PosixFileSystem();
 
+// Writes `data` to `path` through a synced "<path>.tmp" (replacing one an earlier crash
+// left) and a rename, so a reader sees the old file or the whole new one. The caller
+// syncs the directory to make the rename durable.
+arrow::Status WriteFileAtomically(FileSystem& fs, const std::string& path,
+                                  std::string_view data);
+
+// The whole content of `path`.
+arrow::Result<std::string> ReadWholeFile(FileSystem& fs, const std::string& path);
+
 }  // namespace ingester::wal

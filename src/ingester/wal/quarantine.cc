@@ -7,26 +7,6 @@
 
 namespace ingester::wal {
 
-namespace {
-
-// Writes `data` to `path` through a synced `.tmp` file and a rename; the caller syncs
-// the directory.
-arrow::Status WriteFileAtomically(FileSystem& fs, const std::string& path,
-                                  std::string_view data) {
-  const std::string tmp = path + std::string(kTempSuffix);
-  arrow::Status deleted = fs.Delete(tmp);  // left by an earlier crash, if any
-  if (!deleted.ok() && arrow::internal::ErrnoFromStatus(deleted) != ENOENT) {
-    return deleted;
-  }
-  ARROW_ASSIGN_OR_RAISE(auto file, fs.NewWritableFile(tmp));
-  ARROW_RETURN_NOT_OK(file->Append(data));
-  ARROW_RETURN_NOT_OK(file->Sync());
-  ARROW_RETURN_NOT_OK(file->Close());
-  return fs.Rename(tmp, path);
-}
-
-}  // namespace
-
 std::string QuarantineBaseName(SegmentId segment, uint64_t offset) {
   char name[64];
   std::snprintf(name, sizeof(name), "%020llu-%020llu",

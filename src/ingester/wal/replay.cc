@@ -12,6 +12,7 @@
 #include "ingester/wal/quarantine.h"
 #include "ingester/wal/segment_reader.h"
 #include "ingester/wal/write_op_codec.h"
+#include "ingester/wal/segment_ledger.h"
 
 namespace ingester::wal {
 
@@ -98,6 +99,17 @@ arrow::Result<ReplayStats> ReplayWal(FileSystem& fs, const std::string& dir,
                                      DmlSink& sink, const ReplayOptions& options) {
   const auto start = SteadyClock::now();
   ARROW_ASSIGN_OR_RAISE(auto ids, ListSegments(fs, dir));
+  ARROW_ASSIGN_OR_RAISE(SegmentLedger ledger, SegmentLedger::Load(fs, dir));
+  // Deleted just before a stop, the file still there: only persisted writes (Wal::Make
+  // removes it).
+  std::erase_if(ids, [&](SegmentId id) { return ledger.IsDeleted(id); });
+  if (auto missing = ledger.Missing(ids); !missing.empty()) {
+    if (!options.allow_missing_segments) {
+      return DataLoss(MissingSegmentsMessage(dir, missing));
+    }
+    spdlog::warn("WAL replay: {}; going on without them (--wal-allow-missing-segments)",
+                 MissingSegmentsMessage(dir, missing));
+  }
   spdlog::info("WAL replay: {} segment(s) in {}", ids.size(), dir);
   ReplayStats stats;
   Progress progress(options, ids.size());

@@ -30,6 +30,9 @@ struct ReplayOptions {
   // Progress is logged every this many entries, or this often, whichever comes first.
   int64_t progress_every_entries = 100'000;
   std::chrono::milliseconds progress_interval{5000};
+  // Replay refuses (DataLoss) a directory whose ledger (segment_ledger.h) lists segments
+  // that are neither on disk nor deleted by the ingester, unless this is set.
+  bool allow_missing_segments = false;
 };
 
 struct TruncatedTail {

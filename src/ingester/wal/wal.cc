@@ -54,11 +54,36 @@ arrow::Result<std::unique_ptr<Wal>> Wal::Make(WalOptions options) {
       removed = true;
     }
   }
-  if (removed) ARROW_RETURN_NOT_OK(fs->SyncDir(dir));
   std::sort(existing.begin(), existing.end());
-  const SegmentId first = existing.empty() ? 1 : existing.back() + 1;
+  ARROW_ASSIGN_OR_RAISE(SegmentLedger ledger, SegmentLedger::Load(*fs, dir));
+  // A deletion recorded just before a crash, the file still there: it held only
+  // persisted writes.
+  std::erase_if(existing, [&](SegmentId id) {
+    if (!ledger.IsDeleted(id)) return false;
+    spdlog::info("WAL: removing segment {}, deleted before the last stop",
+                 JoinPath(dir, SegmentFileName(id)));
+    removed = true;
+    return true;
+  });
+  for (SegmentId id : ledger.Missing(existing)) {
+    if (!options.allow_missing_segments) {
+      return DataLoss(MissingSegmentsMessage(dir, ledger.Missing(existing)));
+    }
+    spdlog::warn("WAL: segment {} is missing; accepted (--wal-allow-missing-segments)",
+                 JoinPath(dir, SegmentFileName(id)));
+    ledger.NoteDeleted(id);
+  }
+  for (const auto& name : names) {
+    auto id = ParseSegmentFileName(name);
+    if (id && ledger.IsDeleted(*id)) ARROW_RETURN_NOT_OK(fs->Delete(JoinPath(dir, name)));
+  }
+  if (removed) ARROW_RETURN_NOT_OK(fs->SyncDir(dir));
+  const SegmentId first =
+      std::max(existing.empty() ? SegmentId{1} : existing.back() + 1, ledger.next());
   ARROW_ASSIGN_OR_RAISE(auto writer, SegmentWriter::Create(fs, dir, first));
   ARROW_RETURN_NOT_OK(writer->Publish());
+  ledger.NoteCreated(first);
+  ARROW_RETURN_NOT_OK(ledger.Save(*fs, dir));
 
   std::unique_ptr<Wal> wal(new Wal(std::move(options)));
   {
@@ -67,6 +92,10 @@ arrow::Result<std::unique_ptr<Wal>> Wal::Make(WalOptions options) {
     wal->next_segment_id_ = first + 1;
     wal->current_ = std::make_unique<OpenSegment>();
     wal->current_->writer = std::move(writer);
+  }
+  {
+    MutexLock lock(&wal->ledger_mu_);
+    wal->ledger_ = std::move(ledger);
   }
   spdlog::info("WAL opened in {}: {} existing segment(s), writing segment {}", dir,
                existing.size(), first);
@@ -253,6 +282,16 @@ arrow::Result<ClosedSegment> Wal::Rotate() {
     }
     return status;
   }
+  {
+    // After the publish: a crash before this leaves a live segment above `next`, which
+    // the next open accepts. A failure here only weakens the missing-segment check.
+    MutexLock lock(&ledger_mu_);
+    ledger_.NoteCreated(id);
+    if (arrow::Status saved = ledger_.Save(*fs_, options_.dir); !saved.ok()) {
+      spdlog::error("WAL: cannot record segment {} in the ledger: {}", id,
+                    saved.ToString());
+    }
+  }
   spdlog::debug("WAL rotated segment {} ({} entries, {} rows, {} bytes)", closed.id,
                 closed.entries, closed.rows, closed.bytes);
   return closed;
@@ -272,7 +311,14 @@ arrow::Status Wal::Delete(SegmentId id) {
     closed_.erase(it);
   }
   const std::string path = JoinPath(options_.dir, SegmentFileName(id));
-  arrow::Status status = fs_->Delete(path);
+  arrow::Status status;
+  {
+    // Recorded before the file goes, so that no restart takes the gap for a loss.
+    MutexLock lock(&ledger_mu_);
+    ledger_.NoteDeleted(id);
+    status = ledger_.Save(*fs_, options_.dir);
+  }
+  if (status.ok()) status = fs_->Delete(path);
   if (status.ok()) status = fs_->SyncDir(options_.dir);
   if (!status.ok()) {
     MutexLock lock(&mu_);

@@ -37,6 +37,7 @@
 #include "ingester/dml/write_op.h"
 #include "ingester/wal/closed_segment.h"
 #include "ingester/wal/file_system.h"
+#include "ingester/wal/segment_ledger.h"
 #include "ingester/wal/format.h"
 #include "ingester/wal/segment_writer.h"
 
@@ -59,6 +60,10 @@ struct WalOptions {
   // Defaults to the real filesystem.
   std::shared_ptr<FileSystem> fs;
   PayloadCompression compression = PayloadCompression::kZstd;
+  // Make() refuses a directory whose ledger (segment_ledger.h) lists segments that are
+  // neither on disk nor deleted by the ingester, unless this is set: then they are
+  // recorded as deleted, with a warning naming them.
+  bool allow_missing_segments = false;
 
   arrow::Status Validate() const;
 };
@@ -93,8 +98,8 @@ class Wal final : public WalAppender {
   // written and synced and the new one is published (a rename and a directory fsync).
   arrow::Result<ClosedSegment> Rotate();
 
-  // Deletes a closed segment (its writes are persisted). Thread-safe. Fails for the
-  // current segment and for unknown ids.
+  // Deletes a closed segment (its writes are persisted), recording the deletion in the
+  // ledger first. Thread-safe. Fails for the current segment and for unknown ids.
   arrow::Status Delete(SegmentId id);
 
   // Ids of closed segments still on disk (found at Make or rotated since), ascending.
@@ -160,6 +165,10 @@ class Wal final : public WalAppender {
 
   // Serializes Rotate() calls (held across their I/O; never taken under mu_).
   Mutex rotate_mu_;
+  // Guards the ledger and its file; held across the file's rewrite, never under mu_
+  // (taken after rotate_mu_ when both are held).
+  Mutex ledger_mu_;
+  SegmentLedger ledger_ GUARDED_BY(ledger_mu_);
 };
 
 }  // namespace ingester::wal
