@@ -1,6 +1,7 @@
 #include "ingester/partition/row_partitioner.h"
 
 #include <functional>
+#include <limits>
 
 #include "ingester/partition/partition_key.h"
 
@@ -10,15 +11,14 @@ RowPartitioner::RowPartitioner(PartitionTemplate partition_template)
     : template_(std::move(partition_template)),
       tag_count_(template_.tag_names().size()) {}
 
-bool RowPartitioner::GroupEquals(
-    uint32_t group, int64_t period,
-    std::span<const std::optional<std::string_view>> tag_values) const {
-  if (periods_[group] != period) return false;
-  const auto* stored = values_.data() + static_cast<size_t>(group) * tag_count_;
-  for (size_t i = 0; i < tag_count_; ++i) {
-    if (stored[i] != tag_values[i]) return false;
-  }
-  return true;
+uint32_t RowPartitioner::SetLast(uint32_t group) {
+  last_ = group;
+  const TimeRange range = template_.time_format().PeriodRange(periods_[group]);
+  last_start_ = range.start.value_or(std::numeric_limits<int64_t>::min());
+  // A period reaching the int64 end: its last instant takes the slow path, which is
+  // still right.
+  last_end_ = range.end.value_or(std::numeric_limits<int64_t>::max());
+  return group;
 }
 
 uint32_t RowPartitioner::Assign(
@@ -34,14 +34,14 @@ uint32_t RowPartitioner::Assign(
   }
   auto [it, fresh] = by_hash_.try_emplace(hash, kNone);
   for (uint32_t g = it->second; g != kNone; g = next_[g]) {
-    if (GroupEquals(g, period, tag_values)) return last_ = g;
+    if (GroupEquals(g, period, tag_values)) return SetLast(g);
   }
   const auto group = static_cast<uint32_t>(periods_.size());
   periods_.push_back(period);
   values_.insert(values_.end(), tag_values.begin(), tag_values.begin() + tag_count_);
   next_.push_back(it->second);
   it->second = group;
-  return last_ = group;
+  return SetLast(group);
 }
 
 std::string RowPartitioner::Key(uint32_t group) const {

@@ -34,6 +34,12 @@ class RowPartitioner {
   uint32_t Assign(int64_t time_ns,
                   std::span<const std::optional<std::string_view>> tag_values);
 
+  // The times of the period of the group Assign() last returned, [start, end): a
+  // following row with a time in it and the same tag values is in the same group, so
+  // a caller can extend a run without calling Assign() per row.
+  int64_t last_period_start() const { return last_start_; }
+  int64_t last_period_end() const { return last_end_; }
+
   uint32_t group_count() const { return static_cast<uint32_t>(periods_.size()); }
   // The partition key of group `group`.
   std::string Key(uint32_t group) const;
@@ -48,8 +54,22 @@ class RowPartitioner {
  private:
   static constexpr uint32_t kNone = UINT32_MAX;
 
+  uint32_t AssignSlow(int64_t time_ns,
+                      std::span<const std::optional<std::string_view>> tag_values);
+  bool TagsEqual(uint32_t group,
+                 std::span<const std::optional<std::string_view>> tag_values) const {
+    const auto* stored = values_.data() + static_cast<size_t>(group) * tag_count_;
+    for (size_t i = 0; i < tag_count_; ++i) {
+      if (stored[i] != tag_values[i]) return false;
+    }
+    return true;
+  }
   bool GroupEquals(uint32_t group, int64_t period,
-                   std::span<const std::optional<std::string_view>> tag_values) const;
+                   std::span<const std::optional<std::string_view>> tag_values) const {
+    return periods_[group] == period && TagsEqual(group, tag_values);
+  }
+  // Makes `group` the previous row's group.
+  uint32_t SetLast(uint32_t group);
 
   const PartitionTemplate template_;
   const size_t tag_count_;
@@ -59,7 +79,11 @@ class RowPartitioner {
   // Groups by hash of (period, values); collisions chain through next_.
   std::unordered_map<uint64_t, uint32_t> by_hash_;
   std::vector<uint32_t> next_;
+  // The previous row's group and the times of its period, [last_start_, last_end_)
+  // (empty while there is none).
   uint32_t last_ = kNone;
+  int64_t last_start_ = 0;
+  int64_t last_end_ = 0;
 };
 
 }  // namespace ingester::partition

@@ -257,20 +257,35 @@ std::optional<TimeRange> TimeFormat::Parse(std::string_view text) const {
   const int64_t day = DaysFromCivil(y, m, d);
   switch (period_) {
     case TimePeriod::kHour:
-      return TimeRange{Nanos(day * 24 + h, kNanosPerHour),
-                       Nanos(day * 24 + h + 1, kNanosPerHour)};
+      return PeriodRange(day * 24 + h);
     case TimePeriod::kDay:
-      return TimeRange{Nanos(day, kNanosPerDay), Nanos(day + 1, kNanosPerDay)};
+      return PeriodRange(day);
     case TimePeriod::kMonth:
-      return TimeRange{
-          Nanos(day, kNanosPerDay),
-          Nanos(m == 12 ? DaysFromCivil(y + 1, 1, 1) : DaysFromCivil(y, m + 1, 1),
-                kNanosPerDay)};
+      return PeriodRange(y * 12 + m - 1);
     case TimePeriod::kYear:
-      return TimeRange{Nanos(day, kNanosPerDay),
-                       Nanos(DaysFromCivil(y + 1, 1, 1), kNanosPerDay)};
+      return PeriodRange(y);
   }
   return std::nullopt;
+}
+
+TimeRange TimeFormat::PeriodRange(int64_t period) const {
+  switch (period_) {
+    case TimePeriod::kHour:
+      return TimeRange{Nanos(period, kNanosPerHour), Nanos(period + 1, kNanosPerHour)};
+    case TimePeriod::kDay:
+      return TimeRange{Nanos(period, kNanosPerDay), Nanos(period + 1, kNanosPerDay)};
+    case TimePeriod::kMonth: {
+      const int64_t y = FloorDiv(period, 12), m = period - y * 12 + 1;
+      return TimeRange{
+          Nanos(DaysFromCivil(y, m, 1), kNanosPerDay),
+          Nanos(m == 12 ? DaysFromCivil(y + 1, 1, 1) : DaysFromCivil(y, m + 1, 1),
+                kNanosPerDay)};
+    }
+    case TimePeriod::kYear:
+      return TimeRange{Nanos(DaysFromCivil(period, 1, 1), kNanosPerDay),
+                       Nanos(DaysFromCivil(period + 1, 1, 1), kNanosPerDay)};
+  }
+  return {};
 }
 
 }  // namespace ingester::partition

@@ -37,6 +37,9 @@ class TimeFormat {
   // The number of the period holding `time_ns` (ns since the epoch, UTC; negative
   // times floor). Equal numbers format to equal text; distinct numbers to distinct text.
   int64_t PeriodOf(int64_t time_ns) const;
+  // The times period `period` covers: [its start, the next period's start); a bound
+  // outside the int64 nanosecond range is absent.
+  TimeRange PeriodRange(int64_t period) const;
   // Appends the text of period `period` (a PeriodOf result).
   void AppendPeriod(int64_t period, std::string* out) const;
   std::string Format(int64_t time_ns) const;

@@ -22,24 +22,36 @@
 namespace ingester {
 namespace {
 
+// The namespace's partition template by benchmark argument: 0 the default (daily),
+// 1 region and day (a few partitions per write), 2 host and day (1000 hosts: many).
+partition::PartitionTemplate TemplateFor(int64_t which) {
+  if (which == 0) return partition::PartitionTemplate();
+  return partition::PartitionTemplate::FromJson(
+             which == 1
+                 ? R"({"parts":[{"tag_value":"region"},{"time_format":"%Y-%m-%d"}]})"
+                 : R"({"parts":[{"tag_value":"hostname"},{"time_format":"%Y-%m-%d"}]})")
+      .ValueOrDie();
+}
+
 struct Fixture {
   TempDir dir{"write-bench"};
   std::unique_ptr<catalog::Catalog> catalog;
   std::unique_ptr<SchemaCache> cache;
   catalog::NamespaceRecord ns;
 
-  Fixture() {
+  explicit Fixture(int64_t which_template) {
     catalog = catalog::OpenCatalog("sqlite://" + (dir.path() / "catalog.sqlite").string())
                   .ValueOrDie();
-    cache = std::make_unique<SchemaCache>(catalog.get(), catalog::NamespaceLimits{});
+    cache = std::make_unique<SchemaCache>(catalog.get(), catalog::NamespaceLimits{},
+                                          TemplateFor(which_template));
     ns = cache->GetOrCreateNamespace("bench").ValueOrDie();
   }
 };
 
 // TSBS cpu-only lines (10 tags, 10 fields; 1000 hosts, so one day): state.range(0)
-// lines per body.
+// lines per body; state.range(1) picks the template (TemplateFor).
 void BM_BuildWriteTsbs(benchmark::State& state) {
-  Fixture f;
+  Fixture f(state.range(1));
   tsbs::CpuOptions options;
   options.hosts = 1000;
   const std::string body =
@@ -47,7 +59,8 @@ void BM_BuildWriteTsbs(benchmark::State& state) {
   lp::Parser parser;
   lp::ParsedBody parsed;
   parser.Parse(body, lp::ParseOptions{}, &parsed);
-  if (!BuildWrite(f.ns, body, parsed, f.cache.get()).ok()) {  // creates the columns
+  auto warm = BuildWrite(f.ns, body, parsed, f.cache.get());  // creates the columns
+  if (!warm.ok()) {
     state.SkipWithError("warm-up write failed");
     return;
   }
@@ -58,11 +71,17 @@ void BM_BuildWriteTsbs(benchmark::State& state) {
   state.counters["lines/s"] =
       benchmark::Counter(static_cast<double>(state.iterations() * parsed.lines().size()),
                          benchmark::Counter::kIsRate);
+  state.counters["partitions"] = static_cast<double>(warm->op.writes.size());
 }
-BENCHMARK(BM_BuildWriteTsbs)->Arg(5000)->Arg(100);
+BENCHMARK(BM_BuildWriteTsbs)
+    ->Args({5000, 0})
+    ->Args({100, 0})
+    ->Args({5000, 1})
+    ->Args({5000, 2});
 
-// One Arrow batch: two tags (host of 1000 values, region of 4), two float fields and
-// a time column one second apart; state.range(0) rows.
+// One Arrow batch: two tags (hostname of 1000 values cycling row by row, region of 4
+// in runs of 1000 rows), two float fields and a time column one second apart;
+// state.range(0) rows.
 std::shared_ptr<arrow::RecordBatch> MakeArrowBatch(int64_t rows) {
   arrow::StringDictionary32Builder host, region;
   arrow::DoubleBuilder usage, idle;
@@ -76,9 +95,9 @@ std::shared_ptr<arrow::RecordBatch> MakeArrowBatch(int64_t rows) {
     (void)idle.Append(static_cast<double>((i * 7) % 100));
     (void)time.Append(1'700'000'000'000'000'000LL + i * 1'000'000'000LL);
   }
+  auto tag = arrow::dictionary(arrow::int32(), arrow::utf8());
   auto schema = arrow::schema(
-      {arrow::field("host", arrow::dictionary(arrow::int32(), arrow::utf8())),
-       arrow::field("region", arrow::dictionary(arrow::int32(), arrow::utf8())),
+      {arrow::field("hostname", tag), arrow::field("region", tag),
        arrow::field("usage", arrow::float64()), arrow::field("idle", arrow::float64()),
        arrow::field("time", arrow::timestamp(arrow::TimeUnit::NANO))});
   return arrow::RecordBatch::Make(
@@ -88,12 +107,14 @@ std::shared_ptr<arrow::RecordBatch> MakeArrowBatch(int64_t rows) {
        time.Finish().ValueOrDie()});
 }
 
+// state.range(0) rows; state.range(1) picks the template (TemplateFor).
 void BM_BuildArrowWrite(benchmark::State& state) {
-  Fixture f;
+  Fixture f(state.range(1));
   std::vector<std::shared_ptr<arrow::RecordBatch>> batches = {
       MakeArrowBatch(state.range(0))};
-  if (!BuildArrowWrite(f.ns, "cpu", batches, f.cache.get()).ok()) {
-    state.SkipWithError("warm-up write failed");
+  auto warm = BuildArrowWrite(f.ns, "cpu", batches, f.cache.get());
+  if (!warm.ok()) {
+    state.SkipWithError(warm.status().ToString().c_str());
     return;
   }
   for (auto _ : state) {
@@ -103,8 +124,12 @@ void BM_BuildArrowWrite(benchmark::State& state) {
   state.counters["rows/s"] =
       benchmark::Counter(static_cast<double>(state.iterations() * state.range(0)),
                          benchmark::Counter::kIsRate);
+  state.counters["partitions"] = static_cast<double>(warm->writes.size());
 }
-BENCHMARK(BM_BuildArrowWrite)->Arg(64 * 1024);
+BENCHMARK(BM_BuildArrowWrite)
+    ->Args({64 * 1024, 0})
+    ->Args({64 * 1024, 1})
+    ->Args({64 * 1024, 2});
 
 }  // namespace
 }  // namespace ingester
