@@ -12,6 +12,7 @@
 #include "ingester/buffer/column_set.h"
 #include "ingester/common/column_type.h"
 #include "ingester/common/error.h"
+#include "ingester/partition/partition_key.h"
 #include "ingester/query/row_filter.h"
 
 namespace ingester::query {
@@ -231,13 +232,10 @@ arrow::Result<std::unique_ptr<QueryResponse>> BufferTreeQueryExec::Query(
     if (auto table_data = ns->Table(table.table_id))
       partitions = table_data->Partitions();
   }
-  const TimeRange& time = request.predicate.time;
-  if (!time.unbounded()) {
-    std::erase_if(partitions, [&](const std::shared_ptr<PartitionData>& p) {
-      auto range = DailyPartitionKeyRange(p->partition_key());
-      return range && !time.Overlaps(*range->start, *range->end - 1);
-    });
-  }
+  std::erase_if(partitions, [&](const std::shared_ptr<PartitionData>& p) {
+    return !partition::PartitionKeyMayMatch(table.partition_template, p->partition_key(),
+                                            request.predicate.time, request.predicate.tags);
+  });
   return std::make_unique<BufferQueryResponse>(
       std::move(schema), request.predicate, std::move(partitions),
       ExecContext{options_.pool, options_.max_batch_rows});
