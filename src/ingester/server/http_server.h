@@ -1,5 +1,6 @@
 // The HTTP API: InfluxDB-compatible line protocol writes (v1 /write, v2 /api/v2/write,
-// v3 /api/v3/write_lp), /health, /metrics and the catalog listing. Served by
+// v3 /api/v3/write_lp), /health, /metrics, the catalog listing and the configure API
+// (configure_api.h: databases and tables with partition templates). Served by
 // cpp-httplib with a thread pool; each open keep-alive connection holds one thread.
 #pragma once
 
