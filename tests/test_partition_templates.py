@@ -185,3 +185,21 @@ def test_templates_survive_a_restart(make_server, tmp_path):
     # The replayed row may already be persisted in the background: count both.
     assert set(partitions(server, "db", "cpu")) == {"eu|2023-11-14"}
     assert server.total_rows("db", "cpu", expected=2) == 2
+
+
+def test_longest_keys_and_odd_bytes_are_stored(server):
+    seven = {"parts": [{"time_format": "%Y-%m-%dT%H"}] +
+             [{"tag_value": f"t{i}"} for i in range(7)]}
+    assert configure(server, "database", {"db": "wide", "partition_template": seven})[0] == 201
+    tags = ",".join(f"t{i}={'|' * 300}" for i in range(7))
+    assert server.write(f"cpu,{tags} v=1i {T0}\ncpu,t0=caf\u00e9 v=2i {T0}\n",
+                        db="wide").status_code == 204
+    cut = "%7C" * 66 + "#"  # 198 bytes of whole escapes, then the marker
+    assert partitions(server, "wide", "cpu") == {
+        "2023-11-14T22|" + "|".join([cut] * 7): 1,
+        "2023-11-14T22|caf\u00e9|" + "|".join(["!"] * 6): 1}
+    client = connect(server)
+    got = read(client, ticket("wide", "cpu", columns=["v"], tags={"t0": "caf\u00e9"}))
+    assert got == [{"v": 2}]
+    got = read(client, ticket("wide", "cpu", columns=["v"], tags={"t3": ["|" * 300]}))
+    assert got == [{"v": 1}]

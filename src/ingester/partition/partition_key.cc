@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "ingester/common/error.h"
+#include "ingester/common/utf8.h"
 #include "ingester/partition/partition_template.h"
 
 namespace ingester::partition {
@@ -17,20 +18,13 @@ bool NeedsEscape(unsigned char c) {
          c == kEmptyValue || c == kTruncatedMarker || c == '%';
 }
 
-// Bytes of the UTF-8 sequence led by `c` that are present at `rest` (1 for a byte
-// that does not lead a well-formed sequence: it is then cut on its own).
-size_t UnitLength(std::string_view rest) {
-  const auto c = static_cast<unsigned char>(rest[0]);
-  size_t n = c < 0x80           ? 1
-             : (c >> 5) == 0x6  ? 2
-             : (c >> 4) == 0xe  ? 3
-             : (c >> 3) == 0x1e ? 4
-                                : 1;
-  if (n > rest.size()) return 1;
-  for (size_t i = 1; i < n; ++i) {
-    if ((static_cast<unsigned char>(rest[i]) & 0xc0) != 0x80) return 1;
-  }
-  return n;
+// The key text of the character at value[i]: `*copy` bytes copied as they are, or (when
+// 0) one byte written %XX (a reserved byte, a control byte, or a byte that does not
+// start well-formed UTF-8: keys are valid UTF-8, so any bytes round-trip).
+size_t CopyLength(std::string_view value, size_t i) {
+  const auto c = static_cast<unsigned char>(value[i]);
+  if (c < 0x80) return NeedsEscape(c) ? 0 : 1;
+  return Utf8SequenceLength(value, i);
 }
 
 int HexValue(char c) {
@@ -95,27 +89,29 @@ void AppendKeyValue(std::optional<std::string_view> value, std::string* out) {
     return;
   }
   size_t encoded = 0;
-  for (char c : *value) encoded += NeedsEscape(static_cast<unsigned char>(c)) ? 3 : 1;
+  for (size_t i = 0; i < value->size();) {
+    const size_t n = CopyLength(*value, i);
+    encoded += n == 0 ? 3 : n;
+    i += n == 0 ? 1 : n;
+  }
   const bool cut = encoded > kMaxKeyValueBytes;
   const size_t budget = cut ? kMaxKeyValueBytes - 1 : encoded;  // room for the marker
   size_t used = 0;
-  std::string_view rest = *value;
-  while (!rest.empty()) {
-    const auto c = static_cast<unsigned char>(rest[0]);
-    if (NeedsEscape(c)) {
-      if (used + 3 > budget) break;
+  for (size_t i = 0; i < value->size();) {
+    const size_t n = CopyLength(*value, i);
+    if (used + (n == 0 ? 3 : n) > budget) break;
+    if (n == 0) {
+      const auto c = static_cast<unsigned char>((*value)[i]);
       out->push_back('%');
       out->push_back(kHex[c >> 4]);
       out->push_back(kHex[c & 0xf]);
       used += 3;
-      rest.remove_prefix(1);
-      continue;
+      i += 1;
+    } else {
+      out->append(value->data() + i, n);
+      used += n;
+      i += n;
     }
-    const size_t n = UnitLength(rest);
-    if (used + n > budget) break;
-    out->append(rest.data(), n);
-    used += n;
-    rest.remove_prefix(n);
   }
   if (cut) out->push_back(kTruncatedMarker);
 }

@@ -32,6 +32,9 @@ TEST(KeyValueTest, ReservedBytesArePercentEncoded) {
   EXPECT_EQ(EncodeKeyValue("!"), "%21");
   EXPECT_EQ(EncodeKeyValue("^"), "%5E");
   EXPECT_EQ(EncodeKeyValue("tab\there"), "tab%09here");
+  // Bytes that are not well-formed UTF-8 are escaped too: keys are valid UTF-8.
+  EXPECT_EQ(EncodeKeyValue("a\xff\xc3("), "a%FF%C3(");
+  EXPECT_EQ(EncodeKeyValue("\xed\xa0\x80"), "%ED%A0%80");  // a surrogate
 }
 
 TEST(KeyValueTest, LongValuesAreCutWithAMarker) {
@@ -75,7 +78,8 @@ TEST(PartitionKeyTest, ParseRoundTrips) {
     std::optional<std::string> region, host;
   };
   for (const Case& c : {Case{"eu", "a"}, Case{std::nullopt, "a|b!c^d#e%f"}, Case{"", ""},
-                        Case{"!", "^"}, Case{"%21", std::nullopt}}) {
+                        Case{"\xff\xfe", "z\xc3\xbcrich\x01"}, Case{"!", "^"},
+                        Case{"%21", std::nullopt}}) {
     Values values = {c.region, c.host};
     const std::string key = FormatPartitionKey(t, kJan31 + 59 * 60'000'000'000LL, values);
     auto parsed = ParsePartitionKey(t, key).ValueOrDie();

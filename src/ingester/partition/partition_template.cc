@@ -5,6 +5,7 @@
 #include <set>
 
 #include "ingester/common/error.h"
+#include "ingester/common/utf8.h"
 #include "ingester/partition/partition_key.h"
 
 namespace ingester::partition {
@@ -35,11 +36,14 @@ arrow::Status CheckTagName(const std::string& name) {
                         "...' is longer than " + std::to_string(kMaxKeyValueBytes) +
                         " bytes");
   }
-  for (char c : name) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+  for (size_t i = 0; i < name.size();) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    const size_t n = Utf8SequenceLength(name, i);
+    if (c < 0x20 || c == 0x7f || n == 0) {
       return InvalidInput("partition template: tag name '" + name +
-                          "' has a control character");
+                          "' has a control character or is not valid UTF-8");
     }
+    i += n;
   }
   return arrow::Status::OK();
 }

@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "ingester/common/error.h"
+#include "ingester/common/utf8.h"
 
 namespace ingester::partition {
 
@@ -111,6 +112,19 @@ arrow::Result<TimeFormat> TimeFormat::Make(std::string_view format) {
       return bad("'|' is the partition key delimiter and cannot appear in it");
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
       return bad("control characters are not allowed");
+    }
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      // Literal non-ASCII text: whole, well-formed UTF-8 characters only.
+      const size_t n = Utf8SequenceLength(format, i);
+      if (n == 0) return bad("is not valid UTF-8");
+      std::string chars(format.substr(i, n));
+      i += n - 1;
+      if (!out.tokens_.empty() && out.tokens_.back().field == Field::kLiteral) {
+        out.tokens_.back().literal += chars;
+      } else {
+        out.tokens_.push_back({Field::kLiteral, std::move(chars)});
+      }
+      continue;
     }
     Field field = Field::kLiteral;
     std::string literal(1, c);

@@ -57,6 +57,7 @@ TEST(TimeFormatTest, HourMonthYear) {
   EXPECT_EQ(Fmt("%Y").Format(t), "2023");
   EXPECT_EQ(Fmt("%d.%m.%Y").Format(t), "14.11.2023");
   EXPECT_EQ(Fmt("%Y 100%%").Format(t), "2023 100%");
+  EXPECT_EQ(Fmt("%Y\xc3\xa9t\xc3\xa9").Format(t), "2023\xc3\xa9t\xc3\xa9");
 }
 
 TEST(TimeFormatTest, ParseGivesThePeriod) {
@@ -112,7 +113,7 @@ TEST(TimeFormatTest, RejectsFormatsThatNameNoPeriod) {
         Case{"%Y-%j", "unsupported conversion '%j'"},
         Case{"%Y-%m-%d %M", "unsupported conversion '%M'"}, Case{"%Y%", "lone '%'"},
         Case{"%Y-%Y", "appears twice"}, Case{"%Y|%m", "delimiter"},
-        Case{"%Y\n", "control"}}) {
+        Case{"%Y\n", "control"}, Case{"%Y\xff", "not valid UTF-8"}}) {
     auto made = TimeFormat::Make(c.format);
     ASSERT_FALSE(made.ok()) << c.format;
     EXPECT_NE(made.status().message().find(c.why), std::string::npos)
