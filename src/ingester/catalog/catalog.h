@@ -37,10 +37,12 @@ class Catalog {
 
   // --- namespaces ---------------------------------------------------------------
 
-  // Returns the namespace called `name`, creating it with `limits` if it does not
-  // exist (an existing namespace keeps the limits it was created with).
+  // Returns the namespace called `name`, creating it with `limits` and
+  // `partition_template` if it does not exist (an existing namespace keeps the limits
+  // and template it was created with: compare the returned record's to tell).
   virtual arrow::Result<NamespaceRecord> GetOrCreateNamespace(
-      const std::string& name, const NamespaceLimits& limits = {}) = 0;
+      const std::string& name, const NamespaceLimits& limits = {},
+      const partition::PartitionTemplate& partition_template = {}) = 0;
   virtual arrow::Result<std::optional<NamespaceRecord>> GetNamespaceByName(
       const std::string& name) = 0;
   virtual arrow::Result<NamespaceRecord> GetNamespace(NamespaceId id) = 0;
@@ -50,9 +52,13 @@ class Catalog {
   // --- tables and columns -------------------------------------------------------
 
   // Returns the table, creating it when the namespace has fewer than max_tables
-  // tables; otherwise fails with LimitExceeded naming namespace, table and limit.
-  virtual arrow::Result<TableRecord> GetOrCreateTable(NamespaceId namespace_id,
-                                                      const std::string& name) = 0;
+  // tables; otherwise fails with LimitExceeded naming namespace, table and limit. A new
+  // table gets `partition_template`, or without one its namespace's template; an
+  // existing table keeps the template it was created with.
+  virtual arrow::Result<TableRecord> GetOrCreateTable(
+      NamespaceId namespace_id, const std::string& name,
+      const std::optional<partition::PartitionTemplate>& partition_template =
+          std::nullopt) = 0;
   virtual arrow::Result<std::optional<TableRecord>> GetTableByName(
       NamespaceId namespace_id, const std::string& name) = 0;
   virtual arrow::Result<TableSchema> GetTableSchema(TableId table_id) = 0;

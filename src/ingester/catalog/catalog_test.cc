@@ -575,6 +575,75 @@ TEST_P(CatalogTest, ParquetFiles) {
   EXPECT_EQ(for_table.size(), 3u);
 }
 
+// --- partition templates ---------------------------------------------------------
+
+partition::PartitionTemplate Template(const std::string& json) {
+  auto t = partition::PartitionTemplate::FromJson(json);
+  EXPECT_TRUE(t.ok()) << t.status().ToString();
+  return t.ValueOr(partition::PartitionTemplate());
+}
+
+TEST_P(CatalogTest, NamespaceTemplatesAreStoredAndFixed) {
+  const auto by_region =
+      Template(R"({"parts":[{"tag_value":"region"},{"time_format":"%Y-%m-%d"}]})");
+  const auto hourly = Template(R"({"parts":[{"time_format":"%Y-%m-%dT%H"}]})");
+  ASSERT_OK_AND_ASSIGN(NamespaceRecord plain, catalog_->GetOrCreateNamespace("plain"));
+  EXPECT_TRUE(plain.partition_template.is_default());
+  ASSERT_OK_AND_ASSIGN(NamespaceRecord db, catalog_->GetOrCreateNamespace(
+                                               "db", NamespaceLimits{}, by_region));
+  EXPECT_EQ(db.partition_template, by_region);
+  // Fixed at creation: asking again with another template returns the stored one.
+  ASSERT_OK_AND_ASSIGN(NamespaceRecord again,
+                       catalog_->GetOrCreateNamespace("db", NamespaceLimits{}, hourly));
+  EXPECT_EQ(again, db);
+  ASSERT_OK_AND_ASSIGN(auto found, catalog_->GetNamespaceByName("db"));
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->partition_template, by_region);
+  ASSERT_OK_AND_ASSIGN(NamespaceRecord by_id, catalog_->GetNamespace(db.id));
+  EXPECT_EQ(by_id.partition_template, by_region);
+  ASSERT_OK_AND_ASSIGN(auto all, catalog_->ListNamespaces());
+  EXPECT_EQ(all, (std::vector<NamespaceRecord>{db, plain}));
+}
+
+TEST_P(CatalogTest, TablesInheritOrOverrideTheNamespaceTemplate) {
+  const auto by_region =
+      Template(R"({"parts":[{"tag_value":"region"},{"time_format":"%Y-%m-%d"}]})");
+  const auto by_host =
+      Template(R"({"parts":[{"time_format":"%Y"},{"tag_value":"host"}]})");
+  ASSERT_OK_AND_ASSIGN(NamespaceRecord db, catalog_->GetOrCreateNamespace(
+                                               "db", NamespaceLimits{}, by_region));
+  ASSERT_OK_AND_ASSIGN(TableRecord inherits, catalog_->GetOrCreateTable(db.id, "cpu"));
+  EXPECT_EQ(inherits.partition_template, by_region);
+  ASSERT_OK_AND_ASSIGN(TableRecord own,
+                       catalog_->GetOrCreateTable(db.id, "mem", by_host));
+  EXPECT_EQ(own.partition_template, by_host);
+  // Fixed at creation.
+  ASSERT_OK_AND_ASSIGN(
+      TableRecord again,
+      catalog_->GetOrCreateTable(db.id, "mem", partition::PartitionTemplate()));
+  EXPECT_EQ(again, own);
+  ASSERT_OK_AND_ASSIGN(TableRecord cpu_again,
+                       catalog_->GetOrCreateTable(db.id, "cpu", by_host));
+  EXPECT_EQ(cpu_again, inherits);
+  ASSERT_OK_AND_ASSIGN(auto found, catalog_->GetTableByName(db.id, "mem"));
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->partition_template, by_host);
+  ASSERT_OK_AND_ASSIGN(TableSchema schema, catalog_->GetTableSchema(own.id));
+  EXPECT_EQ(schema.table.partition_template, by_host);
+  ASSERT_OK_AND_ASSIGN(auto tables, catalog_->ListTables(db.id));
+  EXPECT_EQ(tables, (std::vector<TableRecord>{inherits, own}));
+  // A namespace without a template gives its tables the default.
+  const TableRecord plain = MakeTable("plain", "cpu");
+  EXPECT_TRUE(plain.partition_template.is_default());
+
+  // Another instance (and a reopened store) reads the same templates.
+  ASSERT_OK_AND_ASSIGN(auto second, backend_->Open(&clock_));
+  ASSERT_OK_AND_ASSIGN(TableSchema s2, second->GetTableSchema(own.id));
+  EXPECT_EQ(s2.table.partition_template, by_host);
+  ASSERT_OK_AND_ASSIGN(NamespaceRecord ns2, second->GetNamespace(db.id));
+  EXPECT_EQ(ns2.partition_template, by_region);
+}
+
 // --- persistence and sharing -----------------------------------------------------
 
 TEST_P(CatalogTest, AnotherInstanceSeesEverythingWithTheSameIds) {

@@ -79,7 +79,16 @@ CREATE INDEX parquet_file_partition ON parquet_file (partition_id);
 CREATE INDEX parquet_file_table ON parquet_file (table_id);
 )sql";
 
-constexpr std::array<std::string_view, 1> kMigrations = {kV1};
+// Version 2: partition templates (partition/partition_template.h), as their JSON form.
+// Rows from version 1 get the daily template their partitions were keyed by.
+constexpr std::string_view kV2 = R"sql(
+ALTER TABLE namespace ADD COLUMN partition_template TEXT NOT NULL
+  DEFAULT '{"parts":[{"time_format":"%Y-%m-%d"}]}';
+ALTER TABLE table_name ADD COLUMN partition_template TEXT NOT NULL
+  DEFAULT '{"parts":[{"time_format":"%Y-%m-%d"}]}';
+)sql";
+
+constexpr std::array<std::string_view, 2> kMigrations = {kV1, kV2};
 
 }  // namespace
 

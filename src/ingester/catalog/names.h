@@ -18,7 +18,9 @@ namespace ingester::catalog {
 inline constexpr size_t kMaxNamespaceNameLength = 64;
 inline constexpr size_t kMaxTableNameBytes = 255;
 inline constexpr size_t kMaxColumnNameBytes = 255;
-inline constexpr size_t kMaxPartitionKeyBytes = 1024;
+// The longest key a partition template can form: 7 tag values of at most 200 bytes, a
+// time part of at most 72 and 7 delimiters (partition/partition_template.h) is 1479.
+inline constexpr size_t kMaxPartitionKeyBytes = 2048;
 
 // 1..64 characters of [A-Za-z0-9_.-], not starting with '.'.
 arrow::Status ValidateNamespaceName(std::string_view name);

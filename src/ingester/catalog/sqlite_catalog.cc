@@ -24,26 +24,31 @@ namespace {
 // --- SQL -----------------------------------------------------------------------
 // Every value is a bound parameter; no SQL text is ever built from input.
 
+#define INGESTER_NAMESPACE_COLUMNS \
+  "id, name, max_tables, max_columns_per_table, partition_template"
 constexpr char kSelectNamespaceByName[] =
-    "SELECT id, name, max_tables, max_columns_per_table FROM namespace WHERE name = ?1";
+    "SELECT " INGESTER_NAMESPACE_COLUMNS " FROM namespace WHERE name = ?1";
 constexpr char kSelectNamespaceById[] =
-    "SELECT id, name, max_tables, max_columns_per_table FROM namespace WHERE id = ?1";
+    "SELECT " INGESTER_NAMESPACE_COLUMNS " FROM namespace WHERE id = ?1";
 constexpr char kSelectNamespaces[] =
-    "SELECT id, name, max_tables, max_columns_per_table FROM namespace ORDER BY name";
+    "SELECT " INGESTER_NAMESPACE_COLUMNS " FROM namespace ORDER BY name";
+#undef INGESTER_NAMESPACE_COLUMNS
 constexpr char kInsertNamespace[] =
-    "INSERT INTO namespace (name, max_tables, max_columns_per_table, created_at) "
-    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO NOTHING";
+    "INSERT INTO namespace (name, max_tables, max_columns_per_table, created_at, "
+    "partition_template) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (name) DO NOTHING";
 
 constexpr char kSelectTableByName[] =
-    "SELECT id, namespace_id, name FROM table_name WHERE namespace_id = ?1 AND name = ?2";
+    "SELECT id, namespace_id, name, partition_template FROM table_name "
+    "WHERE namespace_id = ?1 AND name = ?2";
 constexpr char kSelectTableById[] =
-    "SELECT id, namespace_id, name FROM table_name WHERE id = ?1";
+    "SELECT id, namespace_id, name, partition_template FROM table_name WHERE id = ?1";
 constexpr char kSelectTables[] =
-    "SELECT id, namespace_id, name FROM table_name WHERE namespace_id = ?1 ORDER BY name";
+    "SELECT id, namespace_id, name, partition_template FROM table_name "
+    "WHERE namespace_id = ?1 ORDER BY name";
 constexpr char kCountTables[] = "SELECT COUNT(*) FROM table_name WHERE namespace_id = ?1";
 constexpr char kInsertTable[] =
-    "INSERT INTO table_name (namespace_id, name, created_at) VALUES (?1, ?2, ?3) "
-    "ON CONFLICT (namespace_id, name) DO NOTHING";
+    "INSERT INTO table_name (namespace_id, name, created_at, partition_template) "
+    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (namespace_id, name) DO NOTHING";
 
 constexpr char kSelectColumns[] =
     "SELECT id, table_id, name, column_type FROM column_name WHERE table_id = ?1 "
@@ -99,14 +104,40 @@ constexpr char kInsertSchemaVersion[] =
 
 // --- rows ----------------------------------------------------------------------
 
-NamespaceRecord NamespaceFromRow(const sqlite::Statement& row) {
-  return NamespaceRecord{NamespaceId(row.Int(0)), row.Text(1),
-                         static_cast<int32_t>(row.Int(2)),
-                         static_cast<int32_t>(row.Int(3))};
+// A stored template (its JSON form); DataLoss naming `owner` when it does not parse.
+arrow::Result<partition::PartitionTemplate> TemplateFromText(const std::string& text,
+                                                             const std::string& owner) {
+  static const std::string kDefault = partition::PartitionTemplate().ToJson();
+  if (text == kDefault) return partition::PartitionTemplate();  // the common case
+  auto parsed = partition::PartitionTemplate::FromJson(text);
+  if (!parsed.ok()) {
+    return DataLoss("catalog " + owner + " has an unreadable partition template " +
+                    QuoteForMessage(text) + ": " + parsed.status().message());
+  }
+  return parsed;
 }
 
-TableRecord TableFromRow(const sqlite::Statement& row) {
-  return TableRecord{TableId(row.Int(0)), NamespaceId(row.Int(1)), row.Text(2)};
+arrow::Result<NamespaceRecord> NamespaceFromRow(const sqlite::Statement& row) {
+  NamespaceRecord record;
+  record.id = NamespaceId(row.Int(0));
+  record.name = row.Text(1);
+  record.max_tables = static_cast<int32_t>(row.Int(2));
+  record.max_columns_per_table = static_cast<int32_t>(row.Int(3));
+  ARROW_ASSIGN_OR_RAISE(
+      record.partition_template,
+      TemplateFromText(row.Text(4), "namespace " + QuoteForMessage(record.name)));
+  return record;
+}
+
+arrow::Result<TableRecord> TableFromRow(const sqlite::Statement& row) {
+  TableRecord record;
+  record.id = TableId(row.Int(0));
+  record.namespace_id = NamespaceId(row.Int(1));
+  record.name = row.Text(2);
+  ARROW_ASSIGN_OR_RAISE(
+      record.partition_template,
+      TemplateFromText(row.Text(3), "table " + QuoteForMessage(record.name)));
+  return record;
 }
 
 arrow::Result<ColumnRecord> ColumnFromRow(const sqlite::Statement& row) {
@@ -147,13 +178,28 @@ ParquetFileRecord ParquetFromRow(const sqlite::Statement& row) {
   return r;
 }
 
-// At most one row of `stmt`, converted by `convert`.
+template <typename T>
+struct Unwrap {
+  using type = T;
+};
+template <typename T>
+struct Unwrap<arrow::Result<T>> {
+  using type = T;
+};
+
+// At most one row of `stmt`, converted by `convert`, which returns T or Result<T>.
 template <typename Convert>
 auto OptionalRow(sqlite::Statement& stmt, Convert convert)
-    -> arrow::Result<std::optional<decltype(convert(stmt))>> {
+    -> arrow::Result<std::optional<typename Unwrap<decltype(convert(stmt))>::type>> {
+  using T = typename Unwrap<decltype(convert(stmt))>::type;
   ARROW_ASSIGN_OR_RAISE(bool row, stmt.Step());
   if (!row) return std::nullopt;
-  return std::make_optional(convert(stmt));
+  if constexpr (std::is_same_v<decltype(convert(stmt)), T>) {
+    return std::make_optional(convert(stmt));
+  } else {
+    ARROW_ASSIGN_OR_RAISE(T value, convert(stmt));
+    return std::make_optional(std::move(value));
+  }
 }
 
 // Every row of `stmt`, converted by `convert`, which returns T or Result<T>.
@@ -404,7 +450,8 @@ arrow::Status SqliteCatalog::Initialize() {
 // --- namespaces ----------------------------------------------------------------
 
 arrow::Result<NamespaceRecord> SqliteCatalog::GetOrCreateNamespace(
-    const std::string& name, const NamespaceLimits& limits) {
+    const std::string& name, const NamespaceLimits& limits,
+    const partition::PartitionTemplate& partition_template) {
   ARROW_RETURN_NOT_OK(ValidateNamespaceName(name));
   if (limits.max_tables <= 0 || limits.max_columns_per_table <= 0) {
     return InvalidInput("namespace " + QuoteForMessage(name) +
@@ -421,6 +468,7 @@ arrow::Result<NamespaceRecord> SqliteCatalog::GetOrCreateNamespace(
                                 .Bind(limits.max_tables)
                                 .Bind(limits.max_columns_per_table)
                                 .Bind(options_.clock->NowNanos())
+                                .Bind(partition_template.ToJson())
                                 .Run());
         ARROW_ASSIGN_OR_RAISE(auto record, ReadNamespaceByName(conn, name));
         if (!record.has_value()) return Vanished("namespace " + QuoteForMessage(name));
@@ -449,8 +497,9 @@ arrow::Result<std::vector<NamespaceRecord>> SqliteCatalog::ListNamespaces() {
 
 // --- tables and columns --------------------------------------------------------
 
-arrow::Result<TableRecord> SqliteCatalog::GetOrCreateTable(NamespaceId namespace_id,
-                                                           const std::string& name) {
+arrow::Result<TableRecord> SqliteCatalog::GetOrCreateTable(
+    NamespaceId namespace_id, const std::string& name,
+    const std::optional<partition::PartitionTemplate>& partition_template) {
   ARROW_RETURN_NOT_OK(ValidateTableName(name));
   ARROW_ASSIGN_OR_RAISE(auto existing, GetTableByName(namespace_id, name));
   if (existing.has_value()) return std::move(*existing);
@@ -473,10 +522,12 @@ arrow::Result<TableRecord> SqliteCatalog::GetOrCreateTable(NamespaceId namespace
               ": cannot create table " + QuoteForMessage(name));
         }
         ARROW_ASSIGN_OR_RAISE(auto insert, conn.Prepare(kInsertTable));
-        ARROW_RETURN_NOT_OK(insert.Bind(namespace_id.value())
-                                .Bind(name)
-                                .Bind(options_.clock->NowNanos())
-                                .Run());
+        ARROW_RETURN_NOT_OK(
+            insert.Bind(namespace_id.value())
+                .Bind(name)
+                .Bind(options_.clock->NowNanos())
+                .Bind(partition_template.value_or(ns.partition_template).ToJson())
+                .Run());
         ARROW_ASSIGN_OR_RAISE(table, ReadTableByName(conn, namespace_id, name));
         if (!table.has_value()) return Vanished("table " + QuoteForMessage(name));
         return std::move(*table);

@@ -54,14 +54,17 @@ class SqliteCatalog final : public Catalog {
   ~SqliteCatalog() override;
 
   arrow::Result<NamespaceRecord> GetOrCreateNamespace(
-      const std::string& name, const NamespaceLimits& limits = {}) override;
+      const std::string& name, const NamespaceLimits& limits = {},
+      const partition::PartitionTemplate& partition_template = {}) override;
   arrow::Result<std::optional<NamespaceRecord>> GetNamespaceByName(
       const std::string& name) override;
   arrow::Result<NamespaceRecord> GetNamespace(NamespaceId id) override;
   arrow::Result<std::vector<NamespaceRecord>> ListNamespaces() override;
 
-  arrow::Result<TableRecord> GetOrCreateTable(NamespaceId namespace_id,
-                                              const std::string& name) override;
+  arrow::Result<TableRecord> GetOrCreateTable(
+      NamespaceId namespace_id, const std::string& name,
+      const std::optional<partition::PartitionTemplate>& partition_template =
+          std::nullopt) override;
   arrow::Result<std::optional<TableRecord>> GetTableByName(
       NamespaceId namespace_id, const std::string& name) override;
   arrow::Result<TableSchema> GetTableSchema(TableId table_id) override;

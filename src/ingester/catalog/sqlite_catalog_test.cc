@@ -68,8 +68,9 @@ TEST_F(SqliteCatalogTest, FreshFileIsMigratedOnceAndUsesWal) {
     ASSERT_OK(catalog->GetOrCreateNamespace("db").status());
   }
   RawDb raw(path_);
-  EXPECT_EQ(raw.Column("SELECT version FROM schema_version ORDER BY version"),
-            std::vector<std::string>{std::to_string(SqliteSchemaVersion())});
+  std::vector<std::string> versions;
+  for (int v = 1; v <= SqliteSchemaVersion(); ++v) versions.push_back(std::to_string(v));
+  EXPECT_EQ(raw.Column("SELECT version FROM schema_version ORDER BY version"), versions);
   EXPECT_EQ(raw.Column("PRAGMA journal_mode"), std::vector<std::string>{"wal"});
   for (const char* table :
        {"namespace", "table_name", "column_name", "partition", "parquet_file"}) {
@@ -87,7 +88,57 @@ TEST_F(SqliteCatalogTest, FreshFileIsMigratedOnceAndUsesWal) {
     EXPECT_TRUE(ns.has_value());
   }
   EXPECT_EQ(raw.Column("SELECT COUNT(*) FROM schema_version"),
-            std::vector<std::string>{"1"});
+            std::vector<std::string>{std::to_string(SqliteSchemaVersion())});
+}
+
+TEST_F(SqliteCatalogTest, VersionOneFileGetsDailyTemplates) {
+  // A catalog written before partition templates existed: its namespaces and tables
+  // were partitioned by day, and say so after the upgrade.
+  {
+    RawDb raw(path_);
+    raw.Exec(
+        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
+        "applied_at INTEGER NOT NULL)");
+    raw.Exec(std::string(SqliteMigrations()[0]));
+    raw.Exec("INSERT INTO schema_version VALUES (1, 0)");
+    raw.Exec(
+        "INSERT INTO namespace (name, max_tables, max_columns_per_table, created_at) "
+        "VALUES ('old', 10, 10, 0)");
+    raw.Exec(
+        "INSERT INTO table_name (namespace_id, name, created_at) VALUES (1, 'cpu', 0)");
+  }
+  ASSERT_OK_AND_ASSIGN(auto catalog, Open());
+  ASSERT_OK_AND_ASSIGN(auto ns, catalog->GetNamespaceByName("old"));
+  ASSERT_TRUE(ns.has_value());
+  EXPECT_TRUE(ns->partition_template.is_default());
+  ASSERT_OK_AND_ASSIGN(auto table, catalog->GetTableByName(ns->id, "cpu"));
+  ASSERT_TRUE(table.has_value());
+  EXPECT_TRUE(table->partition_template.is_default());
+  RawDb raw(path_);
+  EXPECT_EQ(raw.Column("SELECT partition_template FROM table_name"),
+            std::vector<std::string>{R"({"parts":[{"time_format":"%Y-%m-%d"}]})"});
+}
+
+TEST_F(SqliteCatalogTest, TemplatesAreStoredAsJsonAndAGarbledOneIsDataLoss) {
+  {
+    ASSERT_OK_AND_ASSIGN(auto catalog, Open());
+    auto t = partition::PartitionTemplate::FromJson(
+                 R"({"parts":[{"tag_value":"region"},{"time_format":"%Y"}]})")
+                 .ValueOrDie();
+    ASSERT_OK(catalog->GetOrCreateNamespace("db", NamespaceLimits{}, t).status());
+  }
+  RawDb raw(path_);
+  EXPECT_EQ(raw.Column("SELECT partition_template FROM namespace"),
+            std::vector<std::string>{
+                R"({"parts":[{"tag_value":"region"},{"time_format":"%Y"}]})"});
+  raw.Exec(R"(UPDATE namespace SET partition_template = '{"parts":[]}')");
+  ASSERT_OK_AND_ASSIGN(auto catalog, Open());
+  auto ns = catalog->GetNamespaceByName("db");
+  ASSERT_FALSE(ns.ok());
+  EXPECT_EQ(ErrorKindOf(ns.status()), ErrorKind::kDataLoss);
+  EXPECT_NE(ns.status().message().find("namespace \"db\""), std::string::npos)
+      << ns.status().message();
+  EXPECT_NE(ns.status().message().find("partition template"), std::string::npos);
 }
 
 TEST_F(SqliteCatalogTest, NewerSchemaVersionIsRefused) {

@@ -10,6 +10,7 @@
 
 #include "ingester/common/column_type.h"
 #include "ingester/common/ids.h"
+#include "ingester/partition/partition_template.h"
 
 namespace ingester::catalog {
 
@@ -24,6 +25,9 @@ struct NamespaceRecord {
   std::string name;
   int32_t max_tables = NamespaceLimits{}.max_tables;
   int32_t max_columns_per_table = NamespaceLimits{}.max_columns_per_table;
+  // Fixed when the namespace is created; tables created without a template of their
+  // own take this one.
+  partition::PartitionTemplate partition_template;
 
   bool operator==(const NamespaceRecord&) const = default;
 };
@@ -32,6 +36,8 @@ struct TableRecord {
   TableId id;
   NamespaceId namespace_id;
   std::string name;
+  // How the table's rows are split into partitions; fixed when the table is created.
+  partition::PartitionTemplate partition_template;
 
   bool operator==(const TableRecord&) const = default;
 };

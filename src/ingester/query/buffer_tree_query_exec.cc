@@ -14,6 +14,7 @@
 #include "ingester/catalog/catalog.h"
 #include "ingester/common/column_type.h"
 #include "ingester/common/error.h"
+#include "ingester/partition/partition_key.h"
 #include "ingester/query/partition_read.h"
 #include "ingester/query/row_filter.h"
 
@@ -213,11 +214,10 @@ arrow::Result<std::unique_ptr<QueryResponse>> BufferTreeQueryExec::Query(
   }
   std::vector<QueriedPartition> ordered;
   ordered.reserve(partitions.size());
-  const TimeRange& time = request.predicate.time;
   for (auto& [id, p] : partitions) {
-    if (!time.unbounded()) {
-      auto range = DailyPartitionKeyRange(p.key);
-      if (range && !time.Overlaps(*range->start, *range->end - 1)) continue;
+    if (!partition::PartitionKeyMayMatch(table.partition_template, p.key,
+                                         request.predicate.time, request.predicate.tags)) {
+      continue;
     }
     ordered.push_back(std::move(p));
   }

@@ -18,9 +18,10 @@
 //    not returned, the same snapshot rule as for partitions; columns a partition lacks
 //    come back as nulls. A fixed schema also keeps every Flight client working: the
 //    Arrow C++ Flight client (which pyarrow wraps) rejects a schema message mid-stream.
-//  - Partitions are pruned by key (daily keys against the time range) when the query
-//    starts; files by their catalog time range and Parquet statistics; rows are filtered
-//    with Arrow compute (time range, tag equality / IN); columns are projected.
+//  - Partitions are pruned by key (PartitionKeyMayMatch under the table's partition
+//    template: time range, tag IN lists) when the query starts; files by their catalog
+//    time range and Parquet statistics; rows are filtered with Arrow compute (time
+//    range, tag equality / IN); columns are projected.
 //  - Partitions come in key order. Batches have at most `max_batch_rows` rows.
 //
 // Memory: a partition response holds the partition's view of its buffered batches
@@ -39,6 +40,7 @@
 
 #include "ingester/catalog/types.h"
 #include "ingester/common/ids.h"
+#include "ingester/partition/partition_template.h"
 #include "ingester/query/duplicate_keys.h"
 #include "ingester/query/query_exec.h"
 #include "ingester/query/read_metrics.h"
@@ -61,6 +63,8 @@ struct ResolvedTable {
   TableId table_id;
   // Every column of the table (time included), in catalog (creation) order.
   std::vector<catalog::ColumnRecord> columns;
+  // How the table's partition keys are formed; partitions are pruned by key with it.
+  partition::PartitionTemplate partition_template;
 };
 
 // Resolves names to catalog ids and columns. The columns must include every column of

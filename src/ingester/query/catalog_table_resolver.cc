@@ -36,7 +36,8 @@ arrow::Result<ResolvedTable> CatalogTableResolver::Resolve(
     tables_.emplace(std::make_pair(*ns_id, table_name), *table_id);
   }
   ARROW_ASSIGN_OR_RAISE(catalog::TableSchema schema, catalog_->GetTableSchema(*table_id));
-  return ResolvedTable{*ns_id, *table_id, std::move(schema.columns)};
+  return ResolvedTable{*ns_id, *table_id, std::move(schema.columns),
+                       std::move(schema.table.partition_template)};
 }
 
 }  // namespace ingester::query

@@ -19,6 +19,7 @@
 #include "ingester/query/query_exec.h"
 #include "ingester/query/result_stream.h"
 #include "ingester/query/ticket.h"
+#include "ingester/server/configure_api.h"
 #include "ingester/server/ingester.h"
 
 namespace ingester {
@@ -37,11 +38,13 @@ constexpr WriteEndpoint kWriteEndpoints[] = {
 };
 
 void SetJsonError(httplib::Response& res, int status, std::string_view message) {
-  std::string body = "{\"error\":";
-  json::AppendString(&body, message);
-  body += "}";
   res.status = status;
-  res.set_content(body, "application/json");
+  res.set_content(JsonErrorBody(message), "application/json");
+}
+
+void SetReply(httplib::Response& res, const HttpReply& reply) {
+  res.status = reply.status;
+  res.set_content(reply.body, "application/json");
 }
 
 int HttpStatusFor(const arrow::Status& status) {
@@ -377,6 +380,26 @@ struct HttpServer::Impl {
       if (!listing.ok()) return SetJsonError(res, 500, listing.status().message());
       res.set_content(*listing, "application/json");
     });
+    // Configure API (configure_api.h). Bodies are small; cpp-httplib reads them whole,
+    // up to the request size limit.
+    server.Post("/api/v3/configure/database",
+                [this](const httplib::Request& req, httplib::Response& res) {
+                  if (!Authorized(req))
+                    return SetJsonError(res, 401, "missing or invalid token");
+                  SetReply(res, ConfigureDatabase(ingester, req.body));
+                });
+    server.Get("/api/v3/configure/database",
+               [this](const httplib::Request& req, httplib::Response& res) {
+                 if (!Authorized(req))
+                   return SetJsonError(res, 401, "missing or invalid token");
+                 SetReply(res, ListDatabases(ingester));
+               });
+    server.Post("/api/v3/configure/table",
+                [this](const httplib::Request& req, httplib::Response& res) {
+                  if (!Authorized(req))
+                    return SetJsonError(res, 401, "missing or invalid token");
+                  SetReply(res, ConfigureTable(ingester, req.body));
+                });
     server.set_exception_handler(
         [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
           std::string what = "unknown error";

@@ -1,7 +1,8 @@
 // The HTTP API: InfluxDB-compatible line protocol writes (v1 /write, v2 /api/v2/write,
 // v3 /api/v3/write_lp), reads (POST /api/v3/query?format=jsonl|csv|arrow|parquet with a
-// Flight ticket as the body, streamed: query/result_stream.h), /health, /metrics and the
-// catalog listing. Served by
+// Flight ticket as the body, streamed: query/result_stream.h), /health, /metrics, the
+// catalog listing and the configure API (configure_api.h: databases and tables with
+// partition templates). Served by
 // cpp-httplib with a thread pool; each open keep-alive connection holds one thread.
 #pragma once
 

@@ -204,7 +204,12 @@ arrow::Status Ingester::Impl::Open() {
   catalog::NamespaceLimits limits;
   limits.max_tables = options.max_tables_per_namespace;
   limits.max_columns_per_table = options.max_columns_per_table;
-  schema_cache = std::make_unique<SchemaCache>(catalog.get(), limits);
+  partition::PartitionTemplate default_template;
+  if (!options.partition_template.empty()) {
+    ARROW_ASSIGN_OR_RAISE(default_template, partition::PartitionTemplate::FromJson(
+                                                options.partition_template));
+  }
+  schema_cache = std::make_unique<SchemaCache>(catalog.get(), limits, default_template);
 
   // Pre-warm the partition cache so that writes to recent partitions make no catalog
   // query.
@@ -468,6 +473,81 @@ arrow::Result<WriteSummary> Ingester::WriteLineProtocol(const LineProtocolWrite&
   return result;
 }
 
+namespace {
+
+// The template `json` asks for, or `fallback` when it is empty.
+arrow::Result<partition::PartitionTemplate> RequestedTemplate(
+    std::string_view json, const partition::PartitionTemplate& fallback) {
+  if (json.empty()) return fallback;
+  return partition::PartitionTemplate::FromJson(json);
+}
+
+}  // namespace
+
+arrow::Result<ConfigureOutcome> Ingester::CreateDatabase(const std::string& name,
+                                                         std::string_view template_json) {
+  ARROW_ASSIGN_OR_RAISE(
+      auto wanted,
+      RequestedTemplate(template_json, impl_->schema_cache->default_template()));
+  ARROW_ASSIGN_OR_RAISE(auto existing, impl_->catalog->GetNamespaceByName(name));
+  ConfigureOutcome outcome = ConfigureOutcome::kAlreadyExists;
+  if (!existing) {
+    ARROW_ASSIGN_OR_RAISE(existing,
+                          impl_->schema_cache->GetOrCreateNamespace(name, wanted));
+    outcome = ConfigureOutcome::kCreated;
+  }
+  if (existing->partition_template != wanted) {
+    // Also when a concurrent request created it first with another template.
+    return Conflict("database '" + name + "' exists with partition template " +
+                    existing->partition_template.ToJson() + ", not " + wanted.ToJson() +
+                    " (a template is fixed when its database is created)");
+  }
+  return outcome;
+}
+
+arrow::Result<ConfigureOutcome> Ingester::CreateTable(
+    const std::string& db, const std::string& table, std::string_view template_json,
+    const std::vector<std::string>& tags) {
+  ARROW_ASSIGN_OR_RAISE(auto ns, impl_->catalog->GetNamespaceByName(db));
+  if (!ns) return NotFound("database '" + db + "' not found");
+  ARROW_ASSIGN_OR_RAISE(auto wanted,
+                        RequestedTemplate(template_json, ns->partition_template));
+  ARROW_ASSIGN_OR_RAISE(auto existing, impl_->catalog->GetTableByName(ns->id, table));
+  const ConfigureOutcome outcome =
+      existing ? ConfigureOutcome::kAlreadyExists : ConfigureOutcome::kCreated;
+  ARROW_ASSIGN_OR_RAISE(auto schema,
+                        impl_->schema_cache->GetOrCreateTable(*ns, table, wanted));
+  if (schema->table.partition_template != wanted) {
+    return Conflict("table '" + table + "' of database '" + db +
+                    "' exists with partition template " +
+                    schema->table.partition_template.ToJson() + ", not " +
+                    wanted.ToJson() + " (a template is fixed when its table is created)");
+  }
+  std::vector<catalog::ColumnSpec> columns;
+  for (const auto& tag : wanted.tag_names()) columns.push_back({tag, ColumnType::kTag});
+  for (const auto& tag : tags) columns.push_back({tag, ColumnType::kTag});
+  bool missing = false;
+  for (const auto& column : columns)
+    missing = missing || schema->FindColumn(column.name) == nullptr;
+  if (missing) {
+    ARROW_RETURN_NOT_OK(
+        impl_->schema_cache->AddColumns(*ns, schema->table.id, columns).status());
+  }
+  return outcome;
+}
+
+arrow::Result<std::string> Ingester::DatabasesJson() const {
+  ARROW_ASSIGN_OR_RAISE(auto namespaces, impl_->catalog->ListNamespaces());
+  std::string out = "{\"databases\":[";
+  for (size_t i = 0; i < namespaces.size(); ++i) {
+    out += i ? "," : "";
+    out += "{\"name\":" + json::Quote(namespaces[i].name) +
+           ",\"partition_template\":" + namespaces[i].partition_template.ToJson() + "}";
+  }
+  out += "]}";
+  return out;
+}
+
 arrow::Status Ingester::CheckHealth() const {
   if (impl_->shutting_down.load()) return Backpressure("the ingester is shutting down");
   return impl_->wal->sticky_error();
@@ -489,13 +569,16 @@ arrow::Result<std::string> Ingester::CatalogJson(bool with_files) const {
         "{\"id\":" + std::to_string(ns.id.value()) + ",\"name\":" + json::Quote(ns.name);
     out += ",\"max_tables\":" + std::to_string(ns.max_tables);
     out += ",\"max_columns_per_table\":" + std::to_string(ns.max_columns_per_table);
+    out += ",\"partition_template\":" + ns.partition_template.ToJson();
     out += ",\"tables\":[";
     ARROW_ASSIGN_OR_RAISE(auto tables, catalog.ListTables(ns.id));
     for (size_t t = 0; t < tables.size(); ++t) {
       ARROW_ASSIGN_OR_RAISE(auto schema, catalog.GetTableSchema(tables[t].id));
       out += t ? "," : "";
       out += "{\"id\":" + std::to_string(schema.table.id.value()) +
-             ",\"name\":" + json::Quote(schema.table.name) + ",\"columns\":[";
+             ",\"name\":" + json::Quote(schema.table.name) +
+             ",\"partition_template\":" + schema.table.partition_template.ToJson() +
+             ",\"columns\":[";
       for (size_t c = 0; c < schema.columns.size(); ++c) {
         out += c ? "," : "";
         out += "{\"name\":" + json::Quote(schema.columns[c].name) +

@@ -52,6 +52,10 @@ struct RejectedLine {
   std::string original_line;  // truncated to a readable length
 };
 
+// What a configure call did; a database or table that exists with another partition
+// template is a Conflict error instead.
+enum class ConfigureOutcome { kCreated, kAlreadyExists };
+
 struct WriteSummary {
   int64_t lines_written = 0;
   int64_t rows_written = 0;
@@ -72,6 +76,26 @@ class Ingester {
   // some were bad; an error when nothing was written for a reason that is not a line's
   // fault (unknown precision, backpressure, a WAL failure). Thread-safe.
   arrow::Result<WriteSummary> WriteLineProtocol(const LineProtocolWrite& write);
+
+  // Creates database (namespace) `name` with the partition template `template_json`
+  // (partition/partition_template.h; empty: the --partition-template default).
+  // kAlreadyExists when it exists with that template; Conflict naming both templates
+  // when it exists with another; InvalidInput for a bad name or template.
+  arrow::Result<ConfigureOutcome> CreateDatabase(const std::string& name,
+                                                 std::string_view template_json);
+
+  // Creates table `table` of database `db` with the partition template
+  // `template_json` (empty: the database's) and a tag column for each tag the template
+  // names and each of `tags`. kAlreadyExists when the table exists with that template
+  // (missing tag columns are still added); Conflict when it exists with another;
+  // NotFound when the database does not exist.
+  arrow::Result<ConfigureOutcome> CreateTable(const std::string& db,
+                                              const std::string& table,
+                                              std::string_view template_json,
+                                              const std::vector<std::string>& tags = {});
+
+  // {"databases":[{"name":"db","partition_template":{"parts":[...]}}, ...]}, by name.
+  arrow::Result<std::string> DatabasesJson() const;
 
   // Handlers for the Flight server (DoGet, DoPut, listing); valid while the Ingester lives.
   FlightHandlers flight_handlers() const;

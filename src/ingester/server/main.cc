@@ -74,6 +74,9 @@ void AddServeFlags(CLI::App* serve, ingester::IngesterOptions* o, TextFlags* t) 
   flag("--ingester-id", &o->ingester_id, "INGESTER_ID", "Name in query responses [host name]");
   flag("--http-threads", &o->http_threads, "INGESTER_HTTP_THREADS",
        "HTTP threads (one per open keep-alive connection)");
+  flag("--partition-template", &o->partition_template, "INGESTER_PARTITION_TEMPLATE",
+       "Partition template (JSON) of databases created without one [daily: "
+       "{\"parts\":[{\"time_format\":\"%Y-%m-%d\"}]}]");
   flag("--max-tables-per-namespace", &o->max_tables_per_namespace,
        "INGESTER_MAX_TABLES_PER_NAMESPACE", "Table limit of new namespaces");
   flag("--max-columns-per-table", &o->max_columns_per_table, "INGESTER_MAX_COLUMNS_PER_TABLE",

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "ingester/partition/partition_template.h"
+
 namespace ingester {
 
 void IngesterOptions::Resolve() {
@@ -37,6 +39,12 @@ arrow::Status IngesterOptions::Validate() const {
   if (http_threads < 2) return arrow::Status::Invalid("--http-threads must be >= 2");
   if (max_tables_per_namespace < 1 || max_columns_per_table < 2) {
     return arrow::Status::Invalid("namespace limits must allow at least one table of two columns");
+  }
+  if (!partition_template.empty()) {
+    auto parsed = partition::PartitionTemplate::FromJson(partition_template);
+    if (!parsed.ok()) {
+      return arrow::Status::Invalid("--partition-template: ", parsed.status().message());
+    }
   }
   std::string host;
   int port;

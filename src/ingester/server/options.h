@@ -53,6 +53,10 @@ struct IngesterOptions {
   std::string ingester_id;
   std::string log_level = "info";
 
+  // The partition template (its JSON form, partition/partition_template.h) of a
+  // namespace created without one; empty means the default, daily "%Y-%m-%d".
+  std::string partition_template;
+
   // Namespace limits applied when a namespace is created on first write.
   int max_tables_per_namespace = 10'000;
   int max_columns_per_table = 200;

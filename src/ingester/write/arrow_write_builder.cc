@@ -15,7 +15,7 @@
 #include "ingester/common/column_type.h"
 #include "ingester/common/error.h"
 #include "ingester/dml/write_validation.h"
-#include "ingester/write/partition_key.h"
+#include "ingester/partition/row_partitioner.h"
 
 namespace ingester {
 
@@ -202,26 +202,139 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ConvertBatch(
                                   std::move(columns));
 }
 
-// Rows of `batch` by UTC day, in row order within each day: each run of consecutive rows
-// on one day is a zero-copy slice (one slice for the usual batch within a day).
-void SplitByDay(
-    const std::shared_ptr<arrow::RecordBatch>& batch,
-    std::map<int64_t, std::vector<std::shared_ptr<arrow::RecordBatch>>>* out) {
-  auto time = batch->GetColumnByName(std::string(kTimeColumnName));
-  const int64_t* values = time->data()->GetValues<int64_t>(1);
-  const int64_t rows = batch->num_rows();
-  int64_t run_start = 0;
-  int64_t run_day = DayOf(values[0]);
-  for (int64_t i = 1; i <= rows; ++i) {
-    const bool end = i == rows;
-    const int64_t day = end ? run_day : DayOf(values[i]);
-    if (end || day != run_day) {
-      (*out)[run_day].push_back(
-          run_start == 0 && end ? batch : batch->Slice(run_start, i - run_start));
-      run_start = i;
-      run_day = day;
+// A group whose rows lie in more runs than this in one batch is gathered into a new
+// batch instead of being sliced run by run.
+constexpr size_t kMaxSlicesPerGroup = 16;
+
+// The values of one template tag in a converted batch (a dictionary<int32, utf8>
+// column), or "missing" in every row when the batch has no such tag column.
+class TagColumn {
+ public:
+  explicit TagColumn(const std::shared_ptr<arrow::Array>& column) {
+    if (column == nullptr || column->type_id() != arrow::Type::DICTIONARY) return;
+    dict_ = static_cast<const arrow::DictionaryArray*>(column.get());
+    values_ = static_cast<const arrow::StringArray*>(dict_->dictionary().get());
+    indices_ = dict_->indices()->data()->GetValues<int32_t>(1);
+  }
+  std::optional<std::string_view> At(int64_t row) const {
+    if (dict_ == nullptr || dict_->IsNull(row)) return std::nullopt;
+    return values_->GetView(indices_[row]);
+  }
+  // True when rows `a` and `b` certainly have the same value (same index, or both null).
+  bool Same(int64_t a, int64_t b) const {
+    if (dict_ == nullptr) return true;
+    const bool null_a = dict_->IsNull(a);
+    return null_a == dict_->IsNull(b) && (null_a || indices_[a] == indices_[b]);
+  }
+
+ private:
+  const arrow::DictionaryArray* dict_ = nullptr;
+  const arrow::StringArray* values_ = nullptr;
+  const int32_t* indices_ = nullptr;
+};
+
+// The rows of `batch` in `runs` (offset, length), in order, as one new batch.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> Gather(
+    const arrow::RecordBatch& batch, const std::vector<std::pair<int64_t, int64_t>>& runs,
+    arrow::MemoryPool* pool) {
+  int64_t rows = 0;
+  for (const auto& run : runs) rows += run.second;
+  // A dictionary column gathers its indices and keeps its dictionary (a builder would
+  // re-hash every value); other columns append slices.
+  auto gather =
+      [&](const arrow::Array& column) -> arrow::Result<std::shared_ptr<arrow::Array>> {
+    std::unique_ptr<arrow::ArrayBuilder> builder;
+    ARROW_RETURN_NOT_OK(arrow::MakeBuilder(pool, column.type(), &builder));
+    ARROW_RETURN_NOT_OK(builder->Reserve(rows));
+    const arrow::ArraySpan span(*column.data());
+    for (const auto& [offset, length] : runs) {
+      ARROW_RETURN_NOT_OK(builder->AppendArraySlice(span, offset, length));
+    }
+    return builder->Finish();
+  };
+  arrow::ArrayVector columns;
+  for (const auto& column : batch.columns()) {
+    if (column->type_id() == arrow::Type::DICTIONARY) {
+      const auto& dict = static_cast<const arrow::DictionaryArray&>(*column);
+      ARROW_ASSIGN_OR_RAISE(auto indices, gather(*dict.indices()));
+      ARROW_ASSIGN_OR_RAISE(auto array, arrow::DictionaryArray::FromArrays(
+                                            column->type(), indices, dict.dictionary()));
+      columns.push_back(std::move(array));
+    } else {
+      ARROW_ASSIGN_OR_RAISE(auto array, gather(*column));
+      columns.push_back(std::move(array));
     }
   }
+  return arrow::RecordBatch::Make(batch.schema(), rows, std::move(columns));
+}
+
+// Rows of `batch` by partition (groups of `partitioner`), in row order within each:
+// each run of consecutive rows in one group is a zero-copy slice (one slice for the
+// usual batch within one partition); a group scattered over many runs is gathered.
+// `batch` must outlive `partitioner`'s use (it holds views of its tag values).
+arrow::Status SplitByPartition(
+    const std::shared_ptr<arrow::RecordBatch>& batch,
+    partition::RowPartitioner* partitioner,
+    std::vector<std::vector<std::shared_ptr<arrow::RecordBatch>>>* out,
+    arrow::MemoryPool* pool) {
+  auto time = batch->GetColumnByName(std::string(kTimeColumnName));
+  const int64_t* times = time->data()->GetValues<int64_t>(1);
+  const int64_t rows = batch->num_rows();
+  std::vector<TagColumn> tag_columns;
+  for (const auto& name : partitioner->tag_names()) {
+    tag_columns.emplace_back(batch->GetColumnByName(name));
+  }
+  std::vector<std::optional<std::string_view>> values(tag_columns.size());
+
+  // Runs of consecutive rows in one group, per group. A run is extended by comparing
+  // times with its period's bounds and tags by dictionary index, so Assign() runs once
+  // per run, not per row.
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> runs;
+  for (int64_t start = 0; start < rows;) {
+    for (size_t t = 0; t < tag_columns.size(); ++t) values[t] = tag_columns[t].At(start);
+    const uint32_t group = partitioner->Assign(times[start], values);
+    const int64_t lo = partitioner->last_period_start(),
+                  hi = partitioner->last_period_end();
+    int64_t end = start + 1;
+    if (tag_columns.empty()) {
+      while (end < rows && times[end] >= lo && times[end] < hi) ++end;
+    } else {
+      auto same_tags = [&](int64_t row) {
+        for (const auto& column : tag_columns) {
+          if (!column.Same(start, row)) return false;
+        }
+        return true;
+      };
+      while (end < rows && times[end] >= lo && times[end] < hi && same_tags(end)) ++end;
+    }
+    if (runs.size() <= group) runs.resize(group + 1);
+    // Adjacent runs of one group (tag values equal under different indices) join.
+    auto& group_runs = runs[group];
+    if (!group_runs.empty() &&
+        group_runs.back().first + group_runs.back().second == start) {
+      group_runs.back().second += end - start;
+    } else {
+      group_runs.emplace_back(start, end - start);
+    }
+    start = end;
+  }
+  if (out->size() < partitioner->group_count()) out->resize(partitioner->group_count());
+  for (uint32_t g = 0; g < runs.size(); ++g) {
+    const auto& group_runs = runs[g];
+    if (group_runs.empty()) continue;
+    auto& pieces = (*out)[g];
+    if (group_runs.size() == 1 && group_runs[0].second == rows) {
+      pieces.push_back(batch);
+    } else if (group_runs.size() <= kMaxSlicesPerGroup) {
+      for (const auto& [offset, length] : group_runs) {
+        pieces.push_back(batch->Slice(offset, length));
+      }
+    } else {
+      ARROW_ASSIGN_OR_RAISE(auto gathered, Gather(*batch, group_runs, pool));
+      pieces.push_back(std::move(gathered));
+    }
+  }
+  return arrow::Status::OK();
 }
 
 // One batch from the pieces of one day, under the union of their columns (tags, fields,
@@ -337,22 +450,32 @@ arrow::Result<WriteOp> BuildArrowWrite(
   }
   ARROW_ASSIGN_OR_RAISE(auto schema, EnsureColumns(ns, table_name, plans, cache));
 
-  std::map<int64_t, std::vector<std::shared_ptr<arrow::RecordBatch>>> by_day;
+  // The converted batches stay alive while the partitioner holds views of their tags.
+  partition::RowPartitioner partitioner(schema->table.partition_template);
+  std::vector<std::shared_ptr<arrow::RecordBatch>> converted;
+  std::vector<std::vector<std::shared_ptr<arrow::RecordBatch>>> by_group;
   for (size_t i = 0; i < batches.size(); ++i) {
-    ARROW_ASSIGN_OR_RAISE(auto converted, ConvertBatch(*batches[i], plans[i], pool));
-    if (converted->num_rows() == 0) continue;
-    SplitByDay(converted, &by_day);
+    ARROW_ASSIGN_OR_RAISE(auto batch, ConvertBatch(*batches[i], plans[i], pool));
+    if (batch->num_rows() == 0) continue;
+    converted.push_back(batch);
+    ARROW_RETURN_NOT_OK(SplitByPartition(batch, &partitioner, &by_group, pool));
   }
 
   WriteOp op;
   op.namespace_id = ns.id;
   op.namespace_name = ns.name;
-  for (auto& [day, pieces] : by_day) {
+  for (auto& [key, groups] : partitioner.KeysInOrder()) {
+    // Values that differ only past the key's cut share the partition (batch order is
+    // then by group, not by arrival).
+    std::vector<std::shared_ptr<arrow::RecordBatch>> pieces;
+    for (uint32_t g : groups) {
+      pieces.insert(pieces.end(), by_group[g].begin(), by_group[g].end());
+    }
     ARROW_ASSIGN_OR_RAISE(auto batch, MergePieces(pieces, pool));
     PartitionWrite write;
     write.table_id = schema->table.id;
     write.table_name = schema->table.name;
-    write.partition_key = DailyPartitionKey(day);
+    write.partition_key = key;
     write.batch = std::move(batch);
     op.writes.push_back(std::move(write));
   }

@@ -1,8 +1,8 @@
 // Turns Arrow record batches for one table (Flight DoPut) into a validated WriteOp, the
 // way write_builder.h does for line protocol: the catalog decides column types (creating
 // the table and new columns on first write), conflicts are rejected naming the column
-// and both types, and rows become one PartitionWrite per UTC day in the data model of
-// common/column_type.h.
+// and both types, and rows become one PartitionWrite per partition key of the table's
+// template (partition/partition_template.h) in the data model of common/column_type.h.
 //
 // Column roles, from each column's Arrow type:
 //
@@ -43,8 +43,8 @@ namespace ingester {
 inline constexpr std::string_view kColumnTypeMetadataKey = "ingester.column_type";
 
 // Validates and builds. Batches may differ in columns; rows keep their order (batch by
-// batch) within each day. Empty batches are checked but add no rows; the op then has
-// no writes. Sequence numbers are 0: the caller takes them from the oracle. Errors:
+// batch) within each partition. Empty batches are checked but add no rows; the op then
+// has no writes. Sequence numbers are 0: the caller takes them from the oracle. Errors:
 // InvalidInput (bad column, name or value, naming the column and row; "batch i: ..."
 // when there are several batches), Conflict (type
 // clash with the catalog), LimitExceeded (namespace limits), or the catalog's error.

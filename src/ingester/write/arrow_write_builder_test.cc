@@ -454,3 +454,78 @@ TEST_F(ArrowWriteBuilderRejectsTest, SeveralBatchesNameTheBadOne) {
 
 }  // namespace
 }  // namespace ingester
+
+namespace ingester {
+namespace {
+
+TEST_F(ArrowWriteBuilderTest, TemplateSplitsRowsByRegionSlicedOrGathered) {
+  auto by_region = partition::PartitionTemplate::FromJson(
+                       R"({"parts":[{"tag_value":"region"},{"time_format":"%Y-%m-%d"}]})")
+                       .ValueOrDie();
+  auto ns = cache_->GetOrCreateNamespace("regional", by_region).ValueOrDie();
+  ASSERT_EQ(ns.partition_template, by_region);
+  // 40 rows alternating eu / us (20 runs each: gathered), then 5 rows without a
+  // region and 1 on the next day (single runs: sliced). An empty tag value cannot be
+  // written (validation refuses it), so no key has the `^` part here.
+  std::vector<std::optional<std::string>> regions;
+  std::vector<std::optional<int64_t>> values;
+  std::vector<std::optional<int64_t>> times;
+  for (int i = 0; i < 40; ++i) {
+    regions.push_back(i % 2 ? "us" : "eu");
+    values.push_back(i);
+    times.push_back(kT0 + i);
+  }
+  for (int i = 40; i < 46; ++i) {
+    regions.push_back(std::nullopt);
+    values.push_back(i);
+    times.push_back(i == 45 ? kT0 + kDay : kT0 + i);
+  }
+  regions[45] = "eu";
+  auto batch = Batch({TagField("region"), arrow::field("v", arrow::int64()),
+                      arrow::field("time", arrow::int64())},
+                     {Strings(regions), Make<int64_t>(values), Make<int64_t>(times)});
+  ASSERT_OK_AND_ASSIGN(op, BuildArrowWrite(ns, "cpu", {batch}, cache_.get()));
+  std::vector<std::string> keys;
+  for (const auto& w : op.writes) keys.push_back(w.partition_key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"!|2023-11-14", "eu|2023-11-14",
+                                            "eu|2023-11-15", "us|2023-11-14"}));
+  EXPECT_EQ(op.RowCount(), 46);
+  const auto& eu = *op.writes[1].batch;
+  ASSERT_EQ(eu.num_rows(), 20);
+  for (int64_t r = 0; r < 20; ++r) {
+    EXPECT_EQ(Cell(eu, "v", r), std::to_string(2 * r));  // row order kept
+    EXPECT_EQ(Cell(eu, "region", r), "eu");
+    EXPECT_EQ(Cell(eu, "time", r), std::to_string(kT0 + 2 * r));
+  }
+  EXPECT_EQ(eu.schema()->GetFieldByName("region")->type()->ToString(),
+            ArrowTypeFor(ColumnType::kTag)->ToString());
+  const auto& us = *op.writes[3].batch;
+  ASSERT_EQ(us.num_rows(), 20);
+  EXPECT_EQ(Cell(us, "v", 19), "39");
+  ASSERT_EQ(op.writes[0].batch->num_rows(), 5);
+  EXPECT_EQ(Cell(*op.writes[0].batch, "region", 0), "<null>");
+  EXPECT_EQ(Cell(*op.writes[0].batch, "v", 4), "44");
+  ASSERT_EQ(op.writes[2].batch->num_rows(), 1);
+  EXPECT_EQ(Cell(*op.writes[2].batch, "v", 0), "45");
+}
+
+TEST_F(ArrowWriteBuilderTest, TemplateTagsAreCreatedWithTheTable) {
+  auto by_host = partition::PartitionTemplate::FromJson(
+                     R"({"parts":[{"time_format":"%Y"},{"tag_value":"host"}]})")
+                     .ValueOrDie();
+  auto ns = cache_->GetOrCreateNamespace("hosts", by_host).ValueOrDie();
+  auto batch =
+      Batch({arrow::field("v", arrow::int64()), arrow::field("time", arrow::int64())},
+            {Make<int64_t>({1}), Make<int64_t>({kT0})});
+  ASSERT_OK_AND_ASSIGN(op, BuildArrowWrite(ns, "cpu", {batch}, cache_.get()));
+  ASSERT_EQ(op.writes.size(), 1u);
+  EXPECT_EQ(op.writes[0].partition_key, "2023|!");
+  auto table = catalog_->GetTableByName(ns.id, "cpu").ValueOrDie();
+  ASSERT_TRUE(table.has_value());
+  EXPECT_EQ(table->partition_template, by_host);
+  EXPECT_EQ(catalog_->GetTableSchema(table->id).ValueOrDie().TypeOf("host"),
+            ColumnType::kTag);
+}
+
+}  // namespace
+}  // namespace ingester

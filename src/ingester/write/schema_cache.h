@@ -1,8 +1,11 @@
 // Caches namespaces and table schemas from the catalog so that a write of known columns
 // makes no catalog query; only new namespaces, tables and columns reach the catalog.
+// A cached table schema carries the table's partition template (TableRecord), which
+// the write builders key rows by.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -17,16 +20,34 @@ namespace ingester {
 
 class SchemaCache {
  public:
-  // `catalog` must outlive the cache. New namespaces are created with `limits`.
-  SchemaCache(catalog::Catalog* catalog, catalog::NamespaceLimits limits)
-      : catalog_(catalog), limits_(limits) {}
+  // `catalog` must outlive the cache. New namespaces are created with `limits` and,
+  // unless told otherwise, `default_template`.
+  SchemaCache(catalog::Catalog* catalog, catalog::NamespaceLimits limits,
+              partition::PartitionTemplate default_template = {})
+      : catalog_(catalog),
+        limits_(limits),
+        default_template_(std::move(default_template)) {}
 
-  // The namespace called `name`, created on first use.
-  arrow::Result<catalog::NamespaceRecord> GetOrCreateNamespace(const std::string& name);
+  // The namespace called `name`, created on first use with `partition_template` (or
+  // the default template). An existing namespace keeps its template: compare the
+  // record's to tell.
+  arrow::Result<catalog::NamespaceRecord> GetOrCreateNamespace(
+      const std::string& name,
+      const std::optional<partition::PartitionTemplate>& partition_template =
+          std::nullopt);
 
-  // The schema of table `name` in `ns`, created on first use (with its `time` column).
+  // The schema of table `name` in `ns`, created on first use with `partition_template`
+  // (or the namespace's), its `time` column and a tag column for each tag the template
+  // names (unless the table already has a column of that name). An existing table
+  // keeps its template.
   arrow::Result<std::shared_ptr<const catalog::TableSchema>> GetOrCreateTable(
-      const catalog::NamespaceRecord& ns, const std::string& name);
+      const catalog::NamespaceRecord& ns, const std::string& name,
+      const std::optional<partition::PartitionTemplate>& partition_template =
+          std::nullopt);
+
+  const partition::PartitionTemplate& default_template() const {
+    return default_template_;
+  }
 
   // Adds `columns` to the table (all or nothing, see Catalog::GetOrCreateColumns) and
   // returns the new schema. On Conflict the cached schema is refreshed from the catalog,
@@ -50,6 +71,7 @@ class SchemaCache {
 
   catalog::Catalog* const catalog_;
   const catalog::NamespaceLimits limits_;
+  const partition::PartitionTemplate default_template_;
   // Readers (every write) take it shared; inserts take it exclusively. Never held across
   // a catalog call.
   mutable std::shared_mutex mu_;

@@ -3,14 +3,15 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <span>
 #include <unordered_map>
 
 #include <arrow/builder.h>
 #include <arrow/record_batch.h>
 
 #include "ingester/common/error.h"
+#include "ingester/partition/row_partitioner.h"
 #include "ingester/write/line_index.h"
-#include "ingester/write/partition_key.h"
 
 namespace ingester {
 
@@ -60,8 +61,8 @@ class ColumnBuilder {
         builder_ = std::make_unique<arrow::StringBuilder>(pool);
         break;
       case ColumnType::kTime:
-        builder_ = std::make_unique<arrow::TimestampBuilder>(ArrowTypeFor(ColumnType::kTime),
-                                                             pool);
+        builder_ = std::make_unique<arrow::TimestampBuilder>(
+            ArrowTypeFor(ColumnType::kTime), pool);
         break;
     }
   }
@@ -89,7 +90,8 @@ class ColumnBuilder {
       case ColumnType::kString:
         return static_cast<arrow::StringBuilder&>(*builder_).Append(field.str);
       default:
-        return arrow::Status::Invalid("field appended to a ", ColumnTypeName(type_), " column");
+        return arrow::Status::Invalid("field appended to a ", ColumnTypeName(type_),
+                                      " column");
     }
   }
   arrow::Status AppendNull() { return builder_->AppendNull(); }
@@ -125,11 +127,38 @@ class ColumnLookup {
   std::vector<std::pair<std::string_view, int>> recent_;
 };
 
+// The values of a template's tags on each line, found by name: a line usually has its
+// tags where the previous line had them, so a comparison usually replaces a search.
+class TemplateTags {
+ public:
+  explicit TemplateTags(const std::vector<std::string>& names)
+      : names_(names), slots_(names.size(), 0), values_(names.size()) {}
+
+  // Valid until the next call.
+  std::span<const std::optional<std::string_view>> Of(const lp::ParsedLine& line) {
+    for (size_t i = 0; i < names_.size(); ++i) {
+      size_t& slot = slots_[i];
+      if (slot >= line.tags.size() || line.tags[slot].key != names_[i]) {
+        slot = 0;
+        while (slot < line.tags.size() && line.tags[slot].key != names_[i]) ++slot;
+      }
+      values_[i] =
+          slot < line.tags.size() ? std::optional(line.tags[slot].value) : std::nullopt;
+    }
+    return values_;
+  }
+
+ private:
+  const std::vector<std::string>& names_;
+  std::vector<size_t> slots_;
+  std::vector<std::optional<std::string_view>> values_;
+};
+
 std::string TypeMismatch(const catalog::TableSchema& schema, std::string_view column,
                          ColumnType existing, ColumnType offered) {
-  return "column '" + std::string(column) + "' of table '" + schema.table.name + "' has type " +
-         std::string(ColumnTypeName(existing)) + " in the catalog; the line offers " +
-         std::string(ColumnTypeName(offered));
+  return "column '" + std::string(column) + "' of table '" + schema.table.name +
+         "' has type " + std::string(ColumnTypeName(existing)) +
+         " in the catalog; the line offers " + std::string(ColumnTypeName(offered));
 }
 
 // The lines of one table in this request, and what became of them.
@@ -141,29 +170,45 @@ class TableWriteBuilder {
 
   void AddLine(const lp::ParsedLine* line) { lines_.push_back(line); }
 
-  // Validates the lines, appending rejections, and adds one PartitionWrite per day.
-  arrow::Status Build(std::vector<LineRejection>* rejected, std::vector<PartitionWrite>* out,
-                      int64_t* accepted) {
+  // Validates the lines, appending rejections, and adds one PartitionWrite per
+  // partition key of the table's template, in key order.
+  arrow::Status Build(std::vector<LineRejection>* rejected,
+                      std::vector<PartitionWrite>* out, int64_t* accepted) {
     auto schema = cache_->GetOrCreateTable(ns_, std::string(name_));
     if (!schema.ok()) return RejectAll(schema.status(), rejected);
     schema_ = *schema;
     ARROW_RETURN_NOT_OK(EnsureColumns());  // leaves lookup_ over the final schema
 
-    std::map<int64_t, std::vector<const lp::ParsedLine*>> by_day;
+    partition::RowPartitioner partitioner(schema_->table.partition_template);
+    TemplateTags tags(partitioner.tag_names());
+    std::vector<std::vector<const lp::ParsedLine*>> groups;
     for (const auto* line : lines_) {
       if (auto why = Check(*line)) {
         rejected->push_back(std::move(*why));
         continue;
       }
-      by_day[DayOf(line->timestamp_ns)].push_back(line);
+      const uint32_t group = partitioner.Assign(line->timestamp_ns, tags.Of(*line));
+      if (group == groups.size()) groups.emplace_back();
+      groups[group].push_back(line);
       ++*accepted;
     }
-    for (auto& [day, day_lines] : by_day) {
-      ARROW_ASSIGN_OR_RAISE(auto batch, BuildBatch(day_lines));
+    for (auto& [key, key_groups] : partitioner.KeysInOrder()) {
+      std::vector<const lp::ParsedLine*>& key_lines = groups[key_groups[0]];
+      if (key_groups.size() > 1) {
+        // Values that differ only past the key's cut share the partition.
+        for (size_t i = 1; i < key_groups.size(); ++i) {
+          const auto& more = groups[key_groups[i]];
+          key_lines.insert(key_lines.end(), more.begin(), more.end());
+        }
+        std::sort(key_lines.begin(), key_lines.end(), [](const auto* a, const auto* b) {
+          return a->line_number < b->line_number;
+        });
+      }
+      ARROW_ASSIGN_OR_RAISE(auto batch, BuildBatch(key_lines));
       PartitionWrite write;
       write.table_id = schema_->table.id;
       write.table_name = schema_->table.name;
-      write.partition_key = DailyPartitionKey(day);
+      write.partition_key = key;
       write.batch = std::move(batch);
       out->push_back(std::move(write));
     }
@@ -173,7 +218,8 @@ class TableWriteBuilder {
  private:
   // A table that cannot be created (bad name, table limit) rejects every line of it;
   // other failures (the catalog is down) fail the request.
-  arrow::Status RejectAll(const arrow::Status& status, std::vector<LineRejection>* rejected) {
+  arrow::Status RejectAll(const arrow::Status& status,
+                          std::vector<LineRejection>* rejected) {
     auto kind = ErrorKindOf(status);
     if (kind != ErrorKind::kInvalidInput && kind != ErrorKind::kLimit &&
         kind != ErrorKind::kConflict) {
@@ -246,19 +292,23 @@ class TableWriteBuilder {
 
   std::optional<LineRejection> Check(const lp::ParsedLine& line) {
     auto reject = [&](std::string_view at, std::string message) {
-      return LineRejection{line.line_number, index_->ColumnOf(line.line_number, at.data()),
+      return LineRejection{line.line_number,
+                           index_->ColumnOf(line.line_number, at.data()),
                            std::move(message)};
     };
     size_t slot = 0;
-    auto check = [&](std::string_view name, ColumnType offered) -> std::optional<LineRejection> {
+    auto check = [&](std::string_view name,
+                     ColumnType offered) -> std::optional<LineRejection> {
       int pos = lookup_->Find(name, slot++);
-      const auto* column = pos < 0 ? nullptr : &schema_->columns[static_cast<size_t>(pos)];
+      const auto* column =
+          pos < 0 ? nullptr : &schema_->columns[static_cast<size_t>(pos)];
       if (column == nullptr) {
-        return reject(name, column_error_.empty()
-                                ? "column '" + std::string(name) + "' could not be created"
-                                : column_error_);
+        return reject(name, column_error_.empty() ? "column '" + std::string(name) +
+                                                        "' could not be created"
+                                                  : column_error_);
       }
-      if (column->type != offered) return reject(name, TypeMismatch(*schema_, name, column->type, offered));
+      if (column->type != offered)
+        return reject(name, TypeMismatch(*schema_, name, column->type, offered));
       return std::nullopt;
     };
     for (const auto& tag : line.tags) {
@@ -280,7 +330,8 @@ class TableWriteBuilder {
     const auto rows = static_cast<int64_t>(lines.size());
     auto builder_at = [&](int pos) -> arrow::Result<ColumnBuilder*> {
       // Check() accepted the line, so every key is in the schema.
-      if (pos < 0) return arrow::Status::Invalid("column missing from the checked schema");
+      if (pos < 0)
+        return arrow::Status::Invalid("column missing from the checked schema");
       auto& b = builders[static_cast<size_t>(pos)];
       if (b == nullptr) {
         b = std::make_unique<ColumnBuilder>(columns[static_cast<size_t>(pos)].type);
@@ -317,7 +368,8 @@ class TableWriteBuilder {
 
     // Tags first, then fields, each in schema (creation) order; time last.
     std::sort(used.begin(), used.end(), [&](int a, int b) {
-      bool a_tag = columns[a].type == ColumnType::kTag, b_tag = columns[b].type == ColumnType::kTag;
+      bool a_tag = columns[a].type == ColumnType::kTag,
+           b_tag = columns[b].type == ColumnType::kTag;
       return a_tag != b_tag ? a_tag : a < b;
     });
     arrow::FieldVector fields;
@@ -330,10 +382,11 @@ class TableWriteBuilder {
       arrays.push_back(std::move(array));
     }
     ARROW_ASSIGN_OR_RAISE(auto time_array, time_builder.Finish());
-    fields.push_back(
-        arrow::field(std::string(kTimeColumnName), ArrowTypeFor(ColumnType::kTime), false));
+    fields.push_back(arrow::field(std::string(kTimeColumnName),
+                                  ArrowTypeFor(ColumnType::kTime), false));
     arrays.push_back(std::move(time_array));
-    return arrow::RecordBatch::Make(arrow::schema(std::move(fields)), rows, std::move(arrays));
+    return arrow::RecordBatch::Make(arrow::schema(std::move(fields)), rows,
+                                    std::move(arrays));
   }
 
   const catalog::NamespaceRecord& ns_;
@@ -365,13 +418,15 @@ arrow::Result<BuiltWrite> BuildWrite(const catalog::NamespaceRecord& ns,
   for (const auto& line : parsed.lines()) {
     auto [it, inserted] = by_name.emplace(line.measurement, nullptr);
     if (inserted) {
-      tables.push_back(std::make_unique<TableWriteBuilder>(ns, line.measurement, &index, cache));
+      tables.push_back(
+          std::make_unique<TableWriteBuilder>(ns, line.measurement, &index, cache));
       it->second = tables.back().get();
     }
     it->second->AddLine(&line);
   }
   for (auto& table : tables) {
-    ARROW_RETURN_NOT_OK(table->Build(&built.rejected, &built.op.writes, &built.lines_accepted));
+    ARROW_RETURN_NOT_OK(
+        table->Build(&built.rejected, &built.op.writes, &built.lines_accepted));
   }
   std::stable_sort(built.rejected.begin(), built.rejected.end(),
                    [](const LineRejection& a, const LineRejection& b) {

@@ -1,6 +1,7 @@
 // Turns parsed line protocol into a WriteOp: validates every line against the catalog
 // schema (creating tables and columns on first write), rejects lines whose types
-// conflict, and builds one Arrow record batch per (table, partition key).
+// conflict, and builds one Arrow record batch per (table, partition key), the key
+// formed by the table's partition template (partition/partition_template.h).
 #pragma once
 
 #include <cstdint>

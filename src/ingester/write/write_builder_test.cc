@@ -189,3 +189,66 @@ TEST_F(WriteBuilderTest, InvalidTableNameRejectsItsLines) {
 
 }  // namespace
 }  // namespace ingester
+
+namespace ingester {
+namespace {
+
+TEST_F(WriteBuilderTest, TemplateSplitsLinesByRegionInKeyOrder) {
+  auto by_region = partition::PartitionTemplate::FromJson(
+                       R"({"parts":[{"tag_value":"region"},{"time_format":"%Y-%m-%d"}]})")
+                       .ValueOrDie();
+  ns_ = cache_->GetOrCreateNamespace("regional", by_region).ValueOrDie();
+  auto built = Build(
+      "cpu,host=a,region=eu v=1 1700000000000000000\n"
+      "cpu,region=us,host=b v=2 1700000000000000000\n"
+      "cpu,host=c v=3 1700000000000000000\n"
+      "cpu,host=d,region=eu v=4 1700086400000000000\n"
+      "cpu,host=e,region=a|b v=5 1700000000000000000\n"
+      "cpu,host=f,region=eu v=6 1700000001000000000\n"
+      "mem,host=a free=1i 1700000000000000000\n");
+  ASSERT_TRUE(built.rejected.empty());
+  std::vector<std::pair<std::string, std::string>> keys;
+  for (const auto& w : built.op.writes) keys.emplace_back(w.table_name, w.partition_key);
+  EXPECT_EQ(keys,
+            (std::vector<std::pair<std::string, std::string>>{{"cpu", "!|2023-11-14"},
+                                                              {"cpu", "a%7Cb|2023-11-14"},
+                                                              {"cpu", "eu|2023-11-14"},
+                                                              {"cpu", "eu|2023-11-15"},
+                                                              {"cpu", "us|2023-11-14"},
+                                                              {"mem", "!|2023-11-14"}}));
+  const auto& eu = *built.op.writes[2].batch;
+  ASSERT_EQ(eu.num_rows(), 2);
+  EXPECT_EQ(TagAt(eu, "host", 0), "a");
+  EXPECT_EQ(TagAt(eu, "host", 1), "f");
+  EXPECT_EQ(TagAt(*built.op.writes[4].batch, "host", 0), "b");
+  EXPECT_EQ(TagAt(*built.op.writes[0].batch, "host", 0), "c");
+  // The template's tag is a tag column of every table of the namespace, even one
+  // whose lines never had it.
+  auto mem = catalog_->GetTableByName(ns_.id, "mem").ValueOrDie();
+  ASSERT_TRUE(mem.has_value());
+  EXPECT_EQ(mem->partition_template, by_region);
+  EXPECT_EQ(catalog_->GetTableSchema(mem->id).ValueOrDie().TypeOf("region"),
+            ColumnType::kTag);
+}
+
+TEST_F(WriteBuilderTest, ValuesCutInTheKeyShareAPartition) {
+  auto by_host = partition::PartitionTemplate::FromJson(
+                     R"({"parts":[{"tag_value":"host"},{"time_format":"%Y"}]})")
+                     .ValueOrDie();
+  ns_ = cache_->GetOrCreateNamespace("long", by_host).ValueOrDie();
+  const std::string prefix(250, 'h');
+  auto built = Build("cpu,host=" + prefix + "1 v=1 1700000000000000000\n" +
+                     "cpu,host=x v=2 1700000000000000000\n" + "cpu,host=" + prefix +
+                     "2 v=3 1700000000000000000\n");
+  ASSERT_TRUE(built.rejected.empty());
+  ASSERT_EQ(built.op.writes.size(), 2u);
+  EXPECT_EQ(built.op.writes[0].partition_key, std::string(199, 'h') + "#|2023");
+  const auto& cut = *built.op.writes[0].batch;
+  ASSERT_EQ(cut.num_rows(), 2);  // both long hosts, in line order
+  EXPECT_EQ(TagAt(cut, "host", 0), prefix + "1");
+  EXPECT_EQ(TagAt(cut, "host", 1), prefix + "2");
+  EXPECT_EQ(built.op.writes[1].partition_key, "x|2023");
+}
+
+}  // namespace
+}  // namespace ingester
