@@ -128,6 +128,13 @@ class StoreView:
             local.append(dest)
         return local
 
+    def delete(self, server, path):
+        """Deletes one object (a path the catalog lists) behind the server's back."""
+        if self.kind == "local":
+            (server.data_dir / "objects" / path).unlink()
+        else:
+            self._fs.delete_file(f"{self._root}/{path}")
+
     def table(self, server, db, table):
         """Every file of the table as one Arrow table (dictionary tags decoded), or None."""
         tables = [pq.read_table(f) for f in self.files(server, db, table)]
