@@ -231,6 +231,18 @@ class Connection final : public HttpConnection,
     if (ec == http::error::bad_transfer_encoding) {
       return SendError(400, "Transfer-Encoding repeated or alongside Content-Length");
     }
+    if (ec == http::error::bad_version) {
+      // A well-formed version other than 1.x is 505, anything else 400.
+      const auto data = buffer_.data();
+      const std::string_view seen(static_cast<const char*>(data.data()), data.size());
+      const std::string_view line = seen.substr(0, seen.find('\r'));
+      const std::string_view v = line.substr(line.rfind(' ') + 1);
+      auto digit = [](char c) { return c >= '0' && c <= '9'; };
+      if (v.size() == 8 && v.substr(0, 5) == "HTTP/" && digit(v[5]) && v[6] == '.' &&
+          digit(v[7])) {
+        return SendError(505, "only HTTP/1.0 and HTTP/1.1 are supported");
+      }
+    }
     if (ec == http::error::bad_chunk || ec == http::error::bad_chunk_extension) {
       return SendError(400, "malformed chunked request body");
     }
