@@ -26,6 +26,7 @@ using Clock = std::chrono::steady_clock;
 using boost::system::error_code;
 
 constexpr size_t kReadChunk = 16 * 1024;
+constexpr size_t kBodyReadChunk = 64 * 1024;
 constexpr auto kSweepPeriod = std::chrono::milliseconds(100);
 constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr size_t kLingerBytes = 1 << 20;
@@ -133,7 +134,8 @@ class Connection final : public HttpConnection,
       SetState(State::kHeader, options().header_timeout);
       return Parse();
     }
-    if (buffer_.capacity() > kReadChunk) buffer_ = beast::flat_buffer();
+    // An idle connection keeps no buffer: it waits for readability, then allocates.
+    buffer_ = beast::flat_buffer();
     SetState(State::kIdle, options().idle_timeout);
     WaitReadable();
   }
@@ -156,12 +158,27 @@ class Connection final : public HttpConnection,
     if (state_ == State::kClosed) return;
     if (wait_ec) return Close();
     if (state_ == State::kLingering) return Drain();
+    if (state_ == State::kIdle) ReadSome();
+  }
+
+  // A request is under way: read what is there (Asio tries at once, then waits).
+  void ReadSome() {
+    if (reading_) return;
+    reading_ = true;
+    const size_t chunk = state_ == State::kBody ? kBodyReadChunk : kReadChunk;
+    socket_.async_read_some(buffer_.prepare(chunk),
+                            [self = shared_from_this()](const error_code& ec, size_t n) {
+                              self->OnRead(ec, n);
+                            });
+  }
+
+  void OnRead(const error_code& ec, size_t n) {
+    reading_ = false;
+    if (state_ == State::kClosed) return;
+    if (state_ == State::kLingering) return Drain();
+    // Answered meanwhile (a timeout): what came is not read.
     if (state_ != State::kIdle && state_ != State::kHeader && state_ != State::kBody)
       return;
-    error_code ec;
-    const size_t n = socket_.read_some(buffer_.prepare(kReadChunk), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again)
-      return WaitReadable();
     if (ec == asio::error::eof) {
       if (state_ == State::kIdle) return Close();
       // Half-closed in the middle of a request: it can still read our answer.
@@ -205,7 +222,7 @@ class Connection final : public HttpConnection,
       }
       if (ec) return OnParseError(ec);
     }
-    WaitReadable();
+    ReadSome();
   }
 
   void OnParseError(const error_code& ec) {
@@ -349,6 +366,7 @@ class Connection final : public HttpConnection,
 
   void OnResponse(HttpResponse response) {
     if (state_ == State::kClosed) return;
+    request_ = HttpRequest();
     close_after_ = !keep_alive_ || front_->stopping.load();
     const bool stream = response.stream != nullptr && !head_;
     const bool chunked = stream && version_ == 11;
@@ -478,7 +496,7 @@ class Connection final : public HttpConnection,
     socket_.shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return Close();
     parser_.reset();
-    buffer_ = beast::flat_buffer();
+    if (!reading_) buffer_ = beast::flat_buffer();  // else a read in flight targets it
     state_ = State::kLingering;
     deadline_ = Clock::now() + kLingerTime;
     WaitReadable();
