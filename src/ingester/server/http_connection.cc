@@ -13,6 +13,7 @@
 #include <boost/beast/http.hpp>
 
 #include "ingester/common/error.h"
+#include "ingester/server/http_request_reader.h"
 
 namespace ingester::http_internal {
 
@@ -30,16 +31,6 @@ constexpr size_t kBodyReadChunk = 64 * 1024;
 constexpr auto kSweepPeriod = std::chrono::milliseconds(100);
 constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr size_t kLingerBytes = 1 << 20;
-
-bool Is(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 std::string HttpDate() {
   char out[64];
@@ -64,7 +55,11 @@ class Connection final : public HttpConnection,
                          public std::enable_shared_from_this<Connection> {
  public:
   Connection(FrontState* front, Shard* shard, tcp::socket socket, bool refusal)
-      : front_(front), shard_(shard), socket_(std::move(socket)), refusal_(refusal) {}
+      : front_(front),
+        shard_(shard),
+        socket_(std::move(socket)),
+        refusal_(refusal),
+        reader_(front->options) {}
 
   // On the shard's thread.
   void Start() override {
@@ -91,7 +86,7 @@ class Connection final : public HttpConnection,
       front_->open_gauge->Add(-1);
     }
     if (!worker_busy_) stream_ = nullptr;
-    parser_.reset();
+    reader_.Clear();
     buffer_ = beast::flat_buffer();
   }
 
@@ -125,10 +120,7 @@ class Connection final : public HttpConnection,
   const HttpFrontOptions& options() const { return front_->options; }
 
   void BeginRequest() {
-    parser_.emplace();
-    parser_->header_limit(static_cast<uint32_t>(options().max_header_bytes));
-    parser_->body_limit(static_cast<uint64_t>(options().max_body_bytes));
-    header_checked_ = false;
+    reader_.Reset();
     close_after_ = false;
     if (buffer_.size() > 0) {  // a pipelined request
       SetState(State::kHeader, options().header_timeout);
@@ -195,163 +187,30 @@ class Connection final : public HttpConnection,
   }
 
   void Parse() {
-    while (true) {
-      if (!header_checked_ && parser_->is_header_done()) {
-        header_checked_ = true;
-        if (!CheckHeader()) return;
-        state_ = State::kBody;
-        deadline_ = Clock::now() + options().body_timeout;
-        if (expect_continue_) {
-          expect_continue_ = false;
-          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-          return Write(asio::buffer(kContinue.data(), kContinue.size()), Then::kParse);
-        }
+    const auto progress = reader_.Parse(&buffer_);
+    if (reader_.header_done() && state_ == State::kHeader) {
+      SetState(State::kBody, options().body_timeout);
+    }
+    switch (progress) {
+      case HttpRequestReader::Progress::kNeedMore:
+        return ReadSome();
+      case HttpRequestReader::Progress::kExpectContinue: {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        return Write(asio::buffer(kContinue.data(), kContinue.size()), Then::kParse);
       }
-      if (parser_->is_done()) return Dispatch();
-      if (buffer_.size() == 0) break;
-      error_code ec;
-      const size_t used = parser_->put(buffer_.data(), ec);
-      buffer_.consume(used);
-      if (ec == http::error::need_more) {
-        // The header is bounded by header_limit; a chunk header line by this.
-        if (parser_->is_header_done() &&
-            buffer_.size() > static_cast<size_t>(options().max_header_bytes)) {
-          return SendError(400, "a chunk header line of the request body is too long");
-        }
-        break;
-      }
-      if (ec) return OnParseError(ec);
+      case HttpRequestReader::Progress::kComplete:
+        return Dispatch();
+      case HttpRequestReader::Progress::kRefused:
+        return SendError(reader_.refusal().status, reader_.refusal().message);
     }
-    ReadSome();
-  }
-
-  void OnParseError(const error_code& ec) {
-    if (ec == http::error::header_limit) {
-      const auto data = buffer_.data();
-      const std::string_view seen(static_cast<const char*>(data.data()), data.size());
-      if (seen.find('\n') == std::string_view::npos) {
-        return SendError(414, "the request line is longer than " +
-                                  std::to_string(options().max_header_bytes) + " bytes");
-      }
-      return SendError(431, "the request header is larger than " +
-                                std::to_string(options().max_header_bytes) + " bytes");
-    }
-    if (ec == http::error::body_limit) {
-      return SendError(413, "request body is over the limit of " +
-                                std::to_string(options().max_body_bytes) + " bytes");
-    }
-    if (ec == http::error::bad_content_length) {
-      return SendError(400,
-                       "invalid Content-Length (not a decimal number, two different "
-                       "values, or alongside Transfer-Encoding)");
-    }
-    if (ec == http::error::bad_transfer_encoding) {
-      return SendError(400, "Transfer-Encoding repeated or alongside Content-Length");
-    }
-    if (ec == http::error::bad_version) {
-      // A well-formed version other than 1.x is 505, anything else 400.
-      const auto data = buffer_.data();
-      const std::string_view seen(static_cast<const char*>(data.data()), data.size());
-      const std::string_view line = seen.substr(0, seen.find('\r'));
-      const std::string_view v = line.substr(line.rfind(' ') + 1);
-      auto digit = [](char c) { return c >= '0' && c <= '9'; };
-      if (v.size() == 8 && v.substr(0, 5) == "HTTP/" && digit(v[5]) && v[6] == '.' &&
-          digit(v[7])) {
-        return SendError(505, "only HTTP/1.0 and HTTP/1.1 are supported");
-      }
-    }
-    if (ec == http::error::bad_chunk || ec == http::error::bad_chunk_extension) {
-      return SendError(400, "malformed chunked request body");
-    }
-    SendError(400, "malformed request: " + ec.message());
-  }
-
-  bool Reject(int status, std::string message) {
-    SendError(status, std::move(message));
-    return false;
-  }
-
-  // Validates what the parser does not. False when it answered with an error.
-  bool CheckHeader() {
-    const auto& req = parser_->get();
-    if (req.version() != 10 && req.version() != 11) {
-      return Reject(505, "only HTTP/1.0 and HTTP/1.1 are supported");
-    }
-    if (req.target().size() > static_cast<size_t>(options().max_target_bytes)) {
-      return Reject(414, "the request target is longer than " +
-                             std::to_string(options().max_target_bytes) + " bytes");
-    }
-    int fields = 0, hosts = 0;
-    bool has_te = false, te_ok = true, te_known = true;
-    std::string_view encoding, expect;
-    for (const auto& field : req) {
-      ++fields;
-      const std::string_view name = field.name_string();
-      if (Is(name, "host")) ++hosts;
-      if (Is(name, "content-encoding")) encoding = field.value();
-      if (Is(name, "expect")) expect = field.value();
-      if (Is(name, "transfer-encoding")) {
-        // Exactly one field, exactly "chunked".
-        te_ok = te_ok && !has_te && Is(Trim(field.value()), "chunked");
-        has_te = true;
-        for (std::string_view rest = field.value(); te_known;) {
-          const auto comma = rest.find(',');
-          const auto token = Trim(rest.substr(0, comma));
-          te_known = token.empty() || Is(token, "chunked");
-          if (comma == std::string_view::npos) break;
-          rest = rest.substr(comma + 1);
-        }
-      }
-    }
-    if (fields > options().max_headers) {
-      return Reject(431, "the request has more than " +
-                             std::to_string(options().max_headers) + " header fields");
-    }
-    if (req.version() == 11 && hosts != 1) {
-      return Reject(400, hosts == 0 ? "an HTTP/1.1 request needs a Host header"
-                                    : "the request has more than one Host header");
-    }
-    if (has_te && !te_known) {
-      return Reject(501, "unsupported Transfer-Encoding (only chunked is supported)");
-    }
-    if (has_te && !te_ok) {
-      return Reject(400, "Transfer-Encoding must be chunked, once");
-    }
-    const std::string_view method = req.method_string();
-    if (!has_te && !req.has_content_length() &&
-        (method == "POST" || method == "PUT" || method == "PATCH")) {
-      return Reject(411,
-                    "a " + std::string(method) +
-                        " request needs Content-Length or chunked Transfer-Encoding");
-    }
-    auto coding = ParseContentCoding(encoding);
-    if (!coding.ok()) return Reject(415, coding.status().message());
-    coding_ = *coding;
-    if (!expect.empty()) {
-      if (!Is(Trim(expect), "100-continue")) {
-        return Reject(417, "unsupported Expect (only 100-continue)");
-      }
-      expect_continue_ = !parser_->is_done() && buffer_.size() == 0;
-    }
-    if (!ParseTarget(req.target(), &request_.path, &request_.params)) {
-      return Reject(400, "malformed request target");
-    }
-    return true;
   }
 
   void Dispatch() {
-    auto& req = parser_->get();
-    request_.method = std::string(req.method_string());
-    request_.headers.clear();
-    for (const auto& field : req) {
-      request_.headers.emplace_back(std::string(field.name_string()),
-                                    std::string(field.value()));
-    }
-    request_.body = std::move(req.body());
-    keep_alive_ = req.keep_alive();
-    version_ = req.version();
+    request_ = reader_.TakeRequest();
+    coding_ = reader_.coding();
+    keep_alive_ = reader_.keep_alive();
+    version_ = reader_.version();
     head_ = request_.method == "HEAD";
-    parser_.reset();
     state_ = State::kWorking;
     deadline_ = Clock::time_point::max();
     front_->requests->Add();
@@ -495,7 +354,7 @@ class Connection final : public HttpConnection,
     error_code ec;
     socket_.shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return Close();
-    parser_.reset();
+    reader_.Clear();
     if (!reading_) buffer_ = beast::flat_buffer();  // else a read in flight targets it
     state_ = State::kLingering;
     deadline_ = Clock::now() + kLingerTime;
@@ -524,9 +383,7 @@ class Connection final : public HttpConnection,
   Clock::time_point deadline_ = Clock::time_point::max();
   bool reading_ = false;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-  bool header_checked_ = false;
-  bool expect_continue_ = false;
+  HttpRequestReader reader_;
   ContentCoding coding_ = ContentCoding::kIdentity;
   // Handed to a worker while kWorking; the I/O thread does not touch it meanwhile.
   HttpRequest request_;
