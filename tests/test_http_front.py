@@ -55,8 +55,9 @@ class Raw:
         data, self.buf = self.buf[:n], self.buf[n:]
         return data
 
-    def response(self):
-        """(status, headers with lower-case names, body); skips 1xx unless asked."""
+    def response(self, head=False):
+        """(status, headers with lower-case names, body); `head`: the answer to HEAD,
+        which has no body whatever its Content-Length says."""
         status_line = self._line()
         status = int(status_line.split(b" ")[1])
         headers = {}
@@ -66,7 +67,7 @@ class Raw:
                 break
             name, value = line.split(b":", 1)
             headers[name.decode().strip().lower()] = value.decode().strip()
-        if status in (100, 204, 304):
+        if head or status in (100, 204, 304):
             return status, headers, b""
         if headers.get("transfer-encoding") == "chunked":
             body = b""
@@ -295,6 +296,19 @@ def test_pipelined_requests_are_answered_in_order(srv):
     c = Raw(srv).send(post(WRITE, b"t_pipe2 v=1 1\n") + b"GARBAGE\x01 / HTTP/1.1\r\n\r\n")
     assert [c.response()[0], c.response()[0]] == [204, 400]
     assert c.closed()
+
+
+def test_head_and_methods(srv):
+    c = Raw(srv).send(b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                      b"DELETE /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                      b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, headers, body = c.response(head=True)  # the GET's length, no body
+    assert status == 200 and int(headers["content-length"]) > 0
+    head_len = int(headers["content-length"])
+    status, headers, _ = c.response()
+    assert status == 405 and headers["allow"] == "GET"
+    status, headers, body = c.response()
+    assert status == 200 and len(body) == head_len and b"pass" in body
 
 
 def test_half_close_after_request_gets_the_response(srv):
