@@ -73,8 +73,9 @@ void HttpRouter::Add(std::string method, std::string path, HttpHandler handler) 
 }
 
 HttpResponse HttpRouter::Dispatch(const HttpRequest& request) const {
-  const std::string_view method =
-      request.method == "HEAD" ? std::string_view("GET") : std::string_view(request.method);
+  const std::string_view method = request.method == "HEAD"
+                                      ? std::string_view("GET")
+                                      : std::string_view(request.method);
   std::string allow;
   for (const auto& route : routes_) {
     if (route.path != request.path) continue;
