@@ -4,6 +4,9 @@ find_package(PkgConfig REQUIRED)
 find_package(SQLite3 REQUIRED)
 find_package(PostgreSQL REQUIRED)
 find_package(ZLIB REQUIRED)
+# Header-only Boost.Asio and Boost.Beast: the HTTP server (server/http_front.cc) and the
+# `ingester write` client.
+find_package(Boost 1.74 REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(CLI11 CONFIG QUIET)
 if(NOT CLI11_FOUND)
@@ -11,8 +14,9 @@ if(NOT CLI11_FOUND)
   add_library(CLI11::CLI11 INTERFACE IMPORTED)
   target_include_directories(CLI11::CLI11 INTERFACE ${CLI11_INCLUDE_DIR})
 endif()
-# The Debian build of cpp-httplib is compiled with OpenSSL, zlib and brotli support; its
-# header must see the same macros (they change class layouts), which pkg-config supplies.
+# cpp-httplib: the HTTP client of server_test and of the load tools in bench/. The Debian
+# build is compiled with OpenSSL, zlib and brotli support; its header must see the same
+# macros (they change class layouts), which pkg-config supplies.
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(GTest REQUIRED)

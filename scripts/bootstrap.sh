@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libsqlite3-dev libpq-dev zlib1g-dev
-  libspdlog-dev libfmt-dev libcli11-dev libcpp-httplib-dev
+  libspdlog-dev libfmt-dev libcli11-dev libboost-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev clang-format-14
   clang-14 libclang-rt-14-dev
   libssl-dev libbrotli-dev ccache

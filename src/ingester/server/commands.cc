@@ -2,17 +2,19 @@
 
 #include <pthread.h>
 
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
-#include <httplib.h>
 #include <spdlog/spdlog.h>
 
 #include "ingester/persist/object_store.h"
 #include "ingester/query/flight_service.h"
+#include "ingester/server/http_client.h"
 #include "ingester/server/http_server.h"
 #include "ingester/server/ingester.h"
 #include "ingester/wal/inspect.h"
@@ -24,6 +26,26 @@ namespace {
 int Fail(const arrow::Status& status) {
   spdlog::error("{}", status.ToString());
   return 1;
+}
+
+arrow::Result<HttpServerOptions> HttpOptionsOf(const IngesterOptions& o) {
+  using std::chrono::duration_cast;
+  using std::chrono::milliseconds;
+  HttpServerOptions http;
+  HttpFrontOptions& f = http.front;
+  ARROW_RETURN_NOT_OK(SplitHostPort(o.http_bind, &f.host, &f.port));
+  f.io_threads = o.http_io_threads;
+  f.worker_threads = o.http_threads;
+  f.max_connections = o.max_http_connections;
+  f.max_body_bytes = o.max_http_request_size;
+  f.max_header_bytes = static_cast<int>(o.max_http_header_bytes);
+  f.max_target_bytes = std::min(f.max_target_bytes, f.max_header_bytes);
+  f.max_headers = o.max_http_headers;
+  f.header_timeout = duration_cast<milliseconds>(o.http_header_timeout);
+  f.body_timeout = duration_cast<milliseconds>(o.http_body_timeout);
+  f.idle_timeout = duration_cast<milliseconds>(o.http_idle_timeout);
+  http.token = o.token;
+  return http;
 }
 
 // Starts the ingester and both servers, waits for SIGTERM or SIGINT, shuts down.
@@ -39,28 +61,24 @@ int ServeUntilSignal(IngesterOptions options) {
   if (!ingester.ok()) return Fail(ingester.status());
   const IngesterOptions& resolved = (*ingester)->options();
 
-  HttpServerOptions http;
-  if (auto st = SplitHostPort(resolved.http_bind, &http.host, &http.port); !st.ok()) {
-    return Fail(st);
-  }
-  http.threads = resolved.http_threads;
-  http.max_request_bytes = resolved.max_http_request_size;
-  http.token = resolved.token;
+  auto http = HttpOptionsOf(resolved);
+  if (!http.ok()) return Fail(http.status());
 
   query::FlightServiceOptions flight;
-  if (auto st = SplitHostPort(resolved.flight_bind, &flight.host, &flight.port); !st.ok()) {
+  if (auto st = SplitHostPort(resolved.flight_bind, &flight.host, &flight.port);
+      !st.ok()) {
     return Fail(st);
   }
   flight.ingester_id = (*ingester)->ingester_id();
   flight.max_put_bytes = resolved.max_flight_put_size;
   flight.token = resolved.token;
   auto handlers = (*ingester)->flight_handlers();
-  auto flight_server = query::FlightService::Start(flight, handlers.query, handlers.writer,
-                                                   handlers.lister);
+  auto flight_server = query::FlightService::Start(flight, handlers.query,
+                                                   handlers.writer, handlers.lister);
   if (!flight_server.ok()) return Fail(flight_server.status());
   spdlog::info("Arrow Flight listening on {}:{}", flight.host, (*flight_server)->port());
   // HTTP last: /health answering means both servers listen.
-  auto server = HttpServer::Start(http, ingester->get());
+  auto server = HttpServer::Start(*http, ingester->get());
   if (!server.ok()) return Fail(server.status());
   spdlog::info("ingester ready (data dir {}, WAL {}, catalog {})", resolved.data_dir,
                resolved.wal_dir, resolved.catalog_url);
@@ -102,13 +120,9 @@ int RunWriteFile(const WriteFileCommand& command) {
     }
     in = &file_stream;
   }
-  httplib::Client client("http://" + command.host);
-  client.set_read_timeout(60);
-  client.set_write_timeout(60);
-  if (!command.token.empty()) client.set_bearer_token_auth(command.token);
-  const std::string path = "/api/v3/write_lp?db=" +
-                           httplib::detail::encode_query_param(command.namespace_name) +
-                           "&precision=" + httplib::detail::encode_query_param(command.precision);
+  HttpClient client(command.host, command.token);
+  const std::string path = "/api/v3/write_lp?db=" + UrlEncode(command.namespace_name) +
+                           "&precision=" + UrlEncode(command.precision);
 
   int64_t lines_sent = 0, requests = 0, failures = 0;
   int64_t first_line_of_batch = 1;
@@ -118,16 +132,16 @@ int RunWriteFile(const WriteFileCommand& command) {
     if (lines_in_batch == 0) return true;
     auto res = client.Post(path, batch, "text/plain; charset=utf-8");
     ++requests;
-    if (!res) {
-      std::fprintf(stderr, "error: request failed: %s\n", httplib::to_string(res.error()).c_str());
+    if (!res.ok()) {
+      std::fprintf(stderr, "error: %s\n", res.status().message().c_str());
       return false;
     }
     if (res->status != 204) {
       ++failures;
       std::fprintf(stderr, "lines %lld..%lld: HTTP %d %s\n",
                    static_cast<long long>(first_line_of_batch),
-                   static_cast<long long>(first_line_of_batch + lines_in_batch - 1), res->status,
-                   res->body.c_str());
+                   static_cast<long long>(first_line_of_batch + lines_in_batch - 1),
+                   res->status, res->body.c_str());
     }
     lines_sent += lines_in_batch;
     first_line_of_batch += lines_in_batch;

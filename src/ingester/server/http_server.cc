@@ -1,17 +1,8 @@
 #include "ingester/server/http_server.h"
 
 #include <atomic>
-#include <cstdlib>
-
-#include <netinet/in.h>
-#include <sys/socket.h>
-
-#include <chrono>
-#include <filesystem>
 #include <string_view>
-#include <thread>
 
-#include <httplib.h>
 #include <spdlog/spdlog.h>
 
 #include "ingester/common/error.h"
@@ -26,7 +17,14 @@ namespace ingester {
 
 namespace {
 
-// Where each write endpoint finds its namespace and which options it defaults.
+// What every route may need.
+struct RouteContext {
+  Ingester* ingester;
+  std::string token;  // empty: no authentication
+  std::function<std::string()> front_metrics;
+};
+
+// Where each write endpoint finds its namespace.
 struct WriteEndpoint {
   const char* path;
   const char* namespace_param;
@@ -36,16 +34,6 @@ constexpr WriteEndpoint kWriteEndpoints[] = {
     {"/api/v2/write", "bucket"},
     {"/write", "db"},
 };
-
-void SetJsonError(httplib::Response& res, int status, std::string_view message) {
-  res.status = status;
-  res.set_content(JsonErrorBody(message), "application/json");
-}
-
-void SetReply(httplib::Response& res, const HttpReply& reply) {
-  res.status = reply.status;
-  res.set_content(reply.body, "application/json");
-}
 
 int HttpStatusFor(const arrow::Status& status) {
   switch (ErrorKindOf(status).value_or(ErrorKind::kRetryable)) {
@@ -67,15 +55,17 @@ int HttpStatusFor(const arrow::Status& status) {
   return 500;
 }
 
-bool ParseBoolParam(const httplib::Request& req, const char* name, bool fallback, bool* out) {
-  if (!req.has_param(name)) {
+// `fallback` when the parameter is absent; false for a value other than true/1/false/0.
+bool ParseBoolParam(const HttpRequest& req, std::string_view name, bool fallback,
+                    bool* out) {
+  const auto v = req.Param(name);
+  if (!v) {
     *out = fallback;
     return true;
   }
-  const std::string& v = req.get_param_value(name);
-  if (v == "true" || v == "1") {
+  if (*v == "true" || *v == "1") {
     *out = true;
-  } else if (v == "false" || v == "0") {
+  } else if (*v == "false" || *v == "0") {
     *out = false;
   } else {
     return false;
@@ -118,356 +108,246 @@ std::string DownloadName(std::string_view table, query::ResultFormat format) {
   return name + "." + std::string(query::ResultFormatName(format));
 }
 
-// Shuts down (both directions) every accepted connection of the server listening on
-// `port`: the process's TCP sockets bound to that local port that are not listening.
-// cpp-httplib 0.11 keeps a worker waiting on an idle keep-alive connection until the
-// keep-alive timeout (30 s) even after stop(), and joins those workers before returning,
-// so without this a client holding a pooled connection would delay every shutdown by up
-// to 30 s. Called after stop() (no new connections) and after the ingester refused new
-// writes: a request cut here was not going to be acknowledged.
-int ShutDownConnectionsOnPort(int port) {
-  int closed = 0;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
-    int fd = -1;
-    try {
-      fd = std::stoi(entry.path().filename().string());
-    } catch (const std::exception&) {
-      continue;
+std::string DecodeBase64(std::string_view in) {
+  static constexpr std::string_view kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    if (c == '=') break;
+    auto pos = kAlphabet.find(c);
+    if (pos == std::string_view::npos) return "";
+    acc = (acc << 6) | static_cast<uint32_t>(pos);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
     }
-    sockaddr_storage addr{};
-    socklen_t len = sizeof(addr);
-    int listening = 0;
-    socklen_t opt_len = sizeof(listening);
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
-        ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &opt_len) != 0 || listening) {
-      continue;  // not a socket, or a listening one
-    }
-    int local_port = -1;
-    if (addr.ss_family == AF_INET) {
-      local_port = ntohs(reinterpret_cast<const sockaddr_in&>(addr).sin_port);
-    } else if (addr.ss_family == AF_INET6) {
-      local_port = ntohs(reinterpret_cast<const sockaddr_in6&>(addr).sin6_port);
-    }
-    // An outgoing connection cannot have our listening port as its local port, so a
-    // socket bound to it is one the server accepted.
-    if (local_port == port && ::shutdown(fd, SHUT_RDWR) == 0) ++closed;
   }
-  return closed;
+  return out;
+}
+
+// True when the request carries the configured token: "Authorization: Bearer T" (v3),
+// "Token T" (v2), Basic auth with T as password or ?p=T (v1).
+bool Authorized(const RouteContext& ctx, const HttpRequest& req) {
+  if (ctx.token.empty()) return true;
+  const std::string_view auth = req.Header("Authorization");
+  for (std::string_view scheme : {"Bearer ", "Token "}) {
+    if (auth.size() > scheme.size() && auth.substr(0, scheme.size()) == scheme &&
+        auth.substr(scheme.size()) == ctx.token) {
+      return true;
+    }
+  }
+  if (auth.substr(0, 6) == "Basic ") {
+    // Any user name; the token is the password.
+    const std::string plain = DecodeBase64(auth.substr(6));
+    const auto colon = plain.find(':');
+    if (colon != std::string::npos && plain.substr(colon + 1) == ctx.token) return true;
+  }
+  return req.Param("p") == std::optional<std::string_view>(ctx.token);
+}
+
+HttpResponse Unauthorized() {
+  auto res = HttpResponse::JsonError(401, "missing or invalid token");
+  res.SetHeader("WWW-Authenticate", "Bearer");
+  return res;
+}
+
+// The body arrives read whole and decoded, within --max-http-request-size (the
+// connection layer answers 413/415/400 before a handler runs).
+HttpResponse HandleWrite(const RouteContext& ctx, const WriteEndpoint& endpoint,
+                         const HttpRequest& req) {
+  if (!Authorized(ctx, req)) return Unauthorized();
+  const std::string ns = req.ParamOr(endpoint.namespace_param, "");
+  if (ns.empty()) {
+    return HttpResponse::JsonError(400, std::string("missing the '") +
+                                            endpoint.namespace_param +
+                                            "' query parameter naming the database");
+  }
+  const std::string precision = req.ParamOr("precision", "auto");
+  LineProtocolWrite write;
+  write.namespace_name = ns;
+  write.body = req.body;
+  write.precision = precision;
+  bool no_sync = false;
+  if (!ParseBoolParam(req, "accept_partial", true, &write.accept_partial) ||
+      !ParseBoolParam(req, "no_sync", false, &no_sync)) {
+    return HttpResponse::JsonError(400, "accept_partial and no_sync take true or false");
+  }
+  write.sync = !no_sync;
+
+  auto result = ctx.ingester->WriteLineProtocol(write);
+  if (!result.ok()) {
+    const int status = HttpStatusFor(result.status());
+    auto res = HttpResponse::JsonError(status, result.status().message());
+    if (status == 503) {
+      // Backpressure: its start and end are logged where it is set and cleared; one
+      // line per refused write would flood the log exactly when the server is busiest.
+      res.SetHeader("Retry-After", "1");
+      spdlog::debug("write to '{}' refused: {}", ns, result.status().ToString());
+    } else if (status >= 500) {
+      spdlog::warn("write to '{}' failed: {}", ns, result.status().ToString());
+    }
+    return res;
+  }
+  if (!result->rejected.empty())
+    return HttpResponse::Json(400, RejectedLinesJson(*result));
+  HttpResponse res;
+  res.status = 204;
+  return res;
+}
+
+// POST /api/v3/query?format=jsonl|csv|arrow|parquet, body = a Flight ticket (JSON).
+// Every refusal comes before the first byte of the result, with a status: 401, 400
+// (bad format or ticket, bad column), 404 (unknown namespace or table), 503 with
+// Retry-After (over the concurrent query limit). The result is then streamed with
+// chunked transfer encoding, one chunk per pull (query/result_stream.h), holding the
+// query (and its slot of the limit) until the last chunk is written or the client goes
+// away. An error after the first byte cannot change the status any more: the
+// connection is cut without the final chunk, so the client sees a truncated response,
+// never a short result that looks complete.
+HttpResponse HandleQuery(const RouteContext& ctx, const HttpRequest& req) {
+  if (!Authorized(ctx, req)) return Unauthorized();
+  auto format = query::ParseResultFormat(req.ParamOr("format", "jsonl"));
+  if (!format.ok()) return HttpResponse::JsonError(400, format.status().message());
+  auto request = query::ParseTicket(req.body);
+  if (!request.ok()) return HttpResponse::JsonError(400, request.status().message());
+  auto response = ctx.ingester->query_exec()->Query(*request);
+  if (!response.ok()) {
+    const int status = HttpStatusFor(response.status());
+    auto res = HttpResponse::JsonError(status, response.status().message());
+    if (status == 503) res.SetHeader("Retry-After", "1");
+    if (status >= 500 && status != 503) {
+      spdlog::warn("query of '{}'.'{}' failed: {}", request->namespace_name,
+                   request->table_name, response.status().ToString());
+    }
+    return res;
+  }
+  query::ResultStreamOptions stream_options;
+  stream_options.format = *format;
+  auto made = query::ResultStream::Make(std::move(*response), stream_options);
+  if (!made.ok()) return HttpResponse::JsonError(500, made.status().message());
+  HttpResponse res;
+  res.SetHeader("Content-Type", std::string(query::ContentTypeOf(*format)));
+  if (query::IsBinaryFormat(*format)) {
+    res.SetHeader(
+        "Content-Disposition",
+        "attachment; filename=\"" + DownloadName(request->table_name, *format) + "\"");
+  }
+  // std::function needs a copyable callable: the stream is shared, and released with
+  // the function (at the end, on an error or when the client goes away).
+  std::shared_ptr<query::ResultStream> stream = std::move(*made);
+  std::string what = request->namespace_name + "'.'" + request->table_name;
+  res.stream = [stream, what]() -> arrow::Result<std::optional<std::string>> {
+    auto chunk = stream->Next();
+    if (!chunk.ok()) {
+      spdlog::warn("query of '{}' failed while streaming: {}", what,
+                   chunk.status().ToString());
+    }
+    return chunk;
+  };
+  return res;
+}
+
+HttpResponse HandleHealth(const RouteContext& ctx, const HttpRequest&) {
+  auto status = ctx.ingester->CheckHealth();
+  if (status.ok()) return HttpResponse::Json(200, "{\"status\":\"pass\"}");
+  auto res = HttpResponse::Json(
+      503, "{\"status\":\"fail\",\"message\":" + json::Quote(status.message()) + "}");
+  res.SetHeader("Retry-After", "1");
+  return res;
+}
+
+HttpResponse HandleMetrics(const RouteContext& ctx, const HttpRequest&) {
+  std::string text = ctx.ingester->MetricsText();
+  if (ctx.front_metrics) text += ctx.front_metrics();
+  return HttpResponse::Text(200, std::move(text), "text/plain; version=0.0.4");
+}
+
+HttpResponse HandleCatalog(const RouteContext& ctx, const HttpRequest& req) {
+  if (!Authorized(ctx, req))
+    return HttpResponse::JsonError(401, "missing or invalid token");
+  auto listing = ctx.ingester->CatalogJson(req.Param("files") == "true");
+  if (!listing.ok()) return HttpResponse::JsonError(500, listing.status().message());
+  return HttpResponse::Json(200, std::move(*listing));
+}
+
+// The configure API (configure_api.h): databases and tables with partition templates.
+HttpResponse ConfigureReply(const RouteContext& ctx, const HttpRequest& req,
+                            HttpReply (*handle)(Ingester*, std::string_view)) {
+  if (!Authorized(ctx, req)) return Unauthorized();
+  HttpReply reply = handle(ctx.ingester, req.body);
+  return HttpResponse::Json(reply.status, std::move(reply.body));
+}
+
+HttpResponse HandleConfigureDatabase(const RouteContext& ctx, const HttpRequest& req) {
+  return ConfigureReply(ctx, req, ConfigureDatabase);
+}
+
+HttpResponse HandleConfigureTable(const RouteContext& ctx, const HttpRequest& req) {
+  return ConfigureReply(ctx, req, ConfigureTable);
+}
+
+HttpResponse HandleListDatabases(const RouteContext& ctx, const HttpRequest& req) {
+  if (!Authorized(ctx, req)) return Unauthorized();
+  HttpReply reply = ListDatabases(ctx.ingester);
+  return HttpResponse::Json(reply.status, std::move(reply.body));
 }
 
 }  // namespace
 
-struct HttpServer::Impl {
-  HttpServerOptions options;
-  Ingester* ingester;
-  httplib::Server server;
-  std::thread thread;
-  int port = 0;
-  std::atomic<bool> stopped{false};
-
-  // True when the request carries the configured token: "Authorization: Bearer T" (v3),
-  // "Token T" (v2), Basic auth with T as password or ?p=T (v1).
-  bool Authorized(const httplib::Request& req) const {
-    if (options.token.empty()) return true;
-    const std::string auth = req.get_header_value("Authorization");
-    for (std::string_view scheme : {"Bearer ", "Token "}) {
-      if (auth.size() > scheme.size() && std::string_view(auth).substr(0, scheme.size()) == scheme &&
-          std::string_view(auth).substr(scheme.size()) == options.token) {
-        return true;
-      }
-    }
-    if (std::string_view(auth).substr(0, 6) == "Basic ") {
-      // Any user name; the token is the password.
-      std::string plain = DecodeBase64(std::string_view(auth).substr(6));
-      auto colon = plain.find(':');
-      if (colon != std::string::npos && plain.substr(colon + 1) == options.token) return true;
-    }
-    return req.has_param("p") && req.get_param_value("p") == options.token;
-  }
-
-  static std::string DecodeBase64(std::string_view in) {
-    static constexpr std::string_view kAlphabet =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (char c : in) {
-      if (c == '=') break;
-      auto pos = kAlphabet.find(c);
-      if (pos == std::string_view::npos) return "";
-      acc = (acc << 6) | static_cast<uint32_t>(pos);
-      bits += 6;
-      if (bits >= 8) {
-        bits -= 8;
-        out.push_back(static_cast<char>((acc >> bits) & 0xFF));
-      }
-    }
-    return out;
-  }
-
-  void HandleWrite(const WriteEndpoint& endpoint, const httplib::Request& req,
-                   httplib::Response& res, const httplib::ContentReader& content_reader) {
-    if (!Authorized(req)) {
-      res.set_header("WWW-Authenticate", "Bearer");
-      return SetJsonError(res, 401, "missing or invalid token");
-    }
-    // Read the body (cpp-httplib has already inflated a gzip Content-Encoding), refusing
-    // to hold more than the limit: a Content-Length over it is refused before reading,
-    // and a chunked or compressed body stops being read once it grows past it.
-    std::string body;
-    if (req.has_header("Content-Length")) {
-      uint64_t declared = std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10);
-      if (declared > static_cast<uint64_t>(options.max_request_bytes)) {
-        return SetJsonError(res, 413, "request body of " + std::to_string(declared) +
-                                          " bytes is over the limit of " +
-                                          std::to_string(options.max_request_bytes));
-      }
-      body.reserve(declared);
-    }
-    bool too_large = false;
-    bool read_ok = content_reader([&](const char* data, size_t len) {
-      if (body.size() + len > static_cast<uint64_t>(options.max_request_bytes)) {
-        too_large = true;
-        return false;
-      }
-      body.append(data, len);
-      return true;
+HttpRouter MakeIngesterRoutes(Ingester* ingester, std::string token,
+                              std::function<std::string()> front_metrics) {
+  auto ctx = std::make_shared<const RouteContext>(
+      RouteContext{ingester, std::move(token), std::move(front_metrics)});
+  // Binds a handler of (context, request) to the shared context.
+  auto bind = [ctx](auto handler) {
+    return [ctx, handler](const HttpRequest& req) { return handler(*ctx, req); };
+  };
+  HttpRouter router;
+  for (const auto& endpoint : kWriteEndpoints) {
+    router.Add("POST", endpoint.path, [ctx, &endpoint](const HttpRequest& req) {
+      return HandleWrite(*ctx, endpoint, req);
     });
-    if (too_large || res.status == 413) {
-      return SetJsonError(res, 413, "request body is over the limit of " +
-                                        std::to_string(options.max_request_bytes) + " bytes");
-    }
-    if (!read_ok) {
-      if (res.status == 415) return SetJsonError(res, 415, "unsupported Content-Encoding");
-      return SetJsonError(res, 400, "could not read the request body");
-    }
-
-    std::string ns = req.get_param_value(endpoint.namespace_param);
-    if (ns.empty()) {
-      return SetJsonError(res, 400, std::string("missing the '") + endpoint.namespace_param +
-                                        "' query parameter naming the database");
-    }
-    LineProtocolWrite write;
-    write.namespace_name = ns;
-    write.body = body;
-    std::string precision = req.has_param("precision") ? req.get_param_value("precision") : "auto";
-    write.precision = precision;
-    bool no_sync = false;
-    if (!ParseBoolParam(req, "accept_partial", true, &write.accept_partial) ||
-        !ParseBoolParam(req, "no_sync", false, &no_sync)) {
-      return SetJsonError(res, 400, "accept_partial and no_sync take true or false");
-    }
-    write.sync = !no_sync;
-
-    auto result = ingester->WriteLineProtocol(write);
-    if (!result.ok()) {
-      int status = HttpStatusFor(result.status());
-      if (status == 503) {
-        // Backpressure: its start and end are logged where it is set and cleared; one
-        // line per refused write would flood the log exactly when the server is busiest.
-        res.set_header("Retry-After", "1");
-        spdlog::debug("write to '{}' refused: {}", ns, result.status().ToString());
-      } else if (status >= 500) {
-        spdlog::warn("write to '{}' failed: {}", ns, result.status().ToString());
-      }
-      return SetJsonError(res, status, result.status().message());
-    }
-    if (!result->rejected.empty()) {
-      res.status = 400;
-      res.set_content(RejectedLinesJson(*result), "application/json");
-      return;
-    }
+  }
+  router.Add("POST", "/api/v3/query", bind(HandleQuery));
+  router.Add("GET", "/health", bind(HandleHealth));
+  router.Add("GET", "/ping", [](const HttpRequest&) {
+    HttpResponse res;
     res.status = 204;
-  }
+    return res;
+  });
+  router.Add("GET", "/metrics", bind(HandleMetrics));
+  router.Add("GET", "/api/v3/catalog", bind(HandleCatalog));
+  router.Add("POST", "/api/v3/configure/database", bind(HandleConfigureDatabase));
+  router.Add("GET", "/api/v3/configure/database", bind(HandleListDatabases));
+  router.Add("POST", "/api/v3/configure/table", bind(HandleConfigureTable));
+  return router;
+}
 
-  // POST /api/v3/query?format=jsonl|csv|arrow|parquet, body = a Flight ticket (JSON).
-  // Every refusal comes before the first byte of the result, with a status: 401, 400
-  // (bad format or ticket, bad column), 404 (unknown namespace or table), 503 with
-  // Retry-After (over the concurrent query limit). The result is then streamed with
-  // chunked transfer encoding, one chunk per pull (query/result_stream.h), holding the
-  // query (and its slot of the limit) until the last chunk is written or the client goes
-  // away. An error after the first byte cannot change the status any more: the
-  // connection is cut without the final chunk, so the client sees a truncated response,
-  // never a short result that looks complete.
-  void HandleQuery(const httplib::Request& req, httplib::Response& res) {
-    if (!Authorized(req)) {
-      res.set_header("WWW-Authenticate", "Bearer");
-      return SetJsonError(res, 401, "missing or invalid token");
-    }
-    auto format = query::ParseResultFormat(
-        req.has_param("format") ? req.get_param_value("format") : "jsonl");
-    if (!format.ok()) return SetJsonError(res, 400, format.status().message());
-    auto request = query::ParseTicket(req.body);
-    if (!request.ok()) return SetJsonError(res, 400, request.status().message());
-    auto response = ingester->query_exec()->Query(*request);
-    if (!response.ok()) {
-      const int status = HttpStatusFor(response.status());
-      if (status == 503) res.set_header("Retry-After", "1");
-      if (status >= 500 && status != 503) {
-        spdlog::warn("query of '{}'.'{}' failed: {}", request->namespace_name,
-                     request->table_name, response.status().ToString());
-      }
-      return SetJsonError(res, status, response.status().message());
-    }
-    query::ResultStreamOptions stream_options;
-    stream_options.format = *format;
-    auto made = query::ResultStream::Make(std::move(*response), stream_options);
-    if (!made.ok()) return SetJsonError(res, 500, made.status().message());
-    if (query::IsBinaryFormat(*format)) {
-      res.set_header(
-          "Content-Disposition",
-          "attachment; filename=\"" + DownloadName(request->table_name, *format) + "\"");
-    }
-    // std::function needs a copyable provider: the stream is shared between the
-    // provider and the releaser, which drops it (and the query) once the response is
-    // written or abandoned.
-    auto stream =
-        std::make_shared<std::unique_ptr<query::ResultStream>>(std::move(*made));
-    std::string what = request->namespace_name + "'.'" + request->table_name;
-    res.set_chunked_content_provider(
-        std::string(query::ContentTypeOf(*format)),
-        [stream, what](size_t, httplib::DataSink& sink) {
-          if (*stream == nullptr) return false;
-          auto chunk = (*stream)->Next();
-          if (!chunk.ok()) {
-            spdlog::warn("query of '{}' failed while streaming: {}", what,
-                         chunk.status().ToString());
-            stream->reset();
-            return false;  // cut the connection: no final chunk
-          }
-          if (!chunk->has_value()) {
-            stream->reset();
-            sink.done();
-            return true;
-          }
-          // Never an empty write: cpp-httplib 0.11 takes one for the end of the data.
-          return sink.write((*chunk)->data(), (*chunk)->size());
-        },
-        [stream](bool) { stream->reset(); });
-  }
-
-  void InstallRoutes() {
-    for (const auto& endpoint : kWriteEndpoints) {
-      server.Post(endpoint.path, [this, &endpoint](const httplib::Request& req,
-                                                   httplib::Response& res,
-                                                   const httplib::ContentReader& reader) {
-        HandleWrite(endpoint, req, res, reader);
-      });
-    }
-    server.Post("/api/v3/query",
-                [this](const httplib::Request& req, httplib::Response& res) {
-                  HandleQuery(req, res);
-                });
-    server.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-      auto status = ingester->CheckHealth();
-      if (status.ok()) {
-        res.set_content("{\"status\":\"pass\"}", "application/json");
-      } else {
-        res.status = 503;
-        res.set_header("Retry-After", "1");
-        res.set_content("{\"status\":\"fail\",\"message\":" + json::Quote(status.message()) + "}",
-                        "application/json");
-      }
-    });
-    server.Get("/ping", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
-    server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(ingester->MetricsText(), "text/plain; version=0.0.4");
-    });
-    server.Get("/api/v3/catalog", [this](const httplib::Request& req, httplib::Response& res) {
-      if (!Authorized(req)) return SetJsonError(res, 401, "missing or invalid token");
-      auto listing = ingester->CatalogJson(req.get_param_value("files") == "true");
-      if (!listing.ok()) return SetJsonError(res, 500, listing.status().message());
-      res.set_content(*listing, "application/json");
-    });
-    // Configure API (configure_api.h). Bodies are small; cpp-httplib reads them whole,
-    // up to the request size limit.
-    server.Post("/api/v3/configure/database",
-                [this](const httplib::Request& req, httplib::Response& res) {
-                  if (!Authorized(req))
-                    return SetJsonError(res, 401, "missing or invalid token");
-                  SetReply(res, ConfigureDatabase(ingester, req.body));
-                });
-    server.Get("/api/v3/configure/database",
-               [this](const httplib::Request& req, httplib::Response& res) {
-                 if (!Authorized(req))
-                   return SetJsonError(res, 401, "missing or invalid token");
-                 SetReply(res, ListDatabases(ingester));
-               });
-    server.Post("/api/v3/configure/table",
-                [this](const httplib::Request& req, httplib::Response& res) {
-                  if (!Authorized(req))
-                    return SetJsonError(res, 401, "missing or invalid token");
-                  SetReply(res, ConfigureTable(ingester, req.body));
-                });
-    server.set_exception_handler(
-        [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
-          std::string what = "unknown error";
-          try {
-            std::rethrow_exception(ep);
-          } catch (const std::exception& e) {
-            what = e.what();
-          } catch (...) {
-          }
-          spdlog::error("HTTP {} {}: {}", req.method, req.path, what);
-          SetJsonError(res, 500, what);
-        });
-  }
+struct HttpServer::Impl {
+  std::unique_ptr<HttpFront> front;
+  // For /metrics: set once the front has started (a request may come before).
+  std::atomic<HttpFront*> started{nullptr};
 };
 
-arrow::Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
-                                                              Ingester* ingester) {
+arrow::Result<std::unique_ptr<HttpServer>> HttpServer::Start(
+    const HttpServerOptions& options, Ingester* ingester) {
   auto impl = std::make_unique<Impl>();
-  impl->options = options;
-  impl->ingester = ingester;
-  const int threads = options.threads;
-  impl->server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  impl->server.set_keep_alive_max_count(1'000'000);
-  impl->server.set_keep_alive_timeout(30);
-  impl->server.set_read_timeout(30);
-  impl->server.set_write_timeout(30);
-  impl->server.set_tcp_nodelay(true);
-  // A body whose Content-Length is over the limit is answered 413 without being read whole.
-  impl->server.set_payload_max_length(static_cast<size_t>(options.max_request_bytes));
-  impl->InstallRoutes();
-  // cpp-httplib 0.11 listens with a backlog of 5, so a burst of new connections overflows
-  // the accept queue and clients see reset connections. Remember the listening socket
-  // here (called just before bind) and raise its backlog once bound: Linux lets listen()
-  // be called again on a listening socket to change it.
-  int listen_fd = -1;
-  impl->server.set_socket_options([&listen_fd](socket_t sock) {
-    httplib::default_socket_options(sock);
-    listen_fd = sock;
-  });
-
-  if (options.port == 0) {
-    impl->port = impl->server.bind_to_any_port(options.host);
-  } else if (impl->server.bind_to_port(options.host, options.port)) {
-    impl->port = options.port;
-  } else {
-    impl->port = -1;
-  }
-  if (impl->port <= 0) {
-    return arrow::Status::IOError("cannot listen for HTTP on ", options.host, ":", options.port);
-  }
-  if (listen_fd < 0 || ::listen(listen_fd, SOMAXCONN) != 0) {
-    spdlog::warn("could not raise the HTTP listen backlog; bursts of connections may be refused");
-  }
   Impl* raw = impl.get();
-  impl->thread = std::thread([raw] { raw->server.listen_after_bind(); });
-  // cpp-httplib's stop() is a no-op until the accept loop has marked itself running, so a
-  // server stopped right after starting would leave that loop blocked in accept() forever.
-  // Return only once it runs (cpp-httplib 0.11 has no wait_until_ready()).
-  for (int i = 0; i < 5000 && !impl->server.is_running(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  if (!impl->server.is_running()) {
-    // Unblock accept() (if the loop got that far) so the thread can be joined.
-    if (listen_fd >= 0) ::shutdown(listen_fd, SHUT_RDWR);
-    impl->thread.join();
-    return arrow::Status::IOError("the HTTP server did not start within 5 s");
-  }
-  spdlog::info("HTTP API listening on {}:{}", options.host, impl->port);
+  // The router lives in the front's handler; /metrics reads the front through `raw`,
+  // which outlives every request (Stop joins the workers before the front goes).
+  auto router = std::make_shared<const HttpRouter>(
+      MakeIngesterRoutes(ingester, options.token, [raw] {
+        HttpFront* front = raw->started.load();
+        return front != nullptr ? front->MetricsText() : std::string();
+      }));
+  ARROW_ASSIGN_OR_RAISE(impl->front,
+                        HttpFront::Start(options.front, [router](const HttpRequest& req) {
+                          return router->Dispatch(req);
+                        }));
+  impl->started.store(impl->front.get());
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 
@@ -475,15 +355,8 @@ HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
-int HttpServer::port() const { return impl_->port; }
+int HttpServer::port() const { return impl_->front->port(); }
 
-void HttpServer::Stop() {
-  if (impl_->stopped.exchange(true)) return;
-  impl_->server.stop();
-  if (const int closed = ShutDownConnectionsOnPort(impl_->port); closed > 0) {
-    spdlog::info("HTTP: closed {} open client connection(s)", closed);
-  }
-  if (impl_->thread.joinable()) impl_->thread.join();
-}
+void HttpServer::Stop() { impl_->front->Stop(); }
 
 }  // namespace ingester

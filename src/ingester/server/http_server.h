@@ -1,9 +1,10 @@
-// The HTTP API: InfluxDB-compatible line protocol writes (v1 /write, v2 /api/v2/write,
-// v3 /api/v3/write_lp), reads (POST /api/v3/query?format=jsonl|csv|arrow|parquet with a
-// Flight ticket as the body, streamed: query/result_stream.h), /health, /metrics, the
-// catalog listing and the configure API (configure_api.h: databases and tables with
-// partition templates). Served by
-// cpp-httplib with a thread pool; each open keep-alive connection holds one thread.
+// The HTTP API of the ingester: InfluxDB-compatible line protocol writes (v1 /write, v2
+// /api/v2/write, v3 /api/v3/write_lp), reads (POST /api/v3/query?format=jsonl|csv|arrow|
+// parquet with a Flight ticket as the body, streamed: query/result_stream.h), /health,
+// /ping, /metrics, the catalog listing (/api/v3/catalog) and the configure API
+// (configure_api.h: databases and tables with partition templates). The routes are plain
+// functions over HttpRequest/HttpResponse (http_message.h), served by HttpFront
+// (http_front.h: connections, framing, limits, timeouts).
 #pragma once
 
 #include <memory>
@@ -11,27 +12,33 @@
 
 #include <arrow/result.h>
 
+#include "ingester/server/http_front.h"
+#include "ingester/server/http_message.h"
+
 namespace ingester {
 
 class Ingester;
 
 struct HttpServerOptions {
-  std::string host = "127.0.0.1";
-  int port = 8080;  // 0: any free port (see HttpServer::port)
-  int threads = 256;
-  int64_t max_request_bytes = 10 * 1024 * 1024;
-  std::string token;  // empty: no authentication
+  HttpFrontOptions front;  // address, threads, connection limit, request limits, timeouts
+  std::string token;       // empty: no authentication
 };
+
+// Every route of the API. `ingester` must outlive the router; `front_metrics` (may be
+// empty) adds the connection layer's metrics to /metrics.
+HttpRouter MakeIngesterRoutes(Ingester* ingester, std::string token,
+                              std::function<std::string()> front_metrics);
 
 class HttpServer {
  public:
-  // Binds and starts serving on a background thread. `ingester` must outlive the server.
-  static arrow::Result<std::unique_ptr<HttpServer>> Start(const HttpServerOptions& options,
-                                                          Ingester* ingester);
+  // Binds and starts serving. `ingester` must outlive the server.
+  static arrow::Result<std::unique_ptr<HttpServer>> Start(
+      const HttpServerOptions& options, Ingester* ingester);
   ~HttpServer();  // stops
 
   int port() const;
-  // Stops accepting, closes connections and joins the serving thread. Idempotent.
+  // Stops accepting, closes every connection (idle keep-alive ones at once) and joins
+  // the threads; a request not yet started is dropped, never acknowledged. Idempotent.
   void Stop();
 
  private:

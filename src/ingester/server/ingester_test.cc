@@ -20,8 +20,9 @@ class IngesterTest : public ::testing::Test {
  protected:
   void SetUp() override {
     static std::atomic<int> counter{0};
-    dir_ = std::filesystem::temp_directory_path() /
-           ("ingester-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    dir_ =
+        std::filesystem::temp_directory_path() /
+        ("ingester-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
   }
   void TearDown() override {
     server_.reset();
@@ -34,9 +35,9 @@ class IngesterTest : public ::testing::Test {
     options.data_dir = dir_.string();
     ingester_ = Ingester::Make(options).ValueOrDie();
     HttpServerOptions http;
-    http.port = 0;
-    http.threads = 8;
-    http.max_request_bytes = max_request_bytes;
+    http.front.port = 0;
+    http.front.worker_threads = 8;
+    http.front.max_body_bytes = max_request_bytes;
     server_ = HttpServer::Start(http, ingester_.get()).ValueOrDie();
     client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
   }
@@ -73,7 +74,8 @@ TEST_F(IngesterTest, RejectedLinesAreListedAsJson) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 400);
   EXPECT_NE(res->body.find("\"line_number\":2"), std::string::npos) << res->body;
-  EXPECT_NE(res->body.find("\"original_line\":\"cpu v=x 2\""), std::string::npos) << res->body;
+  EXPECT_NE(res->body.find("\"original_line\":\"cpu v=x 2\""), std::string::npos)
+      << res->body;
 }
 
 TEST_F(IngesterTest, UnknownPrecisionIsA400) {
@@ -126,10 +128,12 @@ TEST_F(IngesterTest, CleanRestartPersistsEverythingAndEmptiesTheWal) {
       << listing;
   EXPECT_EQ(listing.find("\"files\""), std::string::npos) << listing;
   listing = ingester_->CatalogJson(/*with_files=*/true).ValueOrDie();
-  EXPECT_THAT(listing, ::testing::MatchesRegex(
-                           ".*\"files\":\\[\\{\"path\":\"[0-9]+/[0-9]+/[0-9]+/[0-9a-f-]{36}"
-                           "\\.parquet\",\"rows\":500,\"bytes\":[1-9][0-9]*,"
-                           "\"min_time\":1700000000000000000,\"max_time\":1700000000000000499\\}\\].*"));
+  EXPECT_THAT(
+      listing,
+      ::testing::MatchesRegex(
+          ".*\"files\":\\[\\{\"path\":\"[0-9]+/[0-9]+/[0-9]+/[0-9a-f-]{36}"
+          "\\.parquet\",\"rows\":500,\"bytes\":[1-9][0-9]*,"
+          "\"min_time\":1700000000000000000,\"max_time\":1700000000000000499\\}\\].*"));
   // Only the segment opened by this start is left.
   int segments = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir_ / "wal")) {
@@ -157,8 +161,8 @@ TEST_F(IngesterTest, ConcurrentWritersToOnePartition) {
       for (int r = 0; r < kRequests; ++r) {
         std::string body;
         for (int l = 0; l < kLines; ++l) {
-          body += "hot,writer=w" + std::to_string(t) + " n=" + std::to_string(r * kLines + l) +
-                  "i 1700000000000000000\n";
+          body += "hot,writer=w" + std::to_string(t) +
+                  " n=" + std::to_string(r * kLines + l) + "i 1700000000000000000\n";
         }
         auto res = client.Post("/api/v3/write_lp?db=db", body, "text/plain");
         if (!res || res->status != 204) {
@@ -174,8 +178,9 @@ TEST_F(IngesterTest, ConcurrentWritersToOnePartition) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0) << "first failure: " << first_failure;
   auto listing = ingester_->CatalogJson().ValueOrDie();
-  EXPECT_NE(listing.find("\"buffered_rows\":" + std::to_string(kThreads * kRequests * kLines)),
-            std::string::npos)
+  EXPECT_NE(
+      listing.find("\"buffered_rows\":" + std::to_string(kThreads * kRequests * kLines)),
+      std::string::npos)
       << listing;
 }
 

@@ -1,13 +1,13 @@
 // `ingester`: serve, write a line protocol file to a server, inspect a WAL directory.
 #include <csignal>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "ingester/common/logging.h"
 #include "ingester/common/units.h"
@@ -25,13 +25,18 @@ struct TextFlags {
   std::string exec_mem_limit = "0";
   std::string max_http_request_size = "10MiB";
   std::string max_flight_put_size = "64MiB";
+  std::string max_http_header_bytes = "16KiB";
+  std::string http_header_timeout = "10s";
+  std::string http_body_timeout = "30s";
+  std::string http_idle_timeout = "120s";
 };
 
 void AddServeFlags(CLI::App* serve, ingester::IngesterOptions* o, TextFlags* t) {
   auto flag = [&](const char* name, auto* target, const char* env, const char* help) {
     serve->add_option(name, *target, help)->envname(env)->capture_default_str();
   };
-  flag("--data-dir", &o->data_dir, "INGESTER_DATA_DIR", "Root of WAL, catalog and objects");
+  flag("--data-dir", &o->data_dir, "INGESTER_DATA_DIR",
+       "Root of WAL, catalog and objects");
   flag("--wal-dir", &o->wal_dir, "INGESTER_WAL_DIR", "WAL directory [<data-dir>/wal]");
   flag("--catalog", &o->catalog_url, "INGESTER_CATALOG",
        "sqlite://PATH or postgres://... [sqlite://<data-dir>/catalog.sqlite]");
@@ -40,21 +45,27 @@ void AddServeFlags(CLI::App* serve, ingester::IngesterOptions* o, TextFlags* t) 
   flag("--s3-endpoint", &o->s3_endpoint, "INGESTER_S3_ENDPOINT",
        "S3-compatible endpoint, e.g. http://127.0.0.1:8333 (empty: AWS)");
   flag("--s3-region", &o->s3_region, "INGESTER_S3_REGION", "S3 region");
-  flag("--s3-access-key-id", &o->s3_access_key_id, "INGESTER_S3_ACCESS_KEY_ID", "S3 access key");
+  flag("--s3-access-key-id", &o->s3_access_key_id, "INGESTER_S3_ACCESS_KEY_ID",
+       "S3 access key");
   serve->add_option("--s3-secret-access-key", o->s3_secret_access_key, "S3 secret key")
       ->envname("INGESTER_S3_SECRET_ACCESS_KEY");
-  serve->add_flag("--s3-create-bucket", o->s3_create_bucket, "Create the bucket if missing")
+  serve
+      ->add_flag("--s3-create-bucket", o->s3_create_bucket,
+                 "Create the bucket if missing")
       ->envname("INGESTER_S3_CREATE_BUCKET");
   flag("--wal-rotation-period", &t->wal_rotation_period, "INGESTER_WAL_ROTATION_PERIOD",
        "Close the WAL segment and persist everything this often");
-  flag("--persist-workers", &o->persist_workers, "INGESTER_PERSIST_WORKERS", "Persist workers");
+  flag("--persist-workers", &o->persist_workers, "INGESTER_PERSIST_WORKERS",
+       "Persist workers");
   flag("--persist-queue-depth", &o->persist_queue_depth, "INGESTER_PERSIST_QUEUE_DEPTH",
        "Jobs queued per persist worker");
   flag("--persist-hot-partition-cost", &t->persist_hot_partition_cost,
-       "INGESTER_PERSIST_HOT_PARTITION_COST", "Persist a partition buffering more than this");
+       "INGESTER_PERSIST_HOT_PARTITION_COST",
+       "Persist a partition buffering more than this");
   flag("--max-buffer-bytes", &t->max_buffer_bytes, "INGESTER_MAX_BUFFER_BYTES",
        "Persist when all buffers together hold more (0: no limit)");
-  flag("--wal-disk-full-percent", &o->wal_disk_full_percent, "INGESTER_WAL_DISK_FULL_PERCENT",
+  flag("--wal-disk-full-percent", &o->wal_disk_full_percent,
+       "INGESTER_WAL_DISK_FULL_PERCENT",
        "Refuse writes (503) and persist everything while the WAL volume is this full");
   serve
       ->add_flag("--wal-allow-missing-segments", o->wal_allow_missing_segments,
@@ -63,29 +74,49 @@ void AddServeFlags(CLI::App* serve, ingester::IngesterOptions* o, TextFlags* t) 
       ->envname("INGESTER_WAL_ALLOW_MISSING_SEGMENTS");
   flag("--exec-mem-limit", &t->exec_mem_limit, "INGESTER_EXEC_MEM_LIMIT",
        "Memory limit of sort/dedup jobs (0: no limit)");
-  flag("--max-http-request-size", &t->max_http_request_size, "INGESTER_MAX_HTTP_REQUEST_SIZE",
-       "Largest accepted request body");
+  flag("--max-http-request-size", &t->max_http_request_size,
+       "INGESTER_MAX_HTTP_REQUEST_SIZE", "Largest accepted request body");
   flag("--max-flight-put-size", &t->max_flight_put_size, "INGESTER_MAX_FLIGHT_PUT_SIZE",
        "Largest total of Arrow data accepted in one Flight DoPut call");
-  flag("--concurrent-query-limit", &o->concurrent_query_limit, "INGESTER_CONCURRENT_QUERY_LIMIT",
+  flag("--concurrent-query-limit", &o->concurrent_query_limit,
+       "INGESTER_CONCURRENT_QUERY_LIMIT",
        "Queries served at once, over Flight and HTTP together");
   flag("--http-bind", &o->http_bind, "INGESTER_HTTP_BIND", "HTTP API address");
   flag("--flight-bind", &o->flight_bind, "INGESTER_FLIGHT_BIND", "Arrow Flight address");
-  flag("--ingester-id", &o->ingester_id, "INGESTER_ID", "Name in query responses [host name]");
+  flag("--ingester-id", &o->ingester_id, "INGESTER_ID",
+       "Name in query responses [host name]");
   flag("--http-threads", &o->http_threads, "INGESTER_HTTP_THREADS",
-       "HTTP threads (one per open keep-alive connection)");
+       "HTTP worker threads running requests (idle connections hold none)");
+  flag("--http-io-threads", &o->http_io_threads, "INGESTER_HTTP_IO_THREADS",
+       "HTTP I/O threads multiplexing the connections");
+  flag("--max-http-connections", &o->max_http_connections,
+       "INGESTER_MAX_HTTP_CONNECTIONS",
+       "Open HTTP connections at most; one more is answered 503 and closed");
+  flag("--max-http-header-bytes", &t->max_http_header_bytes,
+       "INGESTER_MAX_HTTP_HEADER_BYTES",
+       "Largest request line + header fields (414/431 over it)");
+  flag("--max-http-headers", &o->max_http_headers, "INGESTER_MAX_HTTP_HEADERS",
+       "Most header fields in a request (431 over it)");
+  flag("--http-header-timeout", &t->http_header_timeout, "INGESTER_HTTP_HEADER_TIMEOUT",
+       "A request header must arrive within this of its first byte (408)");
+  flag("--http-body-timeout", &t->http_body_timeout, "INGESTER_HTTP_BODY_TIMEOUT",
+       "Longest pause in a request body (408) or in reading a response");
+  flag("--http-idle-timeout", &t->http_idle_timeout, "INGESTER_HTTP_IDLE_TIMEOUT",
+       "Close a keep-alive connection idle this long");
   flag("--partition-template", &o->partition_template, "INGESTER_PARTITION_TEMPLATE",
        "Partition template (JSON) of databases created without one [daily: "
        "{\"parts\":[{\"time_format\":\"%Y-%m-%d\"}]}]");
   flag("--max-tables-per-namespace", &o->max_tables_per_namespace,
        "INGESTER_MAX_TABLES_PER_NAMESPACE", "Table limit of new namespaces");
-  flag("--max-columns-per-table", &o->max_columns_per_table, "INGESTER_MAX_COLUMNS_PER_TABLE",
-       "Column limit of new namespaces' tables");
-  serve->add_option("--token", o->token, "Require this bearer token")->envname("INGESTER_TOKEN");
+  flag("--max-columns-per-table", &o->max_columns_per_table,
+       "INGESTER_MAX_COLUMNS_PER_TABLE", "Column limit of new namespaces' tables");
+  serve->add_option("--token", o->token, "Require this bearer token")
+      ->envname("INGESTER_TOKEN");
 }
 
 arrow::Status ApplyTextFlags(const TextFlags& t, ingester::IngesterOptions* o) {
-  ARROW_ASSIGN_OR_RAISE(o->wal_rotation_period, ingester::ParseDuration(t.wal_rotation_period));
+  ARROW_ASSIGN_OR_RAISE(o->wal_rotation_period,
+                        ingester::ParseDuration(t.wal_rotation_period));
   ARROW_ASSIGN_OR_RAISE(o->persist_hot_partition_cost,
                         ingester::ParseByteSize(t.persist_hot_partition_cost));
   ARROW_ASSIGN_OR_RAISE(o->max_buffer_bytes, ingester::ParseByteSize(t.max_buffer_bytes));
@@ -94,6 +125,14 @@ arrow::Status ApplyTextFlags(const TextFlags& t, ingester::IngesterOptions* o) {
                         ingester::ParseByteSize(t.max_http_request_size));
   ARROW_ASSIGN_OR_RAISE(o->max_flight_put_size,
                         ingester::ParseByteSize(t.max_flight_put_size));
+  ARROW_ASSIGN_OR_RAISE(o->max_http_header_bytes,
+                        ingester::ParseByteSize(t.max_http_header_bytes));
+  ARROW_ASSIGN_OR_RAISE(o->http_header_timeout,
+                        ingester::ParseDuration(t.http_header_timeout));
+  ARROW_ASSIGN_OR_RAISE(o->http_body_timeout,
+                        ingester::ParseDuration(t.http_body_timeout));
+  ARROW_ASSIGN_OR_RAISE(o->http_idle_timeout,
+                        ingester::ParseDuration(t.http_idle_timeout));
   return arrow::Status::OK();
 }
 
@@ -111,7 +150,8 @@ int main(int argc, char** argv) {
   // ingest_load runs (docs/benchmarks.md). A value set by the user wins.
   ::setenv("ARROW_DEFAULT_MEMORY_POOL", "jemalloc", /*overwrite=*/0);
 
-  CLI::App app{"ingester: durable line protocol ingest, queryable at once, persisted as Parquet"};
+  CLI::App app{
+      "ingester: durable line protocol ingest, queryable at once, persisted as Parquet"};
   app.require_subcommand(1);
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
@@ -124,15 +164,19 @@ int main(int argc, char** argv) {
   AddServeFlags(serve, &options, &text_flags);
 
   ingester::WriteFileCommand write_cmd;
-  auto* write = app.add_subcommand("write", "Write a line protocol file to a running ingester");
-  write->add_option("file", write_cmd.file, "Line protocol file ('-' for stdin)")->required();
-  write->add_option("--db,--namespace", write_cmd.namespace_name, "Target namespace")->required();
+  auto* write =
+      app.add_subcommand("write", "Write a line protocol file to a running ingester");
+  write->add_option("file", write_cmd.file, "Line protocol file ('-' for stdin)")
+      ->required();
+  write->add_option("--db,--namespace", write_cmd.namespace_name, "Target namespace")
+      ->required();
   write->add_option("--host", write_cmd.host, "Server address")->capture_default_str();
   write->add_option("--precision", write_cmd.precision, "auto, s, ms, us or ns")
       ->capture_default_str();
   write->add_option("--batch-lines", write_cmd.batch_lines, "Lines per request")
       ->capture_default_str();
-  write->add_option("--token", write_cmd.token, "Bearer token")->envname("INGESTER_TOKEN");
+  write->add_option("--token", write_cmd.token, "Bearer token")
+      ->envname("INGESTER_TOKEN");
 
   ingester::query::QueryCommand query_cmd;
   auto* query = ingester::query::AddQuerySubcommand(&app, &query_cmd);
@@ -141,7 +185,8 @@ int main(int argc, char** argv) {
   wal->require_subcommand(1);
   std::string inspect_dir;
   bool inspect_json = false;
-  auto* inspect = wal->add_subcommand("inspect", "List segments, entries, rows and checksums");
+  auto* inspect =
+      wal->add_subcommand("inspect", "List segments, entries, rows and checksums");
   inspect->add_option("dir", inspect_dir, "WAL directory")->required();
   inspect->add_flag("--json", inspect_json, "Print JSON");
 

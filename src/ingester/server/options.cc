@@ -1,6 +1,7 @@
 #include "ingester/server/options.h"
 
 #include <charconv>
+#include <utility>
 
 #include "ingester/partition/partition_template.h"
 
@@ -17,7 +18,8 @@ arrow::Status IngesterOptions::Validate() const {
   if (wal_rotation_period < std::chrono::milliseconds(10)) {
     return arrow::Status::Invalid("--wal-rotation-period must be at least 10ms");
   }
-  if (persist_workers < 1) return arrow::Status::Invalid("--persist-workers must be >= 1");
+  if (persist_workers < 1)
+    return arrow::Status::Invalid("--persist-workers must be >= 1");
   if (persist_queue_depth < 1) {
     return arrow::Status::Invalid("--persist-queue-depth must be >= 1");
   }
@@ -36,9 +38,27 @@ arrow::Status IngesterOptions::Validate() const {
   if (concurrent_query_limit < 1) {
     return arrow::Status::Invalid("--concurrent-query-limit must be >= 1");
   }
-  if (http_threads < 2) return arrow::Status::Invalid("--http-threads must be >= 2");
+  if (http_threads < 1) return arrow::Status::Invalid("--http-threads must be >= 1");
+  if (http_io_threads < 1)
+    return arrow::Status::Invalid("--http-io-threads must be >= 1");
+  if (max_http_connections < 1) {
+    return arrow::Status::Invalid("--max-http-connections must be >= 1");
+  }
+  if (max_http_header_bytes < 1024 || max_http_header_bytes > 1024 * 1024) {
+    return arrow::Status::Invalid("--max-http-header-bytes must be in [1KiB, 1MiB]");
+  }
+  if (max_http_headers < 8)
+    return arrow::Status::Invalid("--max-http-headers must be >= 8");
+  for (auto [flag, value] : {std::pair{"--http-header-timeout", http_header_timeout},
+                             std::pair{"--http-body-timeout", http_body_timeout},
+                             std::pair{"--http-idle-timeout", http_idle_timeout}}) {
+    if (value < std::chrono::milliseconds(100)) {
+      return arrow::Status::Invalid(flag, " must be at least 100ms");
+    }
+  }
   if (max_tables_per_namespace < 1 || max_columns_per_table < 2) {
-    return arrow::Status::Invalid("namespace limits must allow at least one table of two columns");
+    return arrow::Status::Invalid(
+        "namespace limits must allow at least one table of two columns");
   }
   if (!partition_template.empty()) {
     auto parsed = partition::PartitionTemplate::FromJson(partition_template);
@@ -60,7 +80,8 @@ arrow::Status SplitHostPort(const std::string& bind, std::string* host, int* por
   }
   std::string_view port_text(bind.data() + colon + 1, bind.size() - colon - 1);
   int value = -1;
-  auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
+  auto [ptr, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
   if (ec != std::errc() || ptr != port_text.data() + port_text.size() || value < 0 ||
       value > 65535) {
     return arrow::Status::Invalid("bind address '", bind, "' has no valid port");

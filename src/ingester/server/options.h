@@ -39,15 +39,27 @@ struct IngesterOptions {
   // Start even though WAL segments the ingester never deleted are missing (their
   // unpersisted writes are lost); the default refuses to start and names them.
   bool wal_allow_missing_segments = false;
-  int64_t exec_mem_limit = 0;    // 0: no limit
+  int64_t exec_mem_limit = 0;  // 0: no limit
   int64_t max_http_request_size = 10 * 1024 * 1024;
   // Bound on the Arrow bytes of the batches of one Flight DoPut call.
   int64_t max_flight_put_size = 64 * 1024 * 1024;
   int concurrent_query_limit = 20;
   std::string http_bind = "127.0.0.1:8080";
   std::string flight_bind = "127.0.0.1:8082";
-  // Threads serving HTTP connections; one is held per open keep-alive connection.
-  int http_threads = 256;
+  // HTTP: I/O threads multiplexing the connections, and worker threads running
+  // requests (a write holds one while it waits for the WAL's fsync).
+  int http_io_threads = 2;
+  int http_threads = 64;
+  // Open connections at most; one more is answered 503 and closed.
+  int max_http_connections = 16'384;
+  int64_t max_http_header_bytes = 16 * 1024;  // request line + header fields
+  int max_http_headers = 100;
+  // The whole request header must arrive within this of its first byte (else 408).
+  std::chrono::nanoseconds http_header_timeout = std::chrono::seconds(10);
+  // Longest pause in a request body (408), or in a client reading its response.
+  std::chrono::nanoseconds http_body_timeout = std::chrono::seconds(30);
+  // An idle keep-alive connection is closed after this.
+  std::chrono::nanoseconds http_idle_timeout = std::chrono::seconds(120);
   std::string token;  // empty: no authentication
   // Names this ingester in query responses; empty means the host name.
   std::string ingester_id;

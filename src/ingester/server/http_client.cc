@@ -1,0 +1,114 @@
+#include "ingester/server/http_client.h"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <optional>
+#include <utility>  // before Boost.Asio 1.74, whose awaitable.hpp misses it
+
+#include <boost/asio.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+
+#include "ingester/server/options.h"
+
+namespace ingester {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+struct HttpClient::Impl {
+  std::string host_port, token;
+  std::chrono::seconds timeout;
+  asio::io_context ctx;
+  std::optional<tcp::socket> socket;
+  beast::flat_buffer buffer;
+
+  arrow::Status Connect() {
+    std::string host;
+    int port = 0;
+    ARROW_RETURN_NOT_OK(SplitHostPort(host_port, &host, &port));
+    error_code ec;
+    tcp::resolver resolver(ctx);
+    auto endpoints = resolver.resolve(host, std::to_string(port), ec);
+    if (ec) return arrow::Status::IOError("cannot resolve ", host, ": ", ec.message());
+    socket.emplace(ctx);
+    asio::connect(*socket, endpoints, ec);
+    if (ec) {
+      socket.reset();
+      return arrow::Status::IOError("cannot connect to ", host_port, ": ", ec.message());
+    }
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(timeout.count());
+    ::setsockopt(socket->native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    ::setsockopt(socket->native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    buffer.clear();
+    return arrow::Status::OK();
+  }
+};
+
+HttpClient::HttpClient(std::string host_port, std::string bearer_token,
+                       std::chrono::seconds timeout)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->host_port = std::move(host_port);
+  impl_->token = std::move(bearer_token);
+  impl_->timeout = timeout;
+}
+
+HttpClient::~HttpClient() = default;
+
+arrow::Result<HttpClientResponse> HttpClient::Post(const std::string& target,
+                                                   const std::string& body,
+                                                   const std::string& content_type) {
+  http::request<http::string_body> req{http::verb::post, target, 11};
+  req.set(http::field::host, impl_->host_port);
+  req.set(http::field::content_type, content_type);
+  if (!impl_->token.empty())
+    req.set(http::field::authorization, "Bearer " + impl_->token);
+  req.body() = body;
+  req.prepare_payload();
+  for (int attempt = 0;; ++attempt) {
+    const bool reused = impl_->socket.has_value();
+    if (!reused) ARROW_RETURN_NOT_OK(impl_->Connect());
+    error_code ec;
+    http::write(*impl_->socket, req, ec);
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(std::numeric_limits<uint64_t>::max());
+    if (!ec) http::read(*impl_->socket, impl_->buffer, parser, ec);
+    if (ec) {
+      impl_->socket.reset();
+      const bool stale =
+          reused && attempt == 0 && !parser.got_some() &&
+          (ec == http::error::end_of_stream || ec == asio::error::eof ||
+           ec == asio::error::connection_reset || ec == asio::error::broken_pipe);
+      if (stale) continue;
+      return arrow::Status::IOError("request to ", impl_->host_port,
+                                    " failed: ", ec.message());
+    }
+    auto& res = parser.get();
+    HttpClientResponse out{static_cast<int>(res.result_int()), std::move(res.body())};
+    if (!res.keep_alive()) impl_->socket.reset();
+    return out;
+  }
+}
+
+std::string UrlEncode(std::string_view in) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : in) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+        c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+}  // namespace ingester

@@ -1,0 +1,89 @@
+// Internal to the server module (http_front.cc and http_connection.cc): one HTTP/1.1
+// connection, whose protocol http_front.h describes, the I/O thread ("shard") it lives
+// on, and what every connection shares with the front.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <list>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>  // before Boost.Asio 1.74, whose awaitable.hpp misses it
+
+#include <boost/asio.hpp>
+
+#include "ingester/common/metrics.h"
+#include "ingester/server/content_coding.h"
+#include "ingester/server/http_front.h"
+#include "ingester/server/http_message.h"
+
+namespace ingester::http_internal {
+
+// What the connections share with their front; outlives every connection.
+struct FrontState {
+  HttpFrontOptions options;
+  HttpHandler handler;
+  int max_connections = 0;  // in force (HttpFront::max_connections)
+  boost::asio::thread_pool* workers = nullptr;
+  std::atomic<int> open{0};      // connections counted against max_connections
+  std::atomic<int> refusing{0};  // connections being answered 503
+  std::atomic<bool> stopping{false};
+
+  MetricsRegistry metrics;
+  Gauge* open_gauge =
+      metrics.AddGauge("ingester_http_connections", "Open HTTP connections");
+  Counter* accepted = metrics.AddCounter("ingester_http_connections_accepted_total",
+                                         "HTTP connections accepted");
+  Counter* refused = metrics.AddCounter(
+      "ingester_http_connections_refused_total",
+      "HTTP connections refused (503) or closed at once over --max-http-connections");
+  Counter* requests = metrics.AddCounter("ingester_http_requests_total",
+                                         "HTTP requests handed to a route");
+  Counter* malformed = metrics.AddCounter(
+      "ingester_http_protocol_errors_total",
+      "HTTP requests refused by the connection layer (framing, limits, encodings)");
+  Counter* timeouts =
+      metrics.AddCounter("ingester_http_timeouts_total",
+                         "HTTP connections closed for a header, body or write timeout");
+
+  // On a worker: decodes the body (413/415/400 when it cannot) and runs the handler.
+  HttpResponse Run(HttpRequest& request, ContentCoding coding) const;
+};
+
+struct Shard;
+
+class HttpConnection {
+ public:
+  virtual ~HttpConnection() = default;
+  // The caller has counted the connection in front->open, or in front->refusing when
+  // `refusal` (it is then answered 503 and closed); Close uncounts it. `front` and
+  // `shard` must outlive it.
+  static std::shared_ptr<HttpConnection> Make(FrontState* front, Shard* shard,
+                                              boost::asio::ip::tcp::socket socket,
+                                              bool refusal);
+  // On the shard's thread, like every other call: registers with the shard and serves.
+  virtual void Start() = 0;
+  // Closes the socket at once and unregisters. Idempotent.
+  virtual void Close() = 0;
+  // Acts on an expired header, body, write, idle or linger deadline.
+  virtual void CheckDeadline(std::chrono::steady_clock::time_point now) = 0;
+};
+
+// One I/O thread: its io_context, its connections and the timer that checks their
+// deadlines. Everything here but `ctx` is touched only on that thread.
+struct Shard {
+  Shard();
+  boost::asio::io_context ctx;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard{
+      ctx.get_executor()};
+  boost::asio::steady_timer sweep{ctx};
+  std::string date;  // the Date header, refreshed by the sweep
+  std::list<std::shared_ptr<HttpConnection>> connections;
+  std::thread thread;
+
+  // Checks deadlines every 100 ms until the front stops.
+  void Sweep(FrontState* front);
+};
+
+}  // namespace ingester::http_internal
