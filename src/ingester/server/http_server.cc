@@ -204,9 +204,11 @@ HttpResponse HandleWrite(const RouteContext& ctx, const WriteEndpoint& endpoint,
 // Retry-After (over the concurrent query limit). The result is then streamed with
 // chunked transfer encoding, one chunk per pull (query/result_stream.h), holding the
 // query (and its slot of the limit) until the last chunk is written or the client goes
-// away. An error after the first byte cannot change the status any more: the
-// connection is cut without the final chunk, so the client sees a truncated response,
-// never a short result that looks complete.
+// away. The first two chunks (a header and the first data) are pulled before the
+// status is chosen, so a failure reading the first partition is an error status. An
+// error after the first byte cannot change the status any more: the connection is cut
+// without the final chunk, so the client sees a truncated response, never a short
+// result that looks complete.
 HttpResponse HandleQuery(const RouteContext& ctx, const HttpRequest& req) {
   if (!Authorized(ctx, req)) return Unauthorized();
   auto format = query::ParseResultFormat(req.ParamOr("format", "jsonl"));
@@ -239,7 +241,35 @@ HttpResponse HandleQuery(const RouteContext& ctx, const HttpRequest& req) {
   // the function (at the end, on an error or when the client goes away).
   std::shared_ptr<query::ResultStream> stream = std::move(*made);
   std::string what = request->namespace_name + "'.'" + request->table_name;
-  res.stream = [stream, what]() -> arrow::Result<std::optional<std::string>> {
+  // The first data is pulled before the status is chosen, so that an error reading the
+  // first partition (a missing Parquet file, say) is a 500 naming it rather than a cut
+  // connection. CSV and Arrow streams start with a header chunk alone (the header line,
+  // the schema), so two chunks are pulled for every format.
+  struct Prefetched {
+    std::string data;
+    bool ended = false;
+  };
+  auto first = std::make_shared<Prefetched>();
+  for (int pulls = 2; pulls > 0; --pulls) {
+    auto chunk = stream->Next();
+    if (!chunk.ok()) {
+      spdlog::warn("query of '{}' failed: {}", what, chunk.status().ToString());
+      return HttpResponse::JsonError(HttpStatusFor(chunk.status()),
+                                     chunk.status().message());
+    }
+    if (!chunk->has_value()) {
+      first->ended = true;
+      break;
+    }
+    first->data += **chunk;
+  }
+  res.stream = [stream, what, first]() -> arrow::Result<std::optional<std::string>> {
+    if (!first->data.empty()) {
+      std::string out = std::move(first->data);
+      first->data.clear();
+      return out;
+    }
+    if (first->ended) return std::nullopt;
     auto chunk = stream->Next();
     if (!chunk.ok()) {
       spdlog::warn("query of '{}' failed while streaming: {}", what,
