@@ -122,3 +122,19 @@ def test_a_segment_deleted_by_hand_refuses_the_start_until_the_operator_accepts_
     server.extra_args.remove("--wal-allow-missing-segments")
     server.start()
     assert server.total_rows("w", "cpu", expected=100 - lost) == 100 - lost
+
+
+def test_shutdown_timeout_bounds_a_sigterm_whose_persists_cannot_succeed(make_server):
+    server = make_server(["--shutdown-timeout", "2s", *UNREACHABLE_STORE]).start()
+    write_rows(server, 0, 20)
+    started = time.monotonic()
+    code = server.stop(timeout=60)
+    took = time.monotonic() - started
+    # The persist cannot reach the store: SIGTERM gives up after the timeout, says so,
+    # and leaves the rows in the WAL for the next start.
+    assert code != 0
+    assert took < 30, took
+    assert "shutdown" in server.log().lower()
+    assert wal_inspect(server.wal_dir)["rows"] == 20
+    server.start()
+    assert server.buffered_rows("w", "cpu") == 20

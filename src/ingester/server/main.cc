@@ -20,6 +20,7 @@ namespace {
 // A flag holding a size ("10MiB") or duration ("300s"), parsed after CLI11 is done.
 struct TextFlags {
   std::string wal_rotation_period = "300s";
+  std::string shutdown_timeout = "300s";
   std::string persist_hot_partition_cost = "20MB";
   std::string max_buffer_bytes = "0";
   std::string exec_mem_limit = "0";
@@ -53,6 +54,9 @@ void AddServeFlags(CLI::App* serve, ingester::IngesterOptions* o, TextFlags* t) 
       ->add_flag("--s3-create-bucket", o->s3_create_bucket,
                  "Create the bucket if missing")
       ->envname("INGESTER_S3_CREATE_BUCKET");
+  flag("--shutdown-timeout", &t->shutdown_timeout, "INGESTER_SHUTDOWN_TIMEOUT",
+       "On SIGTERM, wait this long for every buffer to persist; what is left stays in the "
+       "WAL for the next start");
   flag("--wal-rotation-period", &t->wal_rotation_period, "INGESTER_WAL_ROTATION_PERIOD",
        "Close the WAL segment and persist everything this often");
   flag("--persist-workers", &o->persist_workers, "INGESTER_PERSIST_WORKERS",
@@ -117,6 +121,7 @@ void AddServeFlags(CLI::App* serve, ingester::IngesterOptions* o, TextFlags* t) 
 arrow::Status ApplyTextFlags(const TextFlags& t, ingester::IngesterOptions* o) {
   ARROW_ASSIGN_OR_RAISE(o->wal_rotation_period,
                         ingester::ParseDuration(t.wal_rotation_period));
+  ARROW_ASSIGN_OR_RAISE(o->shutdown_timeout, ingester::ParseDuration(t.shutdown_timeout));
   ARROW_ASSIGN_OR_RAISE(o->persist_hot_partition_cost,
                         ingester::ParseByteSize(t.persist_hot_partition_cost));
   ARROW_ASSIGN_OR_RAISE(o->max_buffer_bytes, ingester::ParseByteSize(t.max_buffer_bytes));

@@ -18,6 +18,9 @@ arrow::Status IngesterOptions::Validate() const {
   if (wal_rotation_period < std::chrono::milliseconds(10)) {
     return arrow::Status::Invalid("--wal-rotation-period must be at least 10ms");
   }
+  if (shutdown_timeout < std::chrono::nanoseconds(0)) {
+    return arrow::Status::Invalid("--shutdown-timeout must not be negative");
+  }
   if (persist_workers < 1)
     return arrow::Status::Invalid("--persist-workers must be >= 1");
   if (persist_queue_depth < 1) {
