@@ -35,6 +35,12 @@ class Catalog {
  public:
   virtual ~Catalog() = default;
 
+  // Whether the storage the catalog was opened on is still there: a SQLite file deleted
+  // or replaced while the ingester runs keeps answering from the unlinked file, and
+  // everything recorded from then on would be lost at the next start. DataLoss naming
+  // the catalog when it is gone; OK for catalogs that cannot tell.
+  virtual arrow::Status CheckStorage() { return arrow::Status::OK(); }
+
   // --- namespaces ---------------------------------------------------------------
 
   // Returns the namespace called `name`, creating it with `limits` and

@@ -1,5 +1,7 @@
 #include "ingester/catalog/sqlite_catalog.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <random>
@@ -367,7 +369,36 @@ arrow::Result<std::unique_ptr<SqliteCatalog>> SqliteCatalog::Make(
       Connection::Open(options.path, static_cast<int>(options.busy_timeout.count())));
   std::unique_ptr<SqliteCatalog> catalog(new SqliteCatalog(options, std::move(conn)));
   ARROW_RETURN_NOT_OK(catalog->Initialize());
+  struct stat st;
+  if (options.path != ":memory:" && ::stat(options.path.c_str(), &st) == 0) {
+    catalog->opened_device_ = static_cast<uint64_t>(st.st_dev);
+    catalog->opened_inode_ = static_cast<uint64_t>(st.st_ino);
+  }
   return catalog;
+}
+
+namespace {
+// Client-facing messages name the file, not where the server keeps it.
+std::string FileName(const std::string& path) {
+  return std::filesystem::path(path).filename().string();
+}
+}  // namespace
+
+arrow::Status SqliteCatalog::CheckStorage() {
+  if (opened_inode_ == 0) return arrow::Status::OK();
+  struct stat st;
+  if (::stat(options_.path.c_str(), &st) != 0) {
+    return DataLoss("the catalog file " + FileName(options_.path) +
+                    " was deleted while the ingester runs: what is recorded from now on "
+                    "would be lost. Restore it and restart");
+  }
+  if (static_cast<uint64_t>(st.st_dev) != opened_device_ ||
+      static_cast<uint64_t>(st.st_ino) != opened_inode_) {
+    return DataLoss("the catalog file " + FileName(options_.path) +
+                    " was replaced by another file while the ingester runs; restart to "
+                    "use it");
+  }
+  return arrow::Status::OK();
 }
 
 template <typename Fn>

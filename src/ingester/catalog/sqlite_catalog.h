@@ -89,6 +89,9 @@ class SqliteCatalog final : public Catalog {
   arrow::Result<std::vector<ParquetFileRecord>> ListParquetFilesForTable(
       TableId table_id) override;
 
+  // DataLoss when the file at path() is gone or is another file than the one opened.
+  arrow::Status CheckStorage() override;
+
   const std::string& path() const { return options_.path; }
 
  private:
@@ -109,6 +112,9 @@ class SqliteCatalog final : public Catalog {
   arrow::Status Initialize() EXCLUDES(mu_);
 
   const SqliteCatalogOptions options_;
+  // Device and inode of the file opened (0, 0 for ":memory:"); set once by Make().
+  uint64_t opened_device_ = 0;
+  uint64_t opened_inode_ = 0;
   Mutex mu_;
   // The one connection of this instance; every use holds mu_.
   const std::unique_ptr<sqlite::Connection> conn_ PT_GUARDED_BY(mu_);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -302,6 +303,35 @@ TEST(SqliteCatalogOptionsTest, Validate) {
   options.clock = nullptr;
   EXPECT_TRUE(options.Validate().IsInvalid());
   EXPECT_FALSE(SqliteCatalog::Make(options).ok());
+}
+
+class SqliteStorageCheckTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<SqliteCatalog> Open() {
+    SqliteCatalogOptions options;
+    options.path = path_;
+    return SqliteCatalog::Make(options).ValueOrDie();
+  }
+  TempDir dir_;
+  std::string path_ = (dir_.path() / "catalog.sqlite").string();
+};
+
+TEST_F(SqliteStorageCheckTest, ADeletedOrReplacedFileIsDataLossNamingIt) {
+  auto catalog = Open();
+  EXPECT_TRUE(catalog->CheckStorage().ok());
+  std::filesystem::remove(path_);
+  auto gone = catalog->CheckStorage();
+  EXPECT_EQ(ErrorKindOf(gone), ErrorKind::kDataLoss);
+  EXPECT_NE(gone.message().find("catalog.sqlite was deleted"), std::string::npos)
+      << gone.message();
+  // No absolute path in a message a client may see.
+  EXPECT_EQ(gone.message().find(dir_.path().string()), std::string::npos);
+  // Another file at the same path is not the catalog that was opened.
+  auto other = Open();
+  auto replaced = catalog->CheckStorage();
+  EXPECT_EQ(ErrorKindOf(replaced), ErrorKind::kDataLoss);
+  EXPECT_NE(replaced.message().find("replaced"), std::string::npos) << replaced.message();
+  EXPECT_TRUE(other->CheckStorage().ok());
 }
 
 }  // namespace

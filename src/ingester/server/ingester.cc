@@ -1,6 +1,8 @@
 #include "ingester/server/ingester.h"
 
+#include <algorithm>
 #include <atomic>
+#include <limits>
 #include <filesystem>
 #include <optional>
 #include <thread>
@@ -46,6 +48,36 @@
 namespace ingester {
 
 namespace {
+
+// Whether the catalog records no namespace at all (new, or lost and recreated).
+arrow::Result<bool> CatalogIsEmpty(catalog::Catalog& catalog) {
+  ARROW_ASSIGN_OR_RAISE(auto namespaces, catalog.ListNamespaces());
+  return namespaces.empty();
+}
+
+// Whether a WAL segment in `dir` holds at least one entry (more than its header).
+arrow::Result<bool> WalHasEntries(const std::string& dir) {
+  auto fs = wal::PosixFileSystem();
+  ARROW_ASSIGN_OR_RAISE(auto ids, wal::ListSegments(*fs, dir));
+  for (auto id : ids) {
+    ARROW_ASSIGN_OR_RAISE(uint64_t size,
+                          fs->FileSize(wal::JoinPath(dir, wal::SegmentFileName(id))));
+    if (size > wal::kSegmentHeaderSize) return true;
+  }
+  return false;
+}
+
+// An empty catalog next to data written through a catalog: the catalog was lost, or
+// --catalog points at the wrong one. Starting would orphan the Parquet files (or fail
+// replaying the WAL against ids the catalog does not have).
+arrow::Status RefuseEmptyCatalog(const IngesterOptions& options, const std::string& where) {
+  return DataLoss("the catalog " + options.catalog_url +
+                  " holds no database, but " + where +
+                  " holds data written through a catalog: it was lost, or --catalog "
+                  "points at the wrong one. Restore it (or point --catalog at it); to "
+                  "start afresh, move the data directory aside");
+}
+
 
 constexpr size_t kMaxOriginalLineBytes = 256;
 
@@ -151,6 +183,12 @@ struct Ingester::Impl {
   std::shared_ptr<query::QueryExec> query_exec;
   std::unique_ptr<query::BatchWriter> batch_writer;
 
+  // CheckCatalog's state: when it last asked, and the answer while it is not OK.
+  std::atomic<int64_t> catalog_checked_at_ns{std::numeric_limits<int64_t>::min() / 2};
+  std::atomic<bool> catalog_lost{false};
+  Mutex catalog_mu;
+  arrow::Status catalog_error GUARDED_BY(catalog_mu);
+
   // Writes are refused once set; `in_flight` counts the ones admitted before. The last
   // write to leave after the flag is set wakes Shutdown() through `drained`.
   std::atomic<bool> shutting_down{false};
@@ -171,6 +209,9 @@ struct Ingester::Impl {
   arrow::Status SequenceAndApply(WriteOp* op, bool sync);
   // Admits a write unless shutting down; the returned guard leaves on destruction.
   arrow::Result<std::shared_ptr<void>> AdmitWrite();
+  // The catalog's CheckStorage(), asked at most once a second (a stat of its file):
+  // writes are refused (503) and /health fails while the catalog is gone.
+  arrow::Status CheckCatalog();
   arrow::Result<std::vector<query::NamespaceListing>> ListTables();
   arrow::Result<query::BatchWriteResult> WriteArrow(
       const std::string& namespace_name, const std::string& table_name,
@@ -201,6 +242,11 @@ arrow::Status Ingester::Impl::Open() {
     return arrow::Status::IOError("cannot create ", options.data_dir, ": ", ec.message());
 
   ARROW_ASSIGN_OR_RAISE(catalog, catalog::OpenCatalog(options.catalog_url));
+  ARROW_ASSIGN_OR_RAISE(const bool catalog_empty, CatalogIsEmpty(*catalog));
+  if (catalog_empty) {
+    ARROW_ASSIGN_OR_RAISE(const bool wal_has_entries, WalHasEntries(options.wal_dir));
+    if (wal_has_entries) return RefuseEmptyCatalog(options, "the WAL in " + options.wal_dir);
+  }
   catalog::NamespaceLimits limits;
   limits.max_tables = options.max_tables_per_namespace;
   limits.max_columns_per_table = options.max_columns_per_table;
@@ -269,6 +315,15 @@ arrow::Status Ingester::Impl::Open() {
   store_options.s3_secret_access_key = options.s3_secret_access_key;
   store_options.s3_create_bucket = options.s3_create_bucket;
   ARROW_ASSIGN_OR_RAISE(object_store, persist::ObjectStore::Make(store_options));
+  if (catalog_empty) {
+    ARROW_ASSIGN_OR_RAISE(auto objects, object_store->List());
+    const bool any_parquet = std::any_of(objects.begin(), objects.end(), [](const auto& o) {
+      return o.path.ends_with(".parquet");
+    });
+    if (any_parquet) {
+      return RefuseEmptyCatalog(options, "the object store " + object_store->url());
+    }
+  }
   persist::CompactionExecutorOptions compaction_options;
   compaction_options.memory_limit_bytes = options.exec_mem_limit;
   ARROW_ASSIGN_OR_RAISE(compaction,
@@ -408,6 +463,9 @@ arrow::Result<std::shared_ptr<void>> Ingester::Impl::AdmitWrite() {
   std::shared_ptr<void> guard(nullptr, [this](void*) { LeaveWrite(); });
   if (shutting_down.load()) return Backpressure("the ingester is shutting down");
   ARROW_RETURN_NOT_OK(ingest_state->Check());
+  if (auto catalog_ok = CheckCatalog(); !catalog_ok.ok()) {
+    return Backpressure("writes are refused: " + catalog_ok.message());
+  }
   return guard;
 }
 
@@ -548,8 +606,32 @@ arrow::Result<std::string> Ingester::DatabasesJson() const {
   return out;
 }
 
+arrow::Status Ingester::Impl::CheckCatalog() {
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  int64_t last = catalog_checked_at_ns.load(std::memory_order_relaxed);
+  constexpr int64_t kEvery = 1'000'000'000;
+  if (now - last >= kEvery &&
+      catalog_checked_at_ns.compare_exchange_strong(last, now)) {
+    arrow::Status status = catalog->CheckStorage();
+    MutexLock lock(&catalog_mu);
+    if (!status.ok() && !catalog_lost.load()) {
+      spdlog::error("{} (catalog {}); writes are refused and /health fails",
+                    status.message(), options.catalog_url);
+    }
+    catalog_error = status;
+    catalog_lost.store(!status.ok());
+    return status;
+  }
+  if (!catalog_lost.load()) return arrow::Status::OK();
+  MutexLock lock(&catalog_mu);
+  return catalog_error;
+}
+
 arrow::Status Ingester::CheckHealth() const {
   if (impl_->shutting_down.load()) return Backpressure("the ingester is shutting down");
+  ARROW_RETURN_NOT_OK(impl_->CheckCatalog());
   return impl_->wal->sticky_error();
 }
 
