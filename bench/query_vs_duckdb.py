@@ -41,7 +41,7 @@ import time
 import duckdb
 import pyarrow.flight as flight
 
-from benchlib import BenchServer, ingest
+from benchlib import ROOT, BenchServer, ingest
 
 HOUR_NS = 3_600_000_000_000
 
@@ -176,10 +176,11 @@ def main():
     ap.add_argument("--slow-reader-ms", type=float, default=50,
                     help="sleep after each batch of the slow reader (0: skip it)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--binary", default=str(ROOT / "build/ingester"), help="the ingester to run")
     args = ap.parse_args()
 
     server = BenchServer(["--persist-hot-partition-cost", args.hot_partition_cost,
-                          "--wal-rotation-period", "24h"])
+                          "--wal-rotation-period", "24h"], binary=args.binary)
     try:
         load = ingest(server.http_port, args.rows, args.connections,
                       extra_args=["--hosts", str(args.hosts), "--interval", args.interval])
