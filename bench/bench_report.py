@@ -147,7 +147,7 @@ def headline(benches, http):
         if binary == "read_path_benchmark" and name.startswith("BM_PartitionRead/"):
             add(f"partition read, 4 Parquet files + buffer, {b.get('label', name)}",
                 f"{si(b['items_per_second'])} rows/s ({fmt_time(b)} per query, "
-                f"{b.get('merges/query', 0):.0f} merged groups)",
+                f"merged groups per query: {b.get('merges/query', 0):.0f})",
                 f"read_path_benchmark {name}")
     for warm in (0, 1):
         b = find(benches, "read_path_benchmark", f"BM_BufferDedupCheck/warm:{warm}")

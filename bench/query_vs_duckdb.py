@@ -18,7 +18,8 @@ Then --rounds rounds, the order of the two systems alternating each round:
               per round (the same hosts and hours for both). Ingester: a ticket with the
               tag predicate and the time range. DuckDB: the same WHERE clause over
               read_parquet. Latency p50 / p99 of each.
-Every query's row count is checked against the other system's.
+Every query's row count is checked against the other system's; the server's counters
+(/metrics) say how many rows the one-host queries decoded.
 
 With --slow-reader-ms > 0 (after the rounds): a Flight client reads the whole table one
 batch at a time, sleeping that long after each, while the server's RSS (VmRSS) is sampled;
@@ -203,6 +204,8 @@ def main():
         full = {"ingester": [], "duckdb": []}
         point = {"ingester": [], "duckdb": []}
         ratios = []
+        # What the one-host queries made the server read (rows decoded, row groups).
+        decoded = {"ingester_query_source_rows_total": 0, "ingester_query_row_groups_total": 0}
         for r in range(args.rounds):
             order = ["ingester", "duckdb"] if r % 2 == 0 else ["duckdb", "ingester"]
             rates, counts = {}, {}
@@ -216,6 +219,7 @@ def main():
                         min_time + rng.randrange(max(1, (max_time - min_time) // HOUR_NS)) * HOUR_NS)
                        for _ in range(args.point_queries)]
             lat = {"ingester": [], "duckdb": []}
+            m0 = server.metrics()
             for host, t0 in queries:
                 got = {}
                 for system in order:
@@ -223,6 +227,9 @@ def main():
                     got[system] = rows
                     lat[system].append(seconds * 1000)
                 assert got["ingester"] == got["duckdb"] > 0, (host, t0, got)
+            m1 = server.metrics()
+            for key in decoded:
+                decoded[key] += m1.get(key, 0) - m0.get(key, 0)
             for system in order:
                 point[system].append((percentile(lat[system], 0.5), percentile(lat[system], 0.99)))
             print(f"round {r + 1}: full scan ingester {rates['ingester']:>12,.0f} rows/s  duckdb "
@@ -245,6 +252,10 @@ def main():
               f"{p50['duckdb']:.1f} ms p99 {p99['duckdb']:.1f} ms: ingester / DuckDB p50 "
               f"{p50['ingester'] / p50['duckdb']:.2f}x, p99 {p99['ingester'] / p99['duckdb']:.2f}x "
               f"(goal <= 1x)")
+        n = args.rounds * args.point_queries
+        print(f"  per one-host query the server decoded {decoded['ingester_query_source_rows_total'] / n:,.0f} "
+              f"rows (before filtering) in {decoded['ingester_query_row_groups_total'] / n:.1f} row groups "
+              f"(read + pruned) for {got['ingester']} rows returned")
         if args.slow_reader_ms > 0:
             slow = slow_read(server, args.slow_reader_ms / 1000)
             assert slow["rows"] == args.rows, slow
