@@ -47,7 +47,8 @@ tsan: bootstrap
 fuzz: bootstrap
 	CC=clang-14 CXX=clang++-14 $(MAKE) BUILD_DIR=build-fuzz CMAKE_FLAGS="-DINGESTER_FUZZ=ON -DINGESTER_BENCHMARKS=OFF" build
 
-# Micro-benchmarks (every *_benchmark binary) and HTTP ingest; prints a summary.
+# Micro-benchmarks (every *_benchmark binary), HTTP ingest and the whole-system
+# comparisons (bench/*.py); prints a summary.
 bench: build
 	BUILD_DIR=$(BUILD_DIR) ./scripts/bench.sh
 

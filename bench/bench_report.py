@@ -144,6 +144,19 @@ def headline(benches, http):
             f"ingest {si(b['ingest_rows/s'])} rows/s",
             "flight_benchmark BM_SmallQueryUnderIngest/ingest:1/queries:1")
     for (binary, name), b in benches.items():
+        if binary == "read_path_benchmark" and name.startswith("BM_PartitionRead/"):
+            add(f"partition read, 4 Parquet files + buffer, {b.get('label', name)}",
+                f"{si(b['items_per_second'])} rows/s ({fmt_time(b)} per query, "
+                f"merged groups per query: {b.get('merges/query', 0):.0f})",
+                f"read_path_benchmark {name}")
+    for warm in (0, 1):
+        b = find(benches, "read_path_benchmark", f"BM_BufferDedupCheck/warm:{warm}")
+        if b:
+            add(f"buffer-only duplicate key check, {'cached' if warm else 'first look'}",
+                f"{fmt_time(b)} for {int(b['batches'])} batches "
+                f"({si(b['items_per_second'])} rows/s)",
+                f"read_path_benchmark BM_BufferDedupCheck/warm:{warm}")
+    for (binary, name), b in benches.items():
         if binary.startswith("persist") and "items_per_second" in b:
             add(f"persist, {name}", f"{si(b['items_per_second'])} rows/s", binary)
     ing = [r for r in http if r["system"] == "ingester"]

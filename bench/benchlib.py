@@ -28,16 +28,20 @@ def free_ports(n):
 
 class BenchServer:
     """`ingester serve` in a new temp data directory; stop() sends SIGTERM (which persists
-    what is buffered) and removes the directory."""
+    what is buffered) and removes the directory; restart() stops it the same way and starts
+    it again on the same directory and ports."""
 
     def __init__(self, extra_args=(), binary=ROOT / "build/ingester"):
         self.data = Path(tempfile.mkdtemp(prefix="ingester-bench-"))
         self.http_port, self.flight_port = free_ports(2)
-        self.proc = subprocess.Popen(
-            [str(binary), "--log-level", "warn", "serve", "--data-dir", str(self.data),
-             "--http-bind", f"127.0.0.1:{self.http_port}",
-             "--flight-bind", f"127.0.0.1:{self.flight_port}", *extra_args],
-            stdout=subprocess.DEVNULL, stderr=open(self.data / "server.log", "wb"))
+        self.args = [str(binary), "--log-level", "warn", "serve", "--data-dir", str(self.data),
+                     "--http-bind", f"127.0.0.1:{self.http_port}",
+                     "--flight-bind", f"127.0.0.1:{self.flight_port}", *extra_args]
+        self._start()
+
+    def _start(self):
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL,
+                                     stderr=open(self.data / "server.log", "ab"))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -75,7 +79,21 @@ class BenchServer:
             values[name] = values.get(name, 0.0) + float(value)
         return values
 
-    def stop(self, timeout=300):
+    def rss_mb(self):
+        """The server's resident memory now (VmRSS)."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def catalog(self, files=False):
+        """GET /api/v3/catalog (with each partition's Parquet files when `files`)."""
+        params = {"files": "true"} if files else None
+        response = requests.get(self.url("/api/v3/catalog"), params=params, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def _terminate(self, timeout):
         self.proc.terminate()
         try:
             self.proc.wait(timeout=timeout)
@@ -83,14 +101,29 @@ class BenchServer:
             if self.proc.poll() is None:
                 self.proc.kill()
                 self.proc.wait()
+
+    def restart(self, timeout=300):
+        """SIGTERM (persists everything buffered), then the same command again."""
+        self._terminate(timeout)
+        if self.proc.returncode != 0:
+            raise RuntimeError(f"ingester exited with {self.proc.returncode} on SIGTERM: "
+                               f"{(self.data / 'server.log').read_text()[-2000:]}")
+        self._start()
+
+    def stop(self, timeout=300):
+        try:
+            self._terminate(timeout)
+        finally:
             shutil.rmtree(self.data, ignore_errors=True)
 
 
-def ingest(http_port, rows, connections, lines_per_body=5000):
-    """bench/ingest_load against the server; its JSON summary (rows_per_s, p50_ms, ...)."""
+def ingest(http_port, rows, connections, lines_per_body=5000, extra_args=()):
+    """bench/ingest_load against the server; its JSON summary (rows_per_s, p50_ms, ...).
+    `extra_args` go to ingest_load as they are (e.g. ["--hosts", "100"])."""
     out = subprocess.run([str(ROOT / "build/bench/ingest_load"), "--host", f"127.0.0.1:{http_port}",
                           "--connections", str(connections), "--lines-per-body", str(lines_per_body),
-                          "--rows", str(rows), "--json"], capture_output=True, text=True, check=True)
+                          "--rows", str(rows), "--json", *extra_args],
+                         capture_output=True, text=True, check=True)
     result = json.loads(out.stdout)
     if result.get("errors"):
         raise RuntimeError(f"ingest_load saw {result['errors']} failed writes")

@@ -3,7 +3,8 @@
 # buffer tree, query, persist), then HTTP ingest of TSBS cpu-only line protocol into the
 # ingester with bench/ingest_load (and the load tool's own ceiling against
 # bench/null_server), then the whole-system comparisons: the persist job against
-# pyarrow's Parquet writer, and HTTP ingest while persisting against persist held off.
+# pyarrow's Parquet writer, HTTP ingest while persisting against persist held off, and
+# Flight reads over persisted files against DuckDB's read_parquet of the same files.
 # Prints one summary at the end and keeps the raw results under $OUT_DIR.
 #
 #   make bench                                    # or: BUILD_DIR=build scripts/bench.sh
@@ -26,6 +27,7 @@ HTTP_CONNECTIONS="${HTTP_CONNECTIONS:-8}"
 HTTP_LINES_PER_BODY="${HTTP_LINES_PER_BODY:-5000}"
 HTTP_ROWS="${HTTP_ROWS:-2000000}"
 SYSTEM_BENCHES="${SYSTEM_BENCHES:-1}"   # 0: skip the Python whole-system benches below
+READ_ROWS="${READ_ROWS:-2000000}"       # rows persisted for query_vs_duckdb (the issue: 10000000)
 OUT_DIR="${OUT_DIR:-$BUILD_DIR/bench-results/bench-$(date -u +%Y%m%dT%H%M%SZ)}"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 READY_TIMEOUT="${READY_TIMEOUT:-60}"
@@ -152,6 +154,10 @@ if ((SYSTEM_BENCHES)) && [[ -z $BENCH_FILTER ]]; then
   "$PYTHON" bench/ingest_while_persisting.py --rows "$HTTP_ROWS" --rounds "$HTTP_RUNS" |
     tee "$OUT_DIR/ingest_while_persisting.txt" >&2 ||
     echo '{"failed": "ingest_while_persisting"}' >"$OUT_DIR/ingest_while_persisting.failed"
+  log "reads over persisted data: Flight DoGet against DuckDB read_parquet of the same files"
+  "$PYTHON" bench/query_vs_duckdb.py --rows "$READ_ROWS" --rounds 3 |
+    tee "$OUT_DIR/query_vs_duckdb.txt" >&2 ||
+    echo '{"failed": "query_vs_duckdb"}' >"$OUT_DIR/query_vs_duckdb.failed"
 fi
 
 {
@@ -161,7 +167,7 @@ fi
 } >"$OUT_DIR/machine.txt"
 {
   "$PYTHON" bench/bench_report.py "$OUT_DIR"
-  for f in persist_vs_pyarrow ingest_while_persisting; do
+  for f in persist_vs_pyarrow ingest_while_persisting query_vs_duckdb; do
     [[ -s $OUT_DIR/$f.txt ]] && printf '\n### %s\n\n```\n%s\n```\n' "$f" "$(cat "$OUT_DIR/$f.txt")"
   done
 } | tee "$OUT_DIR/summary.md"

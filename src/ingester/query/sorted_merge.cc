@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <string_view>
+#include <tuple>
+#include <unordered_map>
 #include <utility>
 
 #include "ingester/common/column_type.h"
@@ -39,6 +41,8 @@ struct KeyLayout {
   std::vector<int> tag_columns;
   int time_column = -1;
   std::vector<int> field_columns;  // neither tag nor time
+  // Per schema column: its index in tag_columns (and BatchView::key), or -1.
+  std::vector<int> key_index;
 };
 
 arrow::Result<std::shared_ptr<BatchView>> MakeView(
@@ -72,6 +76,8 @@ int Compare(const BatchView& a, int64_t i, const BatchView& b, int64_t j) {
       if (x_null && y_null) continue;
       return x_null ? 1 : -1;  // nulls last
     }
+    // One dictionary (two rows of one batch): equal indices, equal values.
+    if (x.dictionary == y.dictionary && x.values[i] == y.values[j]) continue;
     const std::string_view xv = x.dictionary->GetView(x.values[i]);
     const std::string_view yv = y.dictionary->GetView(y.values[j]);
     const int c = xv.compare(yv);
@@ -108,6 +114,9 @@ struct SortedMerge::Impl {
   struct MergedRow {
     // Per schema column: the source batch and row to copy from.
     std::vector<std::pair<std::shared_ptr<BatchView>, int64_t>> cells;
+    std::pair<const BatchView*, int64_t> tag(int c) const {
+      return {cells[c].first.get(), cells[c].second};
+    }
   };
 
   SortedMergeOptions options;
@@ -173,9 +182,80 @@ struct SortedMerge::Impl {
     merged.push_back(std::move(row));
   }
 
+  // A tag column of the output: each source dictionary's entries are mapped to the
+  // output dictionary once (hashing each distinct value once), then rows copy mapped
+  // indices. (A DictionaryBuilder would hash every row's value.)
+  arrow::Result<std::shared_ptr<arrow::Array>> MaterializeTag(int c, int64_t rows) {
+    const int k = layout.key_index[c];
+    arrow::StringBuilder dictionary(options.pool);
+    arrow::Int32Builder indices(options.pool);
+    ARROW_RETURN_NOT_OK(indices.Reserve(rows));
+    // Output index by value; the views point into source dictionaries, which the
+    // segments keep alive until the batch is built.
+    std::unordered_map<std::string_view, int32_t> memo;
+    struct Mapping {
+      const arrow::StringArray* source;
+      std::vector<int32_t> to;  // output index per source index; -1 until first use
+    };
+    std::vector<Mapping> mappings;
+    auto mapping_for = [&](const arrow::StringArray* source) -> Mapping& {
+      for (Mapping& m : mappings) {
+        if (m.source == source) return m;
+      }
+      mappings.push_back(Mapping{
+          source, std::vector<int32_t>(static_cast<size_t>(source->length()), -1)});
+      return mappings.back();
+    };
+    auto append = [&](const BatchView::TagKey& key, Mapping& m,
+                      int64_t row) -> arrow::Status {
+      if (key.indices->IsNull(row)) {
+        indices.UnsafeAppendNull();
+        return arrow::Status::OK();
+      }
+      const int32_t source_index = key.values[row];
+      int32_t& out = m.to[static_cast<size_t>(source_index)];
+      if (out < 0) {
+        const std::string_view value = key.dictionary->GetView(source_index);
+        auto [it, inserted] = memo.try_emplace(value, static_cast<int32_t>(memo.size()));
+        if (inserted) ARROW_RETURN_NOT_OK(dictionary.Append(value));
+        out = it->second;
+      }
+      indices.UnsafeAppend(out);
+      return arrow::Status::OK();
+    };
+    for (const Segment& segment : segments) {
+      const BatchView* view = segment.view.get();
+      int64_t row = segment.offset;
+      if (view == nullptr) std::tie(view, row) = merged[segment.merged].tag(c);
+      const BatchView::TagKey& key = view->key[k];
+      Mapping& m = mapping_for(key.dictionary);
+      int64_t r = row;
+      const int64_t end = row + segment.length;
+      if (key.indices->null_count() == 0) {
+        // No nulls: copy mapped indices while every one is known.
+        for (; r < end; ++r) {
+          const int32_t out = m.to[static_cast<size_t>(key.values[r])];
+          if (out < 0) break;
+          indices.UnsafeAppend(out);
+        }
+      }
+      for (; r < end; ++r) ARROW_RETURN_NOT_OK(append(key, m, r));
+    }
+    std::shared_ptr<arrow::Array> index_array, dictionary_array;
+    ARROW_RETURN_NOT_OK(indices.Finish(&index_array));
+    ARROW_RETURN_NOT_OK(dictionary.Finish(&dictionary_array));
+    return std::make_shared<arrow::DictionaryArray>(options.schema->field(c)->type(),
+                                                    index_array, dictionary_array);
+  }
+
   arrow::Result<std::shared_ptr<arrow::RecordBatch>> Materialize(int64_t rows) {
     arrow::ArrayVector columns;
     for (size_t c = 0; c < builders.size(); ++c) {
+      if (layout.key_index[c] >= 0) {
+        ARROW_ASSIGN_OR_RAISE(auto column, MaterializeTag(static_cast<int>(c), rows));
+        columns.push_back(std::move(column));
+        continue;
+      }
       arrow::ArrayBuilder* builder = builders[c].get();
       ARROW_RETURN_NOT_OK(builder->Reserve(rows));
       for (const Segment& segment : segments) {
@@ -237,6 +317,10 @@ arrow::Result<std::unique_ptr<SortedMerge>> SortedMerge::Make(
       layout.field_columns.push_back(c);
     }
   }
+  layout.key_index.assign(static_cast<size_t>(schema.num_fields()), -1);
+  for (size_t k = 0; k < layout.tag_columns.size(); ++k) {
+    layout.key_index[layout.tag_columns[k]] = static_cast<int>(k);
+  }
   for (const auto& field : schema.fields()) {
     ARROW_ASSIGN_OR_RAISE(auto builder,
                           arrow::MakeBuilderExactIndex(field->type(), options.pool));
@@ -255,8 +339,11 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> SortedMerge::Next() {
   Impl& m = *impl_;
   int64_t rows = 0;
   while (rows < m.options.batch_rows) {
-    // The smallest key among the sources, and every source holding it.
+    // The smallest key among the sources, every source holding it, and the smallest key
+    // of the other sources (`second`), which bounds the run the smallest can emit.
     m.ties.clear();
+    constexpr size_t kNone = static_cast<size_t>(-1);
+    size_t second = kNone;
     for (size_t s = 0; s < m.cursors.size(); ++s) {
       Impl::Cursor& cursor = m.cursors[s];
       ARROW_RETURN_NOT_OK(m.Fill(&cursor));
@@ -268,23 +355,59 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> SortedMerge::Next() {
       const Impl::Cursor& best = m.cursors[m.ties.front()];
       const int c = Compare(*cursor.view, cursor.row, *best.view, best.row);
       if (c < 0) {
+        second = m.ties.front();
         m.ties.assign(1, s);
       } else if (c == 0) {
         m.ties.push_back(s);
+      } else if (second == kNone ||
+                 Compare(*cursor.view, cursor.row, *m.cursors[second].view,
+                         m.cursors[second].row) < 0) {
+        second = s;
       }
     }
     if (m.ties.empty()) break;
-    stats_.input_rows += static_cast<int64_t>(m.ties.size());
     if (m.ties.size() == 1) {
+      // A run: the rows of this source's batch below every other source's next key,
+      // found by galloping (sources are sorted, so they form a prefix).
       Impl::Cursor& cursor = m.cursors[m.ties.front()];
-      m.AddRun(cursor.view, cursor.row, 1);
-      ++cursor.row;
+      const int64_t limit = std::min(cursor.view->batch->num_rows() - cursor.row,
+                                     m.options.batch_rows - rows);
+      int64_t run = limit;
+      if (second != kNone) {
+        const Impl::Cursor& bound = m.cursors[second];
+        auto below = [&](int64_t n) {  // whether the first n rows of the run are below
+          return Compare(*cursor.view, cursor.row + n - 1, *bound.view, bound.row) < 0;
+        };
+        run = 1;
+        for (int64_t step = 1; run < limit; step *= 2) {
+          const int64_t probe = std::min(run + step, limit);
+          if (below(probe)) {
+            run = probe;
+            continue;
+          }
+          int64_t hi = probe - 1;  // the answer is in [run, probe - 1]
+          while (run < hi) {
+            const int64_t mid = run + (hi - run + 1) / 2;
+            if (below(mid)) {
+              run = mid;
+            } else {
+              hi = mid - 1;
+            }
+          }
+          break;
+        }
+      }
+      m.AddRun(cursor.view, cursor.row, run);
+      cursor.row += run;
+      rows += run;
+      stats_.input_rows += run;
     } else {
+      stats_.input_rows += static_cast<int64_t>(m.ties.size());
       m.AddMerged();
       ++stats_.merged_keys;
       for (size_t s : m.ties) ++m.cursors[s].row;
+      ++rows;
     }
-    ++rows;
   }
   if (rows == 0) return nullptr;
   stats_.output_rows += rows;

@@ -4,6 +4,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
+#include <optional>
+#include <random>
+#include <tuple>
+
 #include "ingester/buffer/buffer_test_util.h"
 #include "ingester/common/column_type.h"
 
@@ -101,6 +106,100 @@ TEST(SortedMergeTest, ASourceBatchUnderAnotherSchemaIsAnError) {
   sources.push_back(Source({other, wrong}));
   auto merge = SortedMerge::Make(std::move(sources), Options()).ValueOrDie();
   EXPECT_FALSE(merge->Next().ok());
+}
+
+// Two tags (nulls among them), sources of random density so that runs of every length
+// occur, random batch cuts (each batch with its own dictionary) and output sizes: the
+// merge equals the rule applied by brute force (a map of keys, sources oldest first,
+// each field's newest non-null value winning).
+TEST(SortedMergeTest, MatchesBruteForceOnRandomSources) {
+  auto schema =
+      arrow::schema({arrow::field("host", ArrowTypeFor(ColumnType::kTag)),
+                     arrow::field("region", ArrowTypeFor(ColumnType::kTag)),
+                     arrow::field("v", arrow::int64()),
+                     arrow::field("time", ArrowTypeFor(ColumnType::kTime), false)});
+  const std::vector<std::string> hosts = {"a", "b", "bb", "c", ""};  // "" = null
+  const std::vector<std::string> regions = {"eu", "us", ""};
+  // Nulls sort last: "" maps to a string above every value.
+  auto order = [](const std::string& tag) {
+    return tag.empty() ? std::string("\xff") : tag;
+  };
+  using Key =
+      std::tuple<std::string, std::string, int64_t>;  // ordered host, region, time
+  std::mt19937 rng(7);
+  for (int round = 0; round < 300; ++round) {
+    const int n_sources = 1 + static_cast<int>(rng() % 5);
+    std::map<Key, std::tuple<std::string, std::string, std::optional<int64_t>>> expected;
+    std::vector<BatchSource> sources;
+    int64_t input_rows = 0;
+    for (int s = 0; s < n_sources; ++s) {
+      const double density = std::uniform_real_distribution<double>(0.05, 1.0)(rng);
+      // The source's rows in key order.
+      std::vector<std::tuple<std::string, std::string, int64_t, std::optional<int64_t>>>
+          rows;
+      std::map<Key, size_t> sorted;
+      for (const auto& h : hosts) {
+        for (const auto& r : regions) {
+          for (int64_t t = 0; t < 40; ++t) {
+            if (std::uniform_real_distribution<double>(0, 1)(rng) >= density) continue;
+            std::optional<int64_t> v;
+            if (rng() % 4 != 0) v = static_cast<int64_t>(rng() % 1000);
+            sorted[Key{order(h), order(r), t}] = rows.size();
+            rows.emplace_back(h, r, t, v);
+          }
+        }
+      }
+      std::vector<Batch> batches;
+      auto it = sorted.begin();
+      while (it != sorted.end()) {
+        const size_t cut = 1 + rng() % 9;
+        arrow::StringDictionary32Builder host, region;
+        arrow::Int64Builder v;
+        arrow::TimestampBuilder time(ArrowTypeFor(ColumnType::kTime),
+                                     arrow::default_memory_pool());
+        size_t n = 0;
+        for (; n < cut && it != sorted.end(); ++n, ++it) {
+          const auto& [h, r, t, value] = rows[it->second];
+          ASSERT_TRUE((h.empty() ? host.AppendNull() : host.Append(h)).ok());
+          ASSERT_TRUE((r.empty() ? region.AppendNull() : region.Append(r)).ok());
+          ASSERT_TRUE((value ? v.Append(*value) : v.AppendNull()).ok());
+          ASSERT_TRUE((time.Append(t)).ok());
+          auto& slot = expected[it->first];
+          std::get<0>(slot) = h;
+          std::get<1>(slot) = r;
+          if (value || !std::get<2>(slot)) std::get<2>(slot) = value;
+        }
+        input_rows += static_cast<int64_t>(n);
+        batches.push_back(arrow::RecordBatch::Make(
+            schema, static_cast<int64_t>(n),
+            {host.Finish().ValueOrDie(), region.Finish().ValueOrDie(),
+             v.Finish().ValueOrDie(), time.Finish().ValueOrDie()}));
+      }
+      sources.push_back(Source(std::move(batches)));
+    }
+    SortedMergeOptions options;
+    options.schema = schema;
+    options.sort_key = {"host", "region", "time"};
+    options.batch_rows = 1 + static_cast<int64_t>(rng() % 50);
+    auto merge = SortedMerge::Make(std::move(sources), options).ValueOrDie();
+    std::vector<Batch> out;
+    while (auto batch = merge->Next().ValueOrDie()) {
+      ASSERT_TRUE((batch->ValidateFull()).ok());
+      ASSERT_LE(batch->num_rows(), options.batch_rows);
+      out.push_back(batch);
+    }
+    std::vector<std::string> want;
+    for (const auto& [key, row] : expected) {
+      const auto& [h, r, value] = row;
+      want.push_back("host=" + (h.empty() ? std::string("null") : h) +
+                     " region=" + (r.empty() ? std::string("null") : r) +
+                     " v=" + (value ? std::to_string(*value) : std::string("null")) +
+                     " time=" + std::to_string(std::get<2>(key)));
+    }
+    ASSERT_EQ(buffer_test::RowStrings(out), want) << "round " << round;
+    EXPECT_EQ(merge->stats().input_rows, input_rows);
+    EXPECT_EQ(merge->stats().output_rows, static_cast<int64_t>(want.size()));
+  }
 }
 
 }  // namespace
