@@ -18,13 +18,6 @@ int64_t FloorDiv(int64_t a, int64_t b) {
   return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-bool IsLeap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
-
-int64_t DaysInMonth(int64_t y, int64_t m) {
-  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return m == 2 && IsLeap(y) ? 29 : kDays[m - 1];
-}
-
 void AppendDigits(int64_t value, int width, std::string* out) {
   char buf[24];
   int n = 0;
@@ -39,20 +32,6 @@ void AppendDigits(int64_t value, int width, std::string* out) {
   while (n > 0) out->push_back(buf[--n]);
 }
 
-// `width` digits at the front of `*text`, consumed.
-bool TakeDigits(std::string_view* text, size_t width, int64_t* out) {
-  if (text->size() < width) return false;
-  int64_t v = 0;
-  for (size_t i = 0; i < width; ++i) {
-    const char c = (*text)[i];
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + (c - '0');
-  }
-  text->remove_prefix(width);
-  *out = v;
-  return true;
-}
-
 // `day` * `unit` ns, or nullopt when that is outside int64.
 std::optional<int64_t> Nanos(int64_t count, int64_t unit) {
   int64_t out = 0;
@@ -63,27 +42,6 @@ std::optional<int64_t> Nanos(int64_t count, int64_t unit) {
 }  // namespace
 
 int64_t DayOfTime(int64_t time_ns) { return FloorDiv(time_ns, kNanosPerDay); }
-
-void CivilFromDays(int64_t day, int64_t* year, int64_t* month, int64_t* day_of_month) {
-  const int64_t z = day + 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const int64_t doe = z - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  *day_of_month = doy - (153 * mp + 2) / 5 + 1;
-  *month = mp < 10 ? mp + 3 : mp - 9;
-  *year = yoe + era * 400 + (*month <= 2 ? 1 : 0);
-}
-
-int64_t DaysFromCivil(int64_t y, int64_t m, int64_t d) {
-  y -= m <= 2 ? 1 : 0;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const int64_t yoe = y - era * 400;
-  const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
 
 TimeFormat::TimeFormat()
     : format_("%Y-%m-%d"),

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ingester/common/civil_time.h"
 #include "ingester/common/predicate.h"
 
 namespace ingester::partition {
@@ -65,8 +66,5 @@ class TimeFormat {
 
 // Days since 1970-01-01 (proleptic Gregorian, UTC) of `time_ns`; floors negative times.
 int64_t DayOfTime(int64_t time_ns);
-// The civil date of a day number, and back (Howard Hinnant's algorithms).
-void CivilFromDays(int64_t day, int64_t* year, int64_t* month, int64_t* day_of_month);
-int64_t DaysFromCivil(int64_t year, int64_t month, int64_t day_of_month);
 
 }  // namespace ingester::partition

@@ -5,45 +5,11 @@
 #include <arrow/compute/api.h>
 #include <arrow/scalar.h>
 
-#include <charconv>
 #include <limits>
 
 #include "ingester/common/column_type.h"
-#include "ingester/query/time_format.h"
 
 namespace ingester::query {
-
-namespace {
-
-constexpr int64_t kNanosPerDay = 86'400'000'000'000LL;
-
-bool ParseDigits(std::string_view text, int64_t* out) {
-  if (text.empty()) return false;
-  for (char c : text) {
-    if (c < '0' || c > '9') return false;
-  }
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
-  return ec == std::errc() && ptr == text.data() + text.size();
-}
-
-}  // namespace
-
-std::optional<TimeRange> DailyPartitionKeyRange(std::string_view key) {
-  // Exactly "YYYY-MM-DD".
-  if (key.size() != 10 || key[4] != '-' || key[7] != '-') return std::nullopt;
-  int64_t y = 0, m = 0, d = 0;
-  if (!ParseDigits(key.substr(0, 4), &y) || !ParseDigits(key.substr(5, 2), &m) ||
-      !ParseDigits(key.substr(8, 2), &d)) {
-    return std::nullopt;
-  }
-  if (m < 1 || m > 12 || d < 1 || d > DaysInMonth(y, m)) return std::nullopt;
-  const int64_t day = DaysFromCivil(y, m, d);
-  // int64 nanoseconds span the years 1677-2262; near and past the ends, no pruning.
-  constexpr int64_t kMinDay = std::numeric_limits<int64_t>::min() / kNanosPerDay;
-  constexpr int64_t kMaxDay = std::numeric_limits<int64_t>::max() / kNanosPerDay - 1;
-  if (day < kMinDay || day > kMaxDay) return std::nullopt;
-  return TimeRange{day * kNanosPerDay, (day + 1) * kNanosPerDay};
-}
 
 RowFilter::RowFilter(Predicate predicate, arrow::MemoryPool* pool)
     : predicate_(std::move(predicate)), ctx_(pool) {

@@ -1,5 +1,6 @@
-// Evaluation of a query Predicate: pruning whole partitions by their key and time range,
-// and selecting rows of buffered batches with Arrow compute kernels.
+// Evaluation of a query Predicate: selecting the rows of batches (buffered or read from
+// Parquet) with Arrow compute kernels. Partitions are pruned by their key elsewhere
+// (partition/partition_key.h).
 //
 // IOx's ingester pruned partitions only; we also filter rows, so a client gets exactly
 // the rows its predicate asks for.
@@ -21,10 +22,6 @@
 
 namespace ingester::query {
 
-// The times a daily partition key ("YYYY-MM-DD", UTC) can hold: [midnight, next
-// midnight) in ns. nullopt for any other key (templates adding tag values), which is
-// then never pruned by key.
-std::optional<TimeRange> DailyPartitionKeyRange(std::string_view key);
 
 // Which rows of a batch match.
 struct RowMask {

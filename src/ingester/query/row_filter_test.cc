@@ -20,24 +20,6 @@ constexpr int64_t kDay = 86'400'000'000'000LL;
 // it in the server).
 const arrow::Status kComputeReady = arrow::compute::Initialize();
 
-TEST(DailyPartitionKeyRangeTest, DaysOfTheCalendar) {
-  EXPECT_EQ(DailyPartitionKeyRange("1970-01-01"), (TimeRange{0, kDay}));
-  EXPECT_EQ(DailyPartitionKeyRange("2023-11-14"),
-            (TimeRange{19675 * kDay, 19676 * kDay}));
-  EXPECT_EQ(DailyPartitionKeyRange("1969-12-31"), (TimeRange{-kDay, 0}));
-  EXPECT_EQ(DailyPartitionKeyRange("2024-02-29"),
-            (TimeRange{19782 * kDay, 19783 * kDay}));
-  EXPECT_EQ(DailyPartitionKeyRange("2000-03-01")->start, 11017 * kDay);
-}
-
-TEST(DailyPartitionKeyRangeTest, OtherKeysAreNotPruned) {
-  for (const char* key :
-       {"2023-02-29", "2023-13-01", "2023-00-10", "2023-1-01", "2023-11-14|host_a",
-        "abcd-ef-gh", "", "1600-01-01", "2300-01-01"}) {
-    EXPECT_FALSE(DailyPartitionKeyRange(key).has_value()) << key;
-  }
-}
-
 TEST(TimeRangeTest, HalfOpenOverlapAndCover) {
   TimeRange r{10, 20};
   EXPECT_TRUE(r.Contains(10));

@@ -1,5 +1,5 @@
-// Calendar arithmetic and RFC 3339 text for nanosecond timestamps (UTC), shared by
-// partition-key pruning and the query client.
+// RFC 3339 text for nanosecond timestamps (UTC), for the query client and the HTTP
+// read (calendar arithmetic: common/civil_time.h).
 #pragma once
 
 #include <arrow/result.h>
@@ -9,12 +9,6 @@
 #include <string_view>
 
 namespace ingester::query {
-
-// Days since 1970-01-01 of a proleptic Gregorian date, and back (Howard Hinnant's
-// algorithms). Valid far beyond the int64 nanosecond range.
-int64_t DaysFromCivil(int64_t year, int64_t month, int64_t day);
-void CivilFromDays(int64_t days, int64_t* year, int64_t* month, int64_t* day);
-int DaysInMonth(int64_t year, int64_t month);
 
 // An integer of nanoseconds since the epoch ("1700000000000000000", "-5"), or RFC 3339:
 // "2023-11-14T22:13:20Z", "2023-11-14T22:13:20.123456789+01:00", "2023-11-14 22:13:20"
