@@ -316,11 +316,15 @@ arrow::Status Ingester::Impl::Open() {
   store_options.s3_create_bucket = options.s3_create_bucket;
   ARROW_ASSIGN_OR_RAISE(object_store, persist::ObjectStore::Make(store_options));
   if (catalog_empty) {
-    ARROW_ASSIGN_OR_RAISE(auto objects, object_store->List());
-    const bool any_parquet = std::any_of(objects.begin(), objects.end(), [](const auto& o) {
-      return o.path.ends_with(".parquet");
-    });
-    if (any_parquet) {
+    // A store that cannot be reached now must not stop the start (writes go to the WAL
+    // and persists retry): the check is then skipped, with a warning.
+    auto objects = object_store->List();
+    if (!objects.ok()) {
+      spdlog::warn("cannot check the object store {} for files an empty catalog lacks: {}",
+                   object_store->url(), objects.status().ToString());
+    } else if (std::any_of(objects->begin(), objects->end(), [](const auto& o) {
+                 return o.path.ends_with(".parquet");
+               })) {
       return RefuseEmptyCatalog(options, "the object store " + object_store->url());
     }
   }
