@@ -238,10 +238,14 @@ arrow::Result<std::unique_ptr<ObjectStore>> ObjectStore::Make(
       options.s3_sdk_max_attempts);
   ARROW_ASSIGN_OR_RAISE(auto s3fs, arrow::fs::S3FileSystem::Make(s3));
   if (options.s3_create_bucket) {
-    ARROW_ASSIGN_OR_RAISE(auto info, s3fs->GetFileInfo(bucket));
-    if (info.type() == arrow::fs::FileType::NotFound) {
-      ARROW_RETURN_NOT_OK(s3fs->CreateDir(bucket));
-    }
+    // Retried: two stores creating one bucket at once can see the other's creation fail
+    // or half-done (SeaweedFS answers 404 to a CreateBucket racing another).
+    ARROW_RETURN_NOT_OK(RetryWithBackoff(
+        options.retry, "creating bucket " + bucket, [&]() -> arrow::Status {
+          ARROW_ASSIGN_OR_RAISE(auto info, s3fs->GetFileInfo(bucket));
+          if (info.type() != arrow::fs::FileType::NotFound) return arrow::Status::OK();
+          return s3fs->CreateDir(bucket);
+        }));
   }
   const std::string base = prefix.empty() ? bucket : bucket + "/" + prefix;
   auto fs = std::make_shared<arrow::fs::SubTreeFileSystem>(base, std::move(s3fs));
