@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "ingester/common/column_type.h"
+#include "ingester/common/sanitizers.h"
 
 namespace ingester::query {
 
@@ -103,9 +104,12 @@ arrow::Result<std::unique_ptr<ParquetFileScan>> ParquetFileScan::Open(
   parquet::ReaderProperties properties(scan->options_.pool);
   parquet::ArrowReaderProperties arrow_properties;
   arrow_properties.set_batch_size(scan->options_.batch_rows);
-  arrow_properties.set_use_threads(scan->options_.use_threads);
+  // Arrow decodes columns and pre-buffers through futures waited on inside libarrow,
+  // which ThreadSanitizer cannot see: its lock tracking then overflows (the persist
+  // writer turns its threads off under TSAN for the same reason).
+  arrow_properties.set_use_threads(scan->options_.use_threads && !kThreadSanitizer);
   // One row group's column chunks are fetched together (coalesced ranged reads).
-  arrow_properties.set_pre_buffer(true);
+  arrow_properties.set_pre_buffer(!kThreadSanitizer);
   parquet::arrow::FileReaderBuilder builder;
   ARROW_RETURN_NOT_OK(scan->Annotate(builder.Open(*std::move(input), properties)));
   builder.memory_pool(scan->options_.pool)->properties(arrow_properties);
