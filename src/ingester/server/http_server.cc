@@ -180,7 +180,8 @@ HttpResponse HandleWrite(const RouteContext& ctx, const WriteEndpoint& endpoint,
   auto result = ctx.ingester->WriteLineProtocol(write);
   if (!result.ok()) {
     const int status = HttpStatusFor(result.status());
-    auto res = HttpResponse::JsonError(status, result.status().message());
+    auto res =
+        HttpResponse::JsonError(status, ctx.ingester->ClientMessage(result.status()));
     if (status == 503) {
       // Backpressure: its start and end are logged where it is set and cleared; one
       // line per refused write would flood the log exactly when the server is busiest.
@@ -218,7 +219,8 @@ HttpResponse HandleQuery(const RouteContext& ctx, const HttpRequest& req) {
   auto response = ctx.ingester->query_exec()->Query(*request);
   if (!response.ok()) {
     const int status = HttpStatusFor(response.status());
-    auto res = HttpResponse::JsonError(status, response.status().message());
+    auto res =
+        HttpResponse::JsonError(status, ctx.ingester->ClientMessage(response.status()));
     if (status == 503) res.SetHeader("Retry-After", "1");
     if (status >= 500 && status != 503) {
       spdlog::warn("query of '{}'.'{}' failed: {}", request->namespace_name,
@@ -229,7 +231,9 @@ HttpResponse HandleQuery(const RouteContext& ctx, const HttpRequest& req) {
   query::ResultStreamOptions stream_options;
   stream_options.format = *format;
   auto made = query::ResultStream::Make(std::move(*response), stream_options);
-  if (!made.ok()) return HttpResponse::JsonError(500, made.status().message());
+  if (!made.ok()) {
+    return HttpResponse::JsonError(500, ctx.ingester->ClientMessage(made.status()));
+  }
   HttpResponse res;
   res.SetHeader("Content-Type", std::string(query::ContentTypeOf(*format)));
   if (query::IsBinaryFormat(*format)) {
@@ -255,7 +259,7 @@ HttpResponse HandleQuery(const RouteContext& ctx, const HttpRequest& req) {
     if (!chunk.ok()) {
       spdlog::warn("query of '{}' failed: {}", what, chunk.status().ToString());
       return HttpResponse::JsonError(HttpStatusFor(chunk.status()),
-                                     chunk.status().message());
+                                     ctx.ingester->ClientMessage(chunk.status()));
     }
     if (!chunk->has_value()) {
       first->ended = true;
@@ -283,8 +287,9 @@ HttpResponse HandleQuery(const RouteContext& ctx, const HttpRequest& req) {
 HttpResponse HandleHealth(const RouteContext& ctx, const HttpRequest&) {
   auto status = ctx.ingester->CheckHealth();
   if (status.ok()) return HttpResponse::Json(200, "{\"status\":\"pass\"}");
-  auto res = HttpResponse::Json(
-      503, "{\"status\":\"fail\",\"message\":" + json::Quote(status.message()) + "}");
+  auto res =
+      HttpResponse::Json(503, "{\"status\":\"fail\",\"message\":" +
+                                  json::Quote(ctx.ingester->ClientMessage(status)) + "}");
   res.SetHeader("Retry-After", "1");
   return res;
 }

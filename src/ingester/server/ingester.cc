@@ -633,6 +633,32 @@ arrow::Status Ingester::Impl::CheckCatalog() {
   return catalog_error;
 }
 
+std::string Ingester::ClientMessage(const arrow::Status& status) const {
+  std::string message = status.message();
+  const IngesterOptions& o = impl_->options;
+  // Longest first, so that the WAL dir inside the data dir is named as the WAL dir.
+  std::vector<std::pair<std::string, std::string>> dirs;
+  auto add = [&](const std::string& path, const std::string& name) {
+    if (path.empty()) return;
+    std::error_code ec;
+    const std::string absolute = std::filesystem::absolute(path, ec).lexically_normal();
+    if (!ec) dirs.emplace_back(absolute, name);
+    dirs.emplace_back(path, name);
+  };
+  add(o.wal_dir, "<wal-dir>");
+  add(o.data_dir, "<data-dir>");
+  std::sort(dirs.begin(), dirs.end(),
+            [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  for (const auto& [dir, name] : dirs) {
+    if (dir.size() < 2) continue;  // "/" or "." would mangle the message
+    for (size_t at = message.find(dir); at != std::string::npos;
+         at = message.find(dir, at + name.size())) {
+      message.replace(at, dir.size(), name);
+    }
+  }
+  return message;
+}
+
 arrow::Status Ingester::CheckHealth() const {
   if (impl_->shutting_down.load()) return Backpressure("the ingester is shutting down");
   ARROW_RETURN_NOT_OK(impl_->CheckCatalog());

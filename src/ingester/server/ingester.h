@@ -111,6 +111,11 @@ class Ingester {
   // OK while writes are accepted.
   arrow::Status CheckHealth() const;
 
+  // `status`'s message for a client: the server's own directories (data dir, WAL dir,
+  // local object store, catalog file), which errors from the filesystem name in full,
+  // are replaced by the flag that sets them ("<wal-dir>/0000...01.dat").
+  std::string ClientMessage(const arrow::Status& status) const;
+
   // Namespaces, tables (with columns) and partitions (buffered rows, persisted files)
   // as a JSON document; `with_files` adds each partition's Parquet files (object path,
   // rows, bytes, time range): what a reader of the object store goes by.

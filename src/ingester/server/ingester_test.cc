@@ -184,5 +184,19 @@ TEST_F(IngesterTest, ConcurrentWritersToOnePartition) {
       << listing;
 }
 
+TEST_F(IngesterTest, ClientMessagesNameTheDirectoriesByTheirFlags) {
+  Start();
+  const std::string wal = ingester_->options().wal_dir;
+  const std::string message =
+      ingester_
+          ->ClientMessage(arrow::Status::IOError(
+              "fsync of ", std::filesystem::absolute(wal).string(),
+              "/00000000000000000001.dat failed; data in ", dir_.string(), "/objects"))
+          .c_str();
+  EXPECT_EQ(
+      message,
+      "fsync of <wal-dir>/00000000000000000001.dat failed; data in <data-dir>/objects");
+}
+
 }  // namespace
 }  // namespace ingester
