@@ -328,6 +328,11 @@ def test_full_wal_disk_refuses_writes_forces_persist_and_clears(make_server, tmp
         r = server.write(rows_line(0, 1000, 10), db="disk")
         assert r.status_code == 503 and "disk full" in r.text, r.text
         assert "Retry-After" in r.headers
+        # /health says so too, with what to do if it does not clear.
+        health = requests.get(server.url + "/health", timeout=5)
+        assert health.status_code == 503, health.text
+        assert "--wal-disk-full-percent" in health.json()["message"], health.text
+        assert "--object-store" in health.json()["message"], health.text
         # Entering the state forces a persist of everything buffered.
         wait_until(lambda: server.buffered_rows("disk", "m") == 0 and
                    server.persisted_rows("disk", "m") >= 1000, 60, "forced persist")
@@ -335,4 +340,5 @@ def test_full_wal_disk_refuses_writes_forces_persist_and_clears(make_server, tmp
         filler.unlink()
     wait_until(lambda: server.write(rows_line(0, 2000, 10), db="disk").status_code == 204, 30,
                "writes accepted once space is back")
+    assert requests.get(server.url + "/health", timeout=5).status_code == 200
     assert server.buffered_rows("disk", "m") == 10

@@ -373,7 +373,9 @@ arrow::Status PersistTriggers::CheckDiskNow() {
   if (entering) {
     spdlog::warn(
         "WAL volume {:.1f}% full (>= {:.0f}%): refusing writes and persisting everything "
-        "so WAL segments can be deleted",
+        "so WAL segments can be deleted. If this does not clear, the persists cannot free "
+        "space (e.g. the object store is on the same full volume): free space on the "
+        "volume or move --object-store or --wal-dir to another one",
         use * 100, options_.disk_full_ratio * 100);
   }
   // Again while it lasts only when nothing is persisting and something is buffered:

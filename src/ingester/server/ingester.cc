@@ -661,6 +661,14 @@ std::string Ingester::ClientMessage(const arrow::Status& status) const {
 
 arrow::Status Ingester::CheckHealth() const {
   if (impl_->shutting_down.load()) return Backpressure("the ingester is shutting down");
+  if (impl_->ingest_state->IsSet(persist::IngestBlock::kDiskFull)) {
+    // Writes are refused until persists free WAL space; say so where an operator (and a
+    // load balancer) looks, with what to do if it does not clear.
+    return Backpressure(
+        "the WAL volume is over --wal-disk-full-percent: writes are refused until "
+        "persists free space; if it does not clear, free space on the volume or move "
+        "--object-store or --wal-dir to another one");
+  }
   ARROW_RETURN_NOT_OK(impl_->CheckCatalog());
   return impl_->wal->sticky_error();
 }
