@@ -35,6 +35,7 @@
 #include "ingester/query/metrics_query_exec.h"
 #include "ingester/query/read_metrics.h"
 #include "ingester/query/tracing_query_exec.h"
+#include "ingester/server/startup_checks.h"
 #include "ingester/wal/reference_tracker.h"
 #include "ingester/wal/replay.h"
 #include "ingester/wal/rotation_task.h"
@@ -48,36 +49,6 @@
 namespace ingester {
 
 namespace {
-
-// Whether the catalog records no namespace at all (new, or lost and recreated).
-arrow::Result<bool> CatalogIsEmpty(catalog::Catalog& catalog) {
-  ARROW_ASSIGN_OR_RAISE(auto namespaces, catalog.ListNamespaces());
-  return namespaces.empty();
-}
-
-// Whether a WAL segment in `dir` holds at least one entry (more than its header).
-arrow::Result<bool> WalHasEntries(const std::string& dir) {
-  auto fs = wal::PosixFileSystem();
-  ARROW_ASSIGN_OR_RAISE(auto ids, wal::ListSegments(*fs, dir));
-  for (auto id : ids) {
-    ARROW_ASSIGN_OR_RAISE(uint64_t size,
-                          fs->FileSize(wal::JoinPath(dir, wal::SegmentFileName(id))));
-    if (size > wal::kSegmentHeaderSize) return true;
-  }
-  return false;
-}
-
-// An empty catalog next to data written through a catalog: the catalog was lost, or
-// --catalog points at the wrong one. Starting would orphan the Parquet files (or fail
-// replaying the WAL against ids the catalog does not have).
-arrow::Status RefuseEmptyCatalog(const IngesterOptions& options, const std::string& where) {
-  return DataLoss("the catalog " + options.catalog_url +
-                  " holds no database, but " + where +
-                  " holds data written through a catalog: it was lost, or --catalog "
-                  "points at the wrong one. Restore it (or point --catalog at it); to "
-                  "start afresh, move the data directory aside");
-}
-
 
 constexpr size_t kMaxOriginalLineBytes = 256;
 
@@ -244,8 +215,7 @@ arrow::Status Ingester::Impl::Open() {
   ARROW_ASSIGN_OR_RAISE(catalog, catalog::OpenCatalog(options.catalog_url));
   ARROW_ASSIGN_OR_RAISE(const bool catalog_empty, CatalogIsEmpty(*catalog));
   if (catalog_empty) {
-    ARROW_ASSIGN_OR_RAISE(const bool wal_has_entries, WalHasEntries(options.wal_dir));
-    if (wal_has_entries) return RefuseEmptyCatalog(options, "the WAL in " + options.wal_dir);
+    ARROW_RETURN_NOT_OK(CheckEmptyCatalogAgainstWal(options.catalog_url, options.wal_dir));
   }
   catalog::NamespaceLimits limits;
   limits.max_tables = options.max_tables_per_namespace;
@@ -316,17 +286,7 @@ arrow::Status Ingester::Impl::Open() {
   store_options.s3_create_bucket = options.s3_create_bucket;
   ARROW_ASSIGN_OR_RAISE(object_store, persist::ObjectStore::Make(store_options));
   if (catalog_empty) {
-    // A store that cannot be reached now must not stop the start (writes go to the WAL
-    // and persists retry): the check is then skipped, with a warning.
-    auto objects = object_store->List();
-    if (!objects.ok()) {
-      spdlog::warn("cannot check the object store {} for files an empty catalog lacks: {}",
-                   object_store->url(), objects.status().ToString());
-    } else if (std::any_of(objects->begin(), objects->end(), [](const auto& o) {
-                 return o.path.ends_with(".parquet");
-               })) {
-      return RefuseEmptyCatalog(options, "the object store " + object_store->url());
-    }
+    ARROW_RETURN_NOT_OK(CheckEmptyCatalogAgainstObjects(options.catalog_url, *object_store));
   }
   persist::CompactionExecutorOptions compaction_options;
   compaction_options.memory_limit_bytes = options.exec_mem_limit;
