@@ -1,5 +1,6 @@
 #include "ingester/query/parquet_file_scan.h"
 
+#include <arrow/array.h>
 #include <arrow/filesystem/filesystem.h>
 #include <arrow/filesystem/path_util.h>
 #include <arrow/io/interfaces.h>
@@ -135,6 +136,24 @@ arrow::Status ParquetFileScan::SelectRowGroups() {
   column_indices_.erase(std::unique(column_indices_.begin(), column_indices_.end()),
                         column_indices_.end());
 
+  // The filter pass: the predicate's tags, and `time` unless the file lies in the range.
+  if (options_.filter_first && (!options_.predicate.tags.empty() || !time_covered_)) {
+    std::vector<std::string> predicate_columns;
+    for (const auto& tag : options_.predicate.tags) predicate_columns.push_back(tag.tag);
+    if (!time_covered_) predicate_columns.emplace_back(kTimeColumnName);
+    for (const auto& name : predicate_columns) {
+      const int index = schema->ColumnIndex(name);
+      if (index >= 0) filter_indices_.push_back(index);
+    }
+    std::sort(filter_indices_.begin(), filter_indices_.end());
+    filter_indices_.erase(std::unique(filter_indices_.begin(), filter_indices_.end()),
+                          filter_indices_.end());
+    // Nothing to save when the predicate's columns are all that is read.
+    if (filter_indices_.empty() || filter_indices_.size() >= column_indices_.size()) {
+      filter_indices_.clear();
+    }
+  }
+
   const int time_column = schema->ColumnIndex(std::string(kTimeColumnName));
   std::vector<int> tag_columns;
   for (const auto& tag : options_.predicate.tags) {
@@ -163,8 +182,44 @@ arrow::Status ParquetFileScan::SelectRowGroups() {
   return arrow::Status::OK();
 }
 
+arrow::Result<bool> ParquetFileScan::RowGroupMatches(int group) {
+  const auto metadata = reader_->parquet_reader()->metadata()->RowGroup(group);
+  for (int column : filter_indices_) {
+    stats_.bytes_read += metadata->ColumnChunk(column)->total_compressed_size();
+  }
+  ARROW_ASSIGN_OR_RAISE(auto reader,
+                        reader_->GetRecordBatchReader({group}, filter_indices_));
+  while (true) {
+    std::shared_ptr<arrow::RecordBatch> batch;
+    ARROW_RETURN_NOT_OK(reader->ReadNext(&batch));
+    if (batch == nullptr) return false;
+    stats_.filter_rows_read += batch->num_rows();
+    ARROW_ASSIGN_OR_RAISE(auto mask, filter_.Evaluate(*batch, time_covered_));
+    if (mask.kind == RowMask::Kind::kAll) return true;
+    // A null entry of the mask does not match, a false one neither.
+    if (mask.kind == RowMask::Kind::kSome &&
+        static_cast<const arrow::BooleanArray&>(*mask.mask).true_count() > 0) {
+      return true;
+    }
+  }
+}
+
 arrow::Status ParquetFileScan::OpenNextRowGroup() {
-  const int group = row_groups_[next_row_group_++];
+  int group = -1;
+  while (next_row_group_ < row_groups_.size()) {
+    const int candidate = row_groups_[next_row_group_++];
+    if (filter_indices_.empty()) {
+      group = candidate;
+      break;
+    }
+    ARROW_ASSIGN_OR_RAISE(bool matches, RowGroupMatches(candidate));
+    if (matches) {
+      group = candidate;
+      break;
+    }
+    ++stats_.row_groups_filtered;
+  }
+  if (group < 0) return arrow::Status::OK();
   const auto metadata = reader_->parquet_reader()->metadata()->RowGroup(group);
   for (int column : column_indices_) {
     stats_.bytes_read += metadata->ColumnChunk(column)->total_compressed_size();
@@ -180,6 +235,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ParquetFileScan::Next() {
     if (current_ == nullptr) {
       if (next_row_group_ >= row_groups_.size()) return nullptr;
       ARROW_RETURN_NOT_OK(Annotate(OpenNextRowGroup()));
+      if (current_ == nullptr) return nullptr;  // the rest was filtered out
     }
     std::shared_ptr<arrow::RecordBatch> batch;
     ARROW_RETURN_NOT_OK(Annotate(current_->ReadNext(&batch)));

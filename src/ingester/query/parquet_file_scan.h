@@ -9,15 +9,22 @@
 //     │           by the sort key, so a tag predicate skips most row groups); a tag the
 //     │           file lacks matches nothing, so the whole file is skipped
 //     v
+//   filter first (late materialization), when the predicate has a tag predicate or a
+//     │ time range that does not cover the file and other columns are requested: only
+//     │ the predicate's columns (its tags, `time`) of the row group are decoded, batch by
+//     │ batch, until a row matches; a row group where none does is skipped without
+//     │ reading its other columns (counted in `row_groups_filtered`)
+//     v
 //   one row group at a time: only the requested columns are read (pre-buffered, so S3
 //     │ sees a few large reads, not one request per page), decoded into batches of at
 //     v most `batch_rows` rows
 //   rows filtered by the predicate (row_filter.h)
 //
-// Memory: one row group's requested column chunks plus one decoded batch. Batches keep
-// the file's Arrow types (the writer stores the Arrow schema, so tags come back as
-// dictionary<int32, utf8> and `time` as timestamp[ns]) and only the requested columns
-// the file has, in file order: the caller conforms them (ConformBatch).
+// Memory: one row group's requested column chunks plus one decoded batch (the filter
+// pass holds one batch of the predicate's columns, let go before the second read).
+// Batches keep the file's Arrow types (the writer stores the Arrow schema, so tags come
+// back as dictionary<int32, utf8> and `time` as timestamp[ns]) and only the requested
+// columns the file has, in file order: the caller conforms them (ConformBatch).
 //
 // Errors name the file by its object store path (never a local absolute path), so that
 // a missing or unreadable object fails the query with a message an operator can act on.
@@ -50,10 +57,13 @@ namespace ingester::query {
 struct FileScanStats {
   int64_t row_groups = 0;         // in the file
   int64_t row_groups_pruned = 0;  // skipped by their statistics
-  int64_t rows_read = 0;          // decoded, before the row filter
-  int64_t rows_returned = 0;      // after it
-  int64_t bytes_read = 0;         // compressed bytes of the column chunks read
-  bool file_pruned = false;       // skipped whole (a tag predicate on a missing tag)
+  // Skipped after decoding only the predicate's columns: no row matched.
+  int64_t row_groups_filtered = 0;
+  int64_t filter_rows_read = 0;  // rows of the predicate's columns decoded for that
+  int64_t rows_read = 0;         // decoded (all columns), before the row filter
+  int64_t rows_returned = 0;     // after it
+  int64_t bytes_read = 0;        // compressed bytes of the column chunks read
+  bool file_pruned = false;      // skipped whole (a tag predicate on a missing tag)
 };
 
 struct FileScanOptions {
@@ -63,6 +73,9 @@ struct FileScanOptions {
   Predicate predicate;
   // Batches have at most this many rows.
   int64_t batch_rows = 64 * 1024;
+  // Decode the predicate's columns of a row group first and skip the row group when no
+  // row matches (see above). Off: every selected row group is read whole.
+  bool filter_first = true;
   // Decode the columns of a row group on Arrow's CPU pool.
   bool use_threads = true;
   arrow::MemoryPool* pool = arrow::default_memory_pool();
@@ -87,6 +100,8 @@ class ParquetFileScan {
   ParquetFileScan(std::string path, FileScanOptions options);
   arrow::Status SelectRowGroups();
   arrow::Status OpenNextRowGroup();
+  // Whether a row of row group `group` matches the predicate, decoding only its columns.
+  arrow::Result<bool> RowGroupMatches(int group);
   arrow::Status Annotate(const arrow::Status& st) const;
 
   const std::string path_;
@@ -98,6 +113,9 @@ class ParquetFileScan {
   bool time_covered_ = false;
   std::unique_ptr<parquet::arrow::FileReader> reader_;
   std::vector<int> column_indices_;
+  // The predicate's columns, when a filter pass pays (a strict subset of
+  // column_indices_ and a predicate that can rule rows out); empty otherwise.
+  std::vector<int> filter_indices_;
   std::vector<int> row_groups_;  // selected, in file order
   size_t next_row_group_ = 0;
   std::shared_ptr<arrow::RecordBatchReader> current_;

@@ -145,8 +145,11 @@ Stream FileStream(const catalog::ParquetFileRecord& file,
         Count(m->file_rows, stats.rows_read);
         Count(m->file_bytes, stats.bytes_read);
         Count(stats.file_pruned ? m->files_pruned : m->files_read, 1);
-        Count(m->row_groups_read, stats.row_groups - stats.row_groups_pruned);
-        Count(m->row_groups_pruned, stats.row_groups_pruned);
+        // A row group skipped by the filter pass counts as pruned; its predicate
+        // columns' bytes count as read.
+        const int64_t skipped = stats.row_groups_pruned + stats.row_groups_filtered;
+        Count(m->row_groups_read, stats.row_groups - skipped);
+        Count(m->row_groups_pruned, skipped);
       }
       state->scan.reset();
       return nullptr;

@@ -159,6 +159,46 @@ TEST(ReadPathTest, RowGroupsArePrunedByTagStatistics) {
   EXPECT_EQ(f.read_metrics().file_rows->value(), 100);
 }
 
+TEST(ReadPathTest, RowGroupsWithoutAMatchAreSkippedAfterDecodingThePredicateColumns) {
+  QueryFixtureOptions options;
+  options.parquet_row_group_rows = 200;
+  QueryFixture f(options);
+  // Sort key (dc, host, time): dc x holds the even hosts, y the odd ones, so the row
+  // groups of 200 rows are [h0 h2] [h4 h6] [h8 h1] [h3 h5] [h7 h9], and the `host`
+  // statistics of [h8 h1] (h1..h8) span hosts the group lacks.
+  std::string body;
+  for (int h = 0; h < 10; ++h) {
+    for (int i = 0; i < 100; ++i) {
+      body += "cpu,dc=" + std::string(h % 2 == 0 ? "x" : "y") + ",host=h" +
+              std::to_string(h) + " usage=" + std::to_string(h * 1000 + i) + " " +
+              T(kDay1 + i) + "\n";
+    }
+  }
+  f.Write(body);
+  f.Persist("cpu", "2023-11-14");
+  Predicate predicate;
+  predicate.tags = {{"host", {"h5"}}};
+  predicate.time.start = kDay1 + 10;
+  predicate.time.end = kDay1 + 13;
+  EXPECT_THAT(
+      QueryRows(f, Request({"usage", "host"}, predicate)),
+      ElementsAre("usage=5010 host=h5", "usage=5011 host=h5", "usage=5012 host=h5"));
+  // Statistics skip [h0 h2] and [h7 h9]; [h4 h6] and [h8 h1] have no h5 row, which
+  // only their `host` and `time` columns tell: skipped without reading `usage`.
+  EXPECT_EQ(f.read_metrics().row_groups_pruned->value(), 4);
+  EXPECT_EQ(f.read_metrics().row_groups_read->value(), 1);
+  EXPECT_EQ(f.read_metrics().file_rows->value(), 200);
+
+  // A time range alone: the rows of h1 and h8 at times 50..51 are in [h8 h1] only by
+  // their tags' order, every group's time statistics span 0..99, so nothing is skipped.
+  Predicate time_only;
+  time_only.time.start = kDay1 + 50;
+  time_only.time.end = kDay1 + 51;
+  EXPECT_EQ(QueryRows(f, Request({"usage"}, time_only)).size(), 10u);
+  EXPECT_EQ(f.read_metrics().row_groups_pruned->value(), 4);
+  EXPECT_EQ(f.read_metrics().row_groups_read->value(), 6);
+}
+
 TEST(ReadPathTest, FilesOutsideTheTimeRangeAreNotOpened) {
   QueryFixture f;
   f.Write("cpu,host=a usage=1 " + T(kDay1 + 10) + "\n");
