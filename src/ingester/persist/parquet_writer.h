@@ -4,7 +4,7 @@
 // File layout (Arrow's Parquet writer, format 2.6):
 //
 //   PAR1 | row group 0 | row group 1 | ... | footer: schema, row group stats,      | PAR1
-//        |  ≤ 1,048,576 rows each, columns  |   sorting_columns (the sort key),     |
+//        |  ≤ 65,536 rows each, columns     |   sorting_columns (the sort key),     |
 //        |  zstd, dictionary pages for tags |   key-value metadata (below),         |
 //        |                                  |   ARROW:schema (exact Arrow types)    |
 //
