@@ -1,6 +1,7 @@
 """The HTTP write APIs (v1, v2, v3) against the real binary."""
 import gzip
 import json
+import subprocess
 import threading
 import time
 
@@ -8,7 +9,7 @@ import requests
 from influxdb_client import InfluxDBClient, Point, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 
-from conftest import wal_inspect
+from conftest import BINARY, wal_inspect
 
 CPU = (
     "cpu,host=a,region=eu usage=0.5,count=3i,ok=true,label=\"x y\" 1700000000000000000\n"
@@ -191,3 +192,45 @@ def test_sigterm_does_not_wait_for_idle_keep_alive_clients(server):
     assert "closed 4 open client connection(s)" in server.log()
     for s in sessions:
         s.close()
+
+
+def test_token_file_guards_every_endpoint_but_health(make_server, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("  t0ken-from-file \n")
+    server = make_server(["--token-file", str(token_file)]).start()
+    bearer = {"Authorization": "Bearer t0ken-from-file"}
+    assert requests.get(server.url + "/health", timeout=10).status_code == 200
+    for path in ("/metrics", "/api/v3/catalog", "/api/v3/configure/database"):
+        r = requests.get(server.url + path, timeout=10)
+        assert r.status_code == 401, (path, r.status_code)
+        assert requests.get(server.url + path, headers=bearer, timeout=10).status_code == 200
+    # A token of another length, and one that differs only in its last byte.
+    for wrong in ("t0ken", "t0ken-from-filf"):
+        r = requests.post(server.url + "/api/v3/write_lp", params={"db": "sec"},
+                          data=b"cpu v=1 1\n", headers={"Authorization": f"Bearer {wrong}"},
+                          timeout=10)
+        assert r.status_code == 401
+    r = requests.post(server.url + "/api/v3/write_lp", params={"db": "sec"}, data=b"cpu v=1 1\n",
+                      headers=bearer, timeout=10)
+    assert r.status_code == 204
+    server.stop()
+
+    # Scrapers may read /metrics without it when the operator says so.
+    server.extra_args.append("--open-metrics")
+    server.start()
+    assert requests.get(server.url + "/metrics", timeout=10).status_code == 200
+    assert requests.get(server.url + "/api/v3/catalog", timeout=10).status_code == 401
+
+
+def test_token_and_token_file_exclude_each_other(make_server, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("x\n")
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    for args, expected in ((["--token", "a", "--token-file", str(token_file)], "exclude"),
+                           (["--token-file", str(empty)], "holds no token"),
+                           (["--token-file", str(tmp_path / "missing")], "cannot read")):
+        proc = subprocess.run([str(BINARY), "serve", "--data-dir", str(tmp_path / "d"),
+                               "--http-bind", "127.0.0.1:0", "--flight-bind", "127.0.0.1:0",
+                               *args], capture_output=True, text=True, timeout=60)
+        assert proc.returncode != 0 and expected in proc.stdout + proc.stderr, (args, proc.stderr)

@@ -11,6 +11,7 @@
 #include "ingester/common/thread_annotations.h"
 #include "ingester/query/flight_stream.h"
 #include "ingester/query/ticket.h"
+#include "ingester/common/secret.h"
 
 namespace ingester::query {
 
@@ -21,14 +22,6 @@ namespace {
 
 constexpr char kListTablesAction[] = "list_tables";
 
-// Constant-time comparison, so the token cannot be guessed byte by byte from timings.
-bool SameSecret(std::string_view a, std::string_view b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
-  }
-  return diff == 0;
-}
 
 // Refuses every call without "authorization: Bearer <token>".
 class BearerAuthFactory final : public flight::ServerMiddlewareFactory {
@@ -41,7 +34,7 @@ class BearerAuthFactory final : public flight::ServerMiddlewareFactory {
                           std::shared_ptr<flight::ServerMiddleware>*) override {
     auto [it, end] = context.incoming_headers().equal_range("authorization");
     for (; it != end; ++it) {
-      if (SameSecret(it->second, expected_)) return arrow::Status::OK();
+      if (ConstantTimeEquals(it->second, expected_)) return arrow::Status::OK();
     }
     return flight::MakeFlightError(flight::FlightStatusCode::Unauthenticated,
                                    "missing or invalid bearer token");

@@ -45,6 +45,7 @@ arrow::Result<HttpServerOptions> HttpOptionsOf(const IngesterOptions& o) {
   f.body_timeout = duration_cast<milliseconds>(o.http_body_timeout);
   f.idle_timeout = duration_cast<milliseconds>(o.http_idle_timeout);
   http.token = o.token;
+  http.open_metrics = o.open_metrics;
   return http;
 }
 

@@ -7,6 +7,7 @@
 
 #include "ingester/common/error.h"
 #include "ingester/common/json.h"
+#include "ingester/common/secret.h"
 #include "ingester/query/query_exec.h"
 #include "ingester/query/result_stream.h"
 #include "ingester/query/ticket.h"
@@ -21,6 +22,7 @@ namespace {
 struct RouteContext {
   Ingester* ingester;
   std::string token;  // empty: no authentication
+  bool open_metrics;  // /metrics answers without the token
   std::function<std::string()> front_metrics;
 };
 
@@ -130,12 +132,13 @@ std::string DecodeBase64(std::string_view in) {
 
 // True when the request carries the configured token: "Authorization: Bearer T" (v3),
 // "Token T" (v2), Basic auth with T as password or ?p=T (v1).
+// Tokens are compared in constant time (common/secret.h).
 bool Authorized(const RouteContext& ctx, const HttpRequest& req) {
   if (ctx.token.empty()) return true;
   const std::string_view auth = req.Header("Authorization");
   for (std::string_view scheme : {"Bearer ", "Token "}) {
     if (auth.size() > scheme.size() && auth.substr(0, scheme.size()) == scheme &&
-        auth.substr(scheme.size()) == ctx.token) {
+        ConstantTimeEquals(auth.substr(scheme.size()), ctx.token)) {
       return true;
     }
   }
@@ -143,9 +146,13 @@ bool Authorized(const RouteContext& ctx, const HttpRequest& req) {
     // Any user name; the token is the password.
     const std::string plain = DecodeBase64(auth.substr(6));
     const auto colon = plain.find(':');
-    if (colon != std::string::npos && plain.substr(colon + 1) == ctx.token) return true;
+    if (colon != std::string::npos &&
+        ConstantTimeEquals(std::string_view(plain).substr(colon + 1), ctx.token)) {
+      return true;
+    }
   }
-  return req.Param("p") == std::optional<std::string_view>(ctx.token);
+  const auto password = req.Param("p");
+  return password.has_value() && ConstantTimeEquals(*password, ctx.token);
 }
 
 HttpResponse Unauthorized() {
@@ -294,7 +301,8 @@ HttpResponse HandleHealth(const RouteContext& ctx, const HttpRequest&) {
   return res;
 }
 
-HttpResponse HandleMetrics(const RouteContext& ctx, const HttpRequest&) {
+HttpResponse HandleMetrics(const RouteContext& ctx, const HttpRequest& req) {
+  if (!ctx.open_metrics && !Authorized(ctx, req)) return Unauthorized();
   std::string text = ctx.ingester->MetricsText();
   if (ctx.front_metrics) text += ctx.front_metrics();
   return HttpResponse::Text(200, std::move(text), "text/plain; version=0.0.4");
@@ -332,10 +340,10 @@ HttpResponse HandleListDatabases(const RouteContext& ctx, const HttpRequest& req
 
 }  // namespace
 
-HttpRouter MakeIngesterRoutes(Ingester* ingester, std::string token,
+HttpRouter MakeIngesterRoutes(Ingester* ingester, std::string token, bool open_metrics,
                               std::function<std::string()> front_metrics) {
   auto ctx = std::make_shared<const RouteContext>(
-      RouteContext{ingester, std::move(token), std::move(front_metrics)});
+      RouteContext{ingester, std::move(token), open_metrics, std::move(front_metrics)});
   // Binds a handler of (context, request) to the shared context.
   auto bind = [ctx](auto handler) {
     return [ctx, handler](const HttpRequest& req) { return handler(*ctx, req); };
@@ -374,7 +382,7 @@ arrow::Result<std::unique_ptr<HttpServer>> HttpServer::Start(
   // The router lives in the front's handler; /metrics reads the front through `raw`,
   // which outlives every request (Stop joins the workers before the front goes).
   auto router = std::make_shared<const HttpRouter>(
-      MakeIngesterRoutes(ingester, options.token, [raw] {
+      MakeIngesterRoutes(ingester, options.token, options.open_metrics, [raw] {
         HttpFront* front = raw->started.load();
         return front != nullptr ? front->MetricsText() : std::string();
       }));

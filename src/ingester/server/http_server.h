@@ -22,11 +22,14 @@ class Ingester;
 struct HttpServerOptions {
   HttpFrontOptions front;  // address, threads, connection limit, request limits, timeouts
   std::string token;       // empty: no authentication
+  // /metrics answers without the token (for scrapers); /health always does.
+  bool open_metrics = false;
 };
 
 // Every route of the API. `ingester` must outlive the router; `front_metrics` (may be
-// empty) adds the connection layer's metrics to /metrics.
-HttpRouter MakeIngesterRoutes(Ingester* ingester, std::string token,
+// empty) adds the connection layer's metrics to /metrics. With a token, every route but
+// /health needs it, and /metrics too unless `open_metrics`.
+HttpRouter MakeIngesterRoutes(Ingester* ingester, std::string token, bool open_metrics,
                               std::function<std::string()> front_metrics);
 
 class HttpServer {

@@ -30,6 +30,7 @@ struct TextFlags {
   std::string http_header_timeout = "10s";
   std::string http_body_timeout = "30s";
   std::string http_idle_timeout = "120s";
+  std::string token_file;
 };
 
 void AddServeFlags(CLI::App* serve, ingester::IngesterOptions* o, TextFlags* t) {
@@ -116,9 +117,37 @@ void AddServeFlags(CLI::App* serve, ingester::IngesterOptions* o, TextFlags* t) 
        "INGESTER_MAX_COLUMNS_PER_TABLE", "Column limit of new namespaces' tables");
   serve->add_option("--token", o->token, "Require this bearer token")
       ->envname("INGESTER_TOKEN");
+  serve
+      ->add_option("--token-file", t->token_file,
+                   "Require the bearer token held in this file (its first line)")
+      ->envname("INGESTER_TOKEN_FILE");
+  serve
+      ->add_flag("--open-metrics", o->open_metrics,
+                 "Serve /metrics without the token (for scrapers)")
+      ->envname("INGESTER_OPEN_METRICS");
+}
+
+// The token of --token-file: its first line, without surrounding blanks.
+arrow::Result<std::string> ReadTokenFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return arrow::Status::IOError("--token-file: cannot read ", path);
+  std::string line;
+  std::getline(in, line);
+  const auto first = line.find_first_not_of(" \t\r");
+  const auto last = line.find_last_not_of(" \t\r");
+  if (first == std::string::npos) {
+    return arrow::Status::Invalid("--token-file: ", path, " holds no token on its first line");
+  }
+  return line.substr(first, last - first + 1);
 }
 
 arrow::Status ApplyTextFlags(const TextFlags& t, ingester::IngesterOptions* o) {
+  if (!t.token_file.empty()) {
+    if (!o->token.empty()) {
+      return arrow::Status::Invalid("--token and --token-file exclude each other");
+    }
+    ARROW_ASSIGN_OR_RAISE(o->token, ReadTokenFile(t.token_file));
+  }
   ARROW_ASSIGN_OR_RAISE(o->wal_rotation_period,
                         ingester::ParseDuration(t.wal_rotation_period));
   ARROW_ASSIGN_OR_RAISE(o->shutdown_timeout, ingester::ParseDuration(t.shutdown_timeout));

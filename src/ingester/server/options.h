@@ -61,6 +61,8 @@ struct IngesterOptions {
   // An idle keep-alive connection is closed after this.
   std::chrono::nanoseconds http_idle_timeout = std::chrono::seconds(120);
   std::string token;  // empty: no authentication
+  // /metrics answers without the token (for scrapers); /health always does.
+  bool open_metrics = false;
   // Names this ingester in query responses; empty means the host name.
   std::string ingester_id;
   std::string log_level = "info";
