@@ -16,27 +16,6 @@ namespace {
 using namespace ingester::query::testing;  // NOLINT
 using ::testing::HasSubstr;
 
-// Borrows the fixture's exec for a decorator that wants shared ownership.
-std::shared_ptr<QueryExec> Borrow(QueryExec* exec) {
-  return std::shared_ptr<QueryExec>(exec, [](QueryExec*) {});
-}
-
-// A query exec whose responses fail mid-stream, to see errors recorded.
-class FailingExec final : public QueryExec {
- public:
-  arrow::Result<std::unique_ptr<QueryResponse>> Query(const QueryRequest&) override {
-    class Response final : public QueryResponse {
-     public:
-      const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
-      arrow::Result<std::unique_ptr<PartitionResponse>> NextPartition() override {
-        return arrow::Status::IOError("disk on fire");
-      }
-      std::shared_ptr<arrow::Schema> schema_ = arrow::schema({});
-    };
-    return std::make_unique<Response>();
-  }
-};
-
 class TracingTest : public ::testing::Test {
  protected:
   TracingTest() {

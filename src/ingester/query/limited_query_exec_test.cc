@@ -18,10 +18,6 @@ using namespace ingester::query::testing;  // NOLINT
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-std::shared_ptr<QueryExec> Borrow(QueryExec* exec) {
-  return std::shared_ptr<QueryExec>(exec, [](QueryExec*) {});
-}
-
 // Counts the queries that reached it and the responses it handed out that are alive.
 class CountingExec final : public QueryExec {
  public:
@@ -136,20 +132,6 @@ TEST(LimitedQueryExecTest, AFailedQueryGivesItsSlotBack) {
   EXPECT_EQ(limited->active(), 0);
 
   // A response failing mid-stream holds its slot until it is dropped, like any other.
-  class FailingExec final : public QueryExec {
-   public:
-    arrow::Result<std::unique_ptr<QueryResponse>> Query(const QueryRequest&) override {
-      class Response final : public QueryResponse {
-       public:
-        const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
-        arrow::Result<std::unique_ptr<PartitionResponse>> NextPartition() override {
-          return arrow::Status::IOError("disk on fire");
-        }
-        std::shared_ptr<arrow::Schema> schema_ = arrow::schema({});
-      };
-      return std::make_unique<Response>();
-    }
-  };
   auto failing = Limit(std::make_shared<FailingExec>(), 1);
   ASSERT_OK_AND_ASSIGN(broken, failing->Query(Request()));
   EXPECT_TRUE(broken->NextPartition().status().IsIOError());

@@ -214,6 +214,37 @@ class QueryFixture {
   std::unique_ptr<BufferTreeQueryExec> exec_;
 };
 
+// A QueryExec owned elsewhere, as the shared_ptr decorators take.
+inline std::shared_ptr<QueryExec> Borrow(QueryExec* exec) {
+  return std::shared_ptr<QueryExec>(exec, [](QueryExec*) {});
+}
+
+// A query exec whose responses, under `schema`, fail mid-stream (at their first
+// partition) with IOError "disk on fire".
+class FailingExec final : public QueryExec {
+ public:
+  explicit FailingExec(std::shared_ptr<arrow::Schema> schema = arrow::schema({}))
+      : schema_(std::move(schema)) {}
+  arrow::Result<std::unique_ptr<QueryResponse>> Query(const QueryRequest&) override {
+    class Response final : public QueryResponse {
+     public:
+      explicit Response(std::shared_ptr<arrow::Schema> schema)
+          : schema_(std::move(schema)) {}
+      const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
+      arrow::Result<std::unique_ptr<PartitionResponse>> NextPartition() override {
+        return arrow::Status::IOError("disk on fire");
+      }
+
+     private:
+      const std::shared_ptr<arrow::Schema> schema_;
+    };
+    return std::make_unique<Response>(schema_);
+  }
+
+ private:
+  const std::shared_ptr<arrow::Schema> schema_;
+};
+
 inline QueryRequest Request(std::vector<std::string> columns = {},
                             Predicate predicate = {}, std::string table = "cpu",
                             std::string ns = "db") {

@@ -178,23 +178,10 @@ TEST(ResultStreamTest, TheQueryIsReleasedAtTheEndAndOnError) {
   EXPECT_EQ(chunks, 2);
   EXPECT_EQ(limited->active(), 0);  // with the stream itself still alive
 
-  class FailingExec final : public QueryExec {
-   public:
-    arrow::Result<std::unique_ptr<QueryResponse>> Query(const QueryRequest&) override {
-      class Response final : public QueryResponse {
-       public:
-        const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
-        arrow::Result<std::unique_ptr<PartitionResponse>> NextPartition() override {
-          return arrow::Status::IOError("disk on fire");
-        }
-        std::shared_ptr<arrow::Schema> schema_ =
-            arrow::schema({arrow::field("v", arrow::int64())});
-      };
-      return std::make_unique<Response>();
-    }
-  };
-  auto failing =
-      LimitedQueryExec::Make(std::make_shared<FailingExec>(), options).ValueOrDie();
+  auto failing = LimitedQueryExec::Make(std::make_shared<FailingExec>(arrow::schema(
+                                            {arrow::field("v", arrow::int64())})),
+                                        options)
+                     .ValueOrDie();
   ResultStreamOptions csv;
   csv.format = ResultFormat::kCsv;
   ASSERT_OK_AND_ASSIGN(broken_response, failing->Query(Request()));
