@@ -54,42 +54,32 @@ class Encoder {
   const std::shared_ptr<PendingBytes> out_;
 };
 
-class JsonlEncoder final : public Encoder {
+// A text format: an optional header from the schema, then the rows of each batch
+// (value_format.h), one chunk per batch.
+class TextEncoder final : public Encoder {
  public:
-  using Encoder::Encoder;
-  arrow::Status Begin(const std::shared_ptr<arrow::Schema>&) override {
-    return arrow::Status::OK();
-  }
-  arrow::Status Write(const std::shared_ptr<arrow::RecordBatch>& batch) override {
-    text_.clear();
-    AppendJsonLines(*batch, &text_);
-    out_->Append(text_);
-    return arrow::Status::OK();
-  }
-  arrow::Status Finish() override { return arrow::Status::OK(); }
-
- private:
-  std::string text_;
-};
-
-class CsvEncoder final : public Encoder {
- public:
-  using Encoder::Encoder;
+  using HeaderFn = void (*)(const arrow::Schema&, std::string*);
+  using RowsFn = void (*)(const arrow::RecordBatch&, std::string*);
+  TextEncoder(std::shared_ptr<PendingBytes> out, HeaderFn header, RowsFn rows)
+      : Encoder(std::move(out)), header_(header), rows_(rows) {}
   arrow::Status Begin(const std::shared_ptr<arrow::Schema>& schema) override {
+    if (header_ == nullptr) return arrow::Status::OK();
     text_.clear();
-    AppendCsvHeader(*schema, &text_);
+    header_(*schema, &text_);
     out_->Append(text_);
     return arrow::Status::OK();
   }
   arrow::Status Write(const std::shared_ptr<arrow::RecordBatch>& batch) override {
     text_.clear();
-    AppendCsvRows(*batch, &text_);
+    rows_(*batch, &text_);
     out_->Append(text_);
     return arrow::Status::OK();
   }
   arrow::Status Finish() override { return arrow::Status::OK(); }
 
  private:
+  const HeaderFn header_;
+  const RowsFn rows_;
   std::string text_;
 };
 
@@ -244,10 +234,11 @@ arrow::Result<std::unique_ptr<ResultStream>> ResultStream::Make(
   impl->out = std::make_shared<PendingBytes>();
   switch (options.format) {
     case ResultFormat::kJsonl:
-      impl->encoder = std::make_unique<JsonlEncoder>(impl->out);
+      impl->encoder = std::make_unique<TextEncoder>(impl->out, nullptr, AppendJsonLines);
       break;
     case ResultFormat::kCsv:
-      impl->encoder = std::make_unique<CsvEncoder>(impl->out);
+      impl->encoder =
+          std::make_unique<TextEncoder>(impl->out, AppendCsvHeader, AppendCsvRows);
       break;
     case ResultFormat::kArrow:
       impl->encoder = std::make_unique<ArrowEncoder>(impl->out, options.pool);
