@@ -51,12 +51,12 @@ TEST(Format, FieldValues) {
 }
 
 TEST(Format, LineRoundTrips) {
-  const std::vector<Tag> tags = {{"host name", "a,b"}, {"k=", "\\"}};
+  const std::vector<Tag> tags = {{"host name", "a,b"}, {"k=", "b\\c"}};
   const std::vector<Field> fields = {Field::Float("f", 1.5), Field::String("s", "q\"\n"),
                                      Field::Unsigned("u", 7)};
   const ParsedLine line{1, "my cpu", tags, fields, -42};
   const std::string text = FormatLine(line);
-  EXPECT_EQ(text, R"(my\ cpu,host\ name=a\,b,k\==\\ f=1.5,s="q\")"
+  EXPECT_EQ(text, R"(my\ cpu,host\ name=a\,b,k\==b\\c f=1.5,s="q\")"
                   "\n"
                   R"(",u=7u -42)");
   const ParsedBody parsed = Parse(text, {});

@@ -30,6 +30,14 @@ inline bool IsTime(std::string_view key) {
 
 enum class NameKind { kMeasurement, kTagKey, kTagValue, kFieldKey };
 
+template <NameKind kKind>
+constexpr const char* NameKindLabel() {
+  if constexpr (kKind == NameKind::kMeasurement) return "measurement";
+  if constexpr (kKind == NameKind::kTagKey) return "tag key";
+  if constexpr (kKind == NameKind::kTagValue) return "tag value";
+  return "field key";
+}
+
 // The end of the unescaped run of a name starting at `p`: its delimiter or a backslash.
 template <NameKind kKind>
 inline const char* FindNameStop(const char* p, const char* end) {
@@ -244,12 +252,14 @@ const char* LineParser::ParseLine(const char* s, uint32_t line_number) {
 
   std::string_view measurement;
   const char* p = ScanName<NameKind::kMeasurement>(s, &measurement);
+  if (p == nullptr) return nullptr;
   if (measurement.empty()) return Fail(s, "missing measurement");
 
   while (p < end_ && *p == ',') {
     const char* k = p + 1;
     Tag& tag = out_.tags_.emplace_back();
     const char* q = ScanName<NameKind::kTagKey>(k, &tag.key);
+    if (q == nullptr) return nullptr;
     if (q == k) return Fail(k, "missing tag key");
     if (q == end_ || *q != '=') {
       return Fail(q, "missing '=' after tag key " + Quote(tag.key));
@@ -257,6 +267,7 @@ const char* LineParser::ParseLine(const char* s, uint32_t line_number) {
     if (IsTime(tag.key)) return Fail(k, "tag key \"time\" is reserved for the timestamp");
     const char* v = q + 1;
     p = ScanName<NameKind::kTagValue>(v, &tag.value);
+    if (p == nullptr) return nullptr;
     if (p == v) return Fail(v, "missing value for tag key " + Quote(tag.key));
     parser_.key_pos_.push_back(k);
   }
@@ -273,6 +284,7 @@ const char* LineParser::ParseLine(const char* s, uint32_t line_number) {
     const char* k = p;
     Field& field = out_.fields_.emplace_back();
     const char* q = ScanName<NameKind::kFieldKey>(k, &field.key);
+    if (q == nullptr) return nullptr;
     if (q == k) return Fail(k, "missing field key");
     if (q == end_ || *q != '=') {
       return Fail(q, "missing '=' after field key " + Quote(field.key));
@@ -340,6 +352,13 @@ const char* LineParser::ScanEscapedName(const char* p, const char* q,
   }
   *name = escaped ? Unescape(p, q, IsEscapable<kKind>)
                   : std::string_view(p, static_cast<size_t>(q - p));
+  // Refused as InfluxDB 3 refuses it: a name ending in a backslash is most often an
+  // escape that lost its character (`host=east\\ f=1` meant `host=east\ x f=1`), and
+  // other tools disagree on what it means.
+  if (name->back() == '\\') {
+    return Fail(p, std::string(NameKindLabel<kKind>()) + " " + Quote(*name) +
+                       " ends in a backslash");
+  }
   return q;
 }
 

@@ -14,6 +14,14 @@ namespace {
 TEST(ParserErrors, ReasonsAndPositions) {
   const std::pair<const char*, const char*> kCases[] = {
       {"cpu", "line 1, column 4: missing field set"},
+      // A name whose unescaped form ends in a backslash (InfluxDB 3 refuses it too).
+      {R"(cpu,host=east\\ value=1)",
+       R"(line 1, column 10: tag value "east\" ends in a backslash)"},
+      {R"(cpu\\ f=1)", R"(line 1, column 1: measurement "cpu\" ends in a backslash)"},
+      {R"(cpu,t\\=1 f=1)", R"(line 1, column 5: tag key "t\" ends in a backslash)"},
+      {R"(cpu f\\=1)", R"(line 1, column 5: field key "f\" ends in a backslash)"},
+      {R"(cpu,t=\\ f=1)", R"(line 1, column 7: tag value "\" ends in a backslash)"},
+      {"cpu,t=a\\", R"(line 1, column 7: tag value "a\" ends in a backslash)"},
       {"cpu ", "line 1, column 5: missing field set"},
       {"cpu,t=1", "line 1, column 8: missing field set"},
       {"cpu,t=1 \r\n", "line 1, column 10: missing field set"},

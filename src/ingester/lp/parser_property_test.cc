@@ -41,7 +41,7 @@ class RandomLines {
   }
   size_t Below(size_t n) { return static_cast<size_t>(Next() % n); }
 
-  // A non-empty name without newlines; `first_ok` filters its first piece.
+  // A non-empty name without newlines that does not end in a backslash.
   std::string Name(bool measurement) {
     static const char* const kPieces[] = {"a",
                                           "b",
@@ -83,6 +83,8 @@ class RandomLines {
       }
       out += piece;
     }
+    // The parser refuses a name ending in a backslash (InfluxDB 3 does too).
+    if (out.back() == '\\') out += 'a';
     return out;
   }
 

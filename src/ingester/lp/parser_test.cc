@@ -157,12 +157,12 @@ TEST(Parser, MeasurementEscapes) {
 
 TEST(Parser, TagAndFieldKeyEscapes) {
   const ParsedBody parsed =
-      ParseNs(R"(m,k\,1\=\ x=v\,1\=\ y\\z,lit=a\b f\ 1\,\==1,g\\=2)");
+      ParseNs(R"(m,k\,1\=\ x=v\,1\=\ y\\z,lit=a\b f\ 1\,\==1,g\\h=2)");
   const ParsedLine& line = Only(parsed);
   EXPECT_EQ(Tags(line), (std::vector<Tag>{{"k,1= x", R"(v,1= y\z)"}, {"lit", R"(a\b)"}}));
   ASSERT_EQ(line.fields.size(), 2u);
   EXPECT_EQ(line.fields[0].key, "f 1,=");
-  EXPECT_EQ(line.fields[1].key, R"(g\)");
+  EXPECT_EQ(line.fields[1].key, R"(g\h)");
   // An unescaped `=` in a tag value is literal (as in InfluxDB IOx).
   EXPECT_EQ(Only(ParseNs("m,t=a=b f=1")).tags[0].value, "a=b");
 }
