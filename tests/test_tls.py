@@ -13,7 +13,7 @@ import requests
 from influxdb_client import InfluxDBClient, Point, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 
-from conftest import BINARY, Server, free_ports
+from conftest import BINARY, Server, free_ports, wait_until
 
 LP = ("cpu,host=a usage=0.5 1700000000000000000\n"
       "cpu,host=b usage=1.5 1700000001000000000\n")
@@ -233,3 +233,32 @@ def test_bad_tls_flags_stop_the_start(tmp_path, tls_files):
     message = start_failure(tmp_path, "--tls-cert", tls_files.cert, "--tls-key",
                             tls_files.ca_key)
     assert "--tls-key" in message and "not the private key" in message
+
+
+def test_connection_limit_applies_over_tls(tmp_path, tls_files):
+    s = Server(tmp_path / "data", ["--max-http-connections", "1"], tls=tls_files).start()
+    try:
+        context = ssl.create_default_context(cafile=str(tls_files.ca))
+        request = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", s.http_port), timeout=10) as raw_held:
+            held = context.wrap_socket(raw_held, server_hostname="127.0.0.1")
+            held.sendall(request)
+            assert held.recv(4096).startswith(b"HTTP/1.1 200")
+            # The second connection is over the limit: 503 over TLS, then closed.
+            with socket.create_connection(("127.0.0.1", s.http_port), timeout=10) as raw:
+                with context.wrap_socket(raw, server_hostname="127.0.0.1") as refused:
+                    answer = b""
+                    while True:
+                        chunk = refused.recv(4096)
+                        if not chunk:
+                            break
+                        answer += chunk
+            assert answer.startswith(b"HTTP/1.1 503"), answer
+            assert b"Retry-After: 1" in answer
+            held.close()
+        # Once the first is gone, a new connection is served.
+        wait_until(lambda: requests.get(s.url + "/health", verify=s.verify,
+                                        timeout=10).status_code == 200,
+                   timeout=10, what="a connection under the limit")
+    finally:
+        s.kill()
