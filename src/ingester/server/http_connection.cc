@@ -424,13 +424,14 @@ class Connection final : public HttpConnection,
     auto done = [self = this->shared_from_this(), then](const error_code& ec, size_t) {
       self->OnWritten(ec, then);
     };
-    // Before the handshake (the plain-text refusal) the bytes go to the socket as they
-    // are.
-    if (tls_established_) {
-      asio::async_write(io_, buffers, std::move(done));
-    } else {
-      asio::async_write(socket(), buffers, std::move(done));
+    if constexpr (kTls) {
+      // Before the handshake (the plain-text 400) the bytes go to the socket as they are.
+      if (!tls_established_) {
+        asio::async_write(socket(), buffers, std::move(done));
+        return;
+      }
     }
+    asio::async_write(io_, buffers, std::move(done));
   }
 
   void OnWritten(const error_code& ec, Then then) {
