@@ -13,7 +13,7 @@ import requests
 from influxdb_client import InfluxDBClient, Point, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 
-from conftest import BINARY, Server, free_ports, wait_until
+from conftest import BINARY, Server, free_ports, metric, wait_until
 
 LP = ("cpu,host=a usage=0.5 1700000000000000000\n"
       "cpu,host=b usage=1.5 1700000001000000000\n")
@@ -150,6 +150,9 @@ def test_plain_http_to_the_tls_port_fails_cleanly(tls_server, tls_files):
         start = time.monotonic()
         assert raw_exchange(port, payload, timeout=10.0) == b""
         assert time.monotonic() - start < 5.0
+    # Counted: two plain requests and a bad handshake; two handshake timeouts.
+    assert metric(tls_server, "ingester_http_tls_failures_total") == 3
+    assert metric(tls_server, "ingester_http_timeouts_total") == 2
     # None of it hurt the server: a good request goes through.
     assert tls_server.write(LP).status_code == 204
     assert len(query_rows(tls_server, "db", "cpu")) == 2
