@@ -7,6 +7,9 @@ find_package(ZLIB REQUIRED)
 # Header-only Boost.Asio and Boost.Beast: the HTTP server (server/http_front.cc) and the
 # `ingester write` client.
 find_package(Boost 1.74 REQUIRED)
+# OpenSSL: HTTPS of the HTTP front and of `ingester write` (server/tls.h), through
+# Boost.Asio's ssl::stream. (Flight's TLS is the gRPC inside Arrow.)
+find_package(OpenSSL REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(CLI11 CONFIG QUIET)
 if(NOT CLI11_FOUND)

@@ -28,11 +28,15 @@ def free_ports(n):
 
 
 class Server:
-    """One `ingester serve` process with its own data directory."""
+    """One `ingester serve` process with its own data directory. With `tls` (a TlsFiles),
+    it serves HTTPS and grpc+tls with that certificate, and the helpers trust its CA."""
 
-    def __init__(self, data_dir: Path, extra_args=()):
+    def __init__(self, data_dir: Path, extra_args=(), tls=None):
         self.data_dir = data_dir
         self.extra_args = list(extra_args)
+        self.tls = tls
+        if tls is not None:
+            self.extra_args += ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
         self.proc = None
         self.http_port = None
         self.flight_port = None
@@ -40,7 +44,13 @@ class Server:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.http_port}"
+
+    @property
+    def verify(self):
+        """`requests`' verify argument: the CA file over HTTPS."""
+        return str(self.tls.ca) if self.tls is not None else True
 
     @property
     def wal_dir(self) -> Path:
@@ -60,7 +70,8 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                if requests.get(self.url + "/health", timeout=1).status_code == 200:
+                if requests.get(self.url + "/health", timeout=1,
+                                verify=self.verify).status_code == 200:
                     return self
             except (requests.ConnectionError, requests.Timeout):
                 pass  # not listening yet, or busy starting (slow sanitizer builds)
@@ -92,11 +103,12 @@ class Server:
     def write(self, body, db="db", endpoint="/api/v3/write_lp", **params):
         params.setdefault("db" if endpoint != "/api/v2/write" else "bucket", db)
         data = body.encode() if isinstance(body, str) else body
-        return requests.post(self.url + endpoint, params=params, data=data, timeout=30)
+        return requests.post(self.url + endpoint, params=params, data=data, timeout=30,
+                             verify=self.verify)
 
     def catalog(self, files=False):
         r = requests.get(self.url + "/api/v3/catalog", params={"files": "true"} if files else {},
-                         timeout=10)
+                         timeout=10, verify=self.verify)
         r.raise_for_status()
         return r.json()
 
@@ -145,7 +157,8 @@ def wait_until(predicate, timeout=30.0, what="condition"):
 def metric(server, name):
     """The sum of a metric's samples on /metrics (0 when absent)."""
     total = 0.0
-    for line in requests.get(server.url + "/metrics", timeout=10).text.splitlines():
+    for line in requests.get(server.url + "/metrics", timeout=10,
+                             verify=server.verify).text.splitlines():
         if line.startswith(name + " ") or line.startswith(name + "{"):
             total += float(line.rsplit(" ", 1)[1])
     return total
@@ -156,6 +169,35 @@ def wal_inspect(wal_dir: Path) -> dict:
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
+
+
+class TlsFiles:
+    """A throwaway CA and a server certificate it signed (for 127.0.0.1 and localhost),
+    PEM files made with the `openssl` command line tool."""
+
+    def __init__(self, directory: Path):
+        directory.mkdir(parents=True, exist_ok=True)
+        self.ca, self.ca_key = directory / "ca.pem", directory / "ca.key"
+        self.cert, self.key = directory / "server.pem", directory / "server.key"
+        csr, ext = directory / "server.csr", directory / "server.ext"
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        self._openssl("req", "-x509", *ec, "-keyout", self.ca_key, "-out", self.ca,
+                      "-days", "2", "-subj", "/CN=ingester test CA")
+        self._openssl("req", *ec, "-keyout", self.key, "-out", csr, "-subj", "/CN=localhost")
+        ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+                       "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+        self._openssl("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key,
+                      "-CAcreateserial", "-out", self.cert, "-days", "2", "-extfile", ext)
+
+    @staticmethod
+    def _openssl(*args):
+        subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True,
+                       timeout=60)
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory):
+    return TlsFiles(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
@@ -170,8 +212,8 @@ def make_server(tmp_path):
     """Factory for tests that restart servers or pass flags."""
     servers = []
 
-    def make(extra_args=(), data_dir=None):
-        s = Server(data_dir or tmp_path / f"data{len(servers)}", extra_args)
+    def make(extra_args=(), data_dir=None, tls=None):
+        s = Server(data_dir or tmp_path / f"data{len(servers)}", extra_args, tls)
         servers.append(s)
         return s
 

@@ -8,10 +8,10 @@
 #include <nlohmann/json.hpp>
 
 #include "ingester/common/error.h"
+#include "ingester/common/secret.h"
 #include "ingester/common/thread_annotations.h"
 #include "ingester/query/flight_stream.h"
 #include "ingester/query/ticket.h"
-#include "ingester/common/secret.h"
 
 namespace ingester::query {
 
@@ -21,7 +21,6 @@ using nlohmann::json;
 namespace {
 
 constexpr char kListTablesAction[] = "list_tables";
-
 
 // Refuses every call without "authorization: Bearer <token>".
 class BearerAuthFactory final : public flight::ServerMiddlewareFactory {
@@ -272,6 +271,9 @@ arrow::Status FlightServiceOptions::Validate() const {
   if (shutdown_grace.count() < 0) {
     return arrow::Status::Invalid("flight: negative shutdown grace");
   }
+  if (tls_cert_pem.empty() != tls_key_pem.empty()) {
+    return arrow::Status::Invalid("flight: TLS needs both a certificate and a key");
+  }
   return arrow::Status::OK();
 }
 
@@ -297,9 +299,15 @@ arrow::Result<std::unique_ptr<FlightService>> FlightService::Start(
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->server = std::make_unique<Server>(options, exec, writer, std::move(lister));
+  const bool tls = !options.tls_cert_pem.empty();
   ARROW_ASSIGN_OR_RAISE(auto location,
-                        flight::Location::ForGrpcTcp(options.host, options.port));
+                        tls ? flight::Location::ForGrpcTls(options.host, options.port)
+                            : flight::Location::ForGrpcTcp(options.host, options.port));
   flight::FlightServerOptions server_options(location);
+  if (tls) {
+    server_options.tls_certificates.push_back(
+        flight::CertKeyPair{options.tls_cert_pem, options.tls_key_pem});
+  }
   if (!options.token.empty()) {
     server_options.middleware.emplace_back(
         "bearer-auth", std::make_shared<BearerAuthFactory>(options.token));
@@ -307,7 +315,8 @@ arrow::Result<std::unique_ptr<FlightService>> FlightService::Start(
   // Init builds and starts the gRPC server: calls are served from here on, on gRPC's
   // threads (Serve() would only block until shutdown).
   ARROW_RETURN_NOT_OK(impl->server->Init(server_options));
-  spdlog::info("flight: listening on {}:{} ({})", options.host, impl->server->port(),
+  spdlog::info("flight: listening on {}:{} ({}, {})", options.host, impl->server->port(),
+               tls ? "grpc+tls" : "plain grpc",
                options.token.empty() ? "no authentication" : "bearer token");
   return std::unique_ptr<FlightService>(new FlightService(std::move(impl)));
 }

@@ -79,6 +79,10 @@ struct FlightServiceOptions {
   std::string ingester_id;
   // Empty: no authentication.
   std::string token;
+  // Both set: serve grpc+tls with this certificate chain and private key (PEM); both
+  // empty: plain grpc.
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
   // Bound on the Arrow bytes of the batches of one DoPut call (see above).
   int64_t max_put_bytes = int64_t{64} << 20;
   // Shutdown() waits this long for running calls (a slow reader), then cancels them.

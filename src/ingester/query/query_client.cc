@@ -12,6 +12,7 @@
 
 #include "ingester/common/error.h"
 #include "ingester/common/json.h"
+#include "ingester/common/text_file.h"
 #include "ingester/query/ticket.h"
 #include "ingester/query/time_format.h"
 #include "ingester/query/value_format.h"
@@ -128,9 +129,17 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> Fetch(
   if (ec != std::errc() || ptr != port_text.data() + port_text.size() || port <= 0) {
     return InvalidInput("--host must be HOST:PORT, got '" + command.host + "'");
   }
-  ARROW_ASSIGN_OR_RAISE(
-      auto location, flight::Location::ForGrpcTcp(command.host.substr(0, colon), port));
-  ARROW_ASSIGN_OR_RAISE(auto client, flight::FlightClient::Connect(location));
+  const std::string host = command.host.substr(0, colon);
+  const bool tls = command.tls || !command.tls_ca.empty();
+  flight::FlightClientOptions client_options = flight::FlightClientOptions::Defaults();
+  if (!command.tls_ca.empty()) {
+    ARROW_ASSIGN_OR_RAISE(client_options.tls_root_certs,
+                          ReadFlagFile("--tls-ca", command.tls_ca));
+  }
+  ARROW_ASSIGN_OR_RAISE(auto location, tls ? flight::Location::ForGrpcTls(host, port)
+                                           : flight::Location::ForGrpcTcp(host, port));
+  ARROW_ASSIGN_OR_RAISE(auto client,
+                        flight::FlightClient::Connect(location, client_options));
   flight::FlightCallOptions call;
   // Received buffers may be unaligned (they wrap gRPC's); values are read from them.
   call.read_options.ensure_alignment = arrow::ipc::Alignment::kDataTypeSpecificAlignment;
@@ -255,6 +264,11 @@ CLI::App* AddQuerySubcommand(CLI::App* app, QueryCommand* command) {
   query->add_option("--host", command->host, "Flight address of the ingester")
       ->capture_default_str();
   query->add_option("--token", command->token, "Bearer token")->envname("INGESTER_TOKEN");
+  query->add_flag("--tls", command->tls, "grpc+tls, trusting the system's CAs");
+  query
+      ->add_option("--tls-ca", command->tls_ca,
+                   "grpc+tls, trusting the CA certificates of this PEM file")
+      ->envname("INGESTER_TLS_CA");
   return query;
 }
 

@@ -4,6 +4,7 @@
 //   ingester query --namespace db --table cpu [--columns host,usage,time]
 //       [--where-time 2023-11-14T00:00:00Z..2023-11-15] [--tag host=a --tag host=b]
 //       [--format table|csv|json] [--host 127.0.0.1:8082] [--token T]
+//       [--tls | --tls-ca CA.pem]
 //
 //   +------+-------+--------------------------------+
 //   | host | usage | time                           |
@@ -40,6 +41,10 @@ namespace ingester::query {
 struct QueryCommand {
   std::string host = "127.0.0.1:8082";
   std::string token;  // empty: no authorization header
+  // grpc+tls: `tls` trusts the system's CAs, `tls_ca` (implies tls) the CA
+  // certificates of that PEM file.
+  bool tls = false;
+  std::string tls_ca;
   std::string namespace_name;
   std::string table;
   // Output columns; each entry may itself be a comma-separated list. Empty: all.

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -17,6 +18,7 @@
 #include "ingester/server/http_client.h"
 #include "ingester/server/http_server.h"
 #include "ingester/server/ingester.h"
+#include "ingester/server/tls.h"
 #include "ingester/wal/inspect.h"
 
 namespace ingester {
@@ -58,12 +60,22 @@ int ServeUntilSignal(IngesterOptions options) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // TLS files are checked before the WAL replay, which can take long.
+  std::optional<TlsCredentials> tls;
+  if (auto st = options.Validate(); !st.ok()) return Fail(st);
+  if (!options.tls_cert.empty()) {
+    auto loaded = LoadTlsCredentials(options.tls_cert, options.tls_key);
+    if (!loaded.ok()) return Fail(loaded.status());
+    tls = std::move(*loaded);
+  }
+
   auto ingester = Ingester::Make(std::move(options));
   if (!ingester.ok()) return Fail(ingester.status());
   const IngesterOptions& resolved = (*ingester)->options();
 
   auto http = HttpOptionsOf(resolved);
   if (!http.ok()) return Fail(http.status());
+  http->front.tls = tls;
 
   query::FlightServiceOptions flight;
   if (auto st = SplitHostPort(resolved.flight_bind, &flight.host, &flight.port);
@@ -73,11 +85,16 @@ int ServeUntilSignal(IngesterOptions options) {
   flight.ingester_id = (*ingester)->ingester_id();
   flight.max_put_bytes = resolved.max_flight_put_size;
   flight.token = resolved.token;
+  if (tls) {
+    flight.tls_cert_pem = tls->cert_pem;
+    flight.tls_key_pem = tls->key_pem;
+  }
   auto handlers = (*ingester)->flight_handlers();
   auto flight_server = query::FlightService::Start(flight, handlers.query,
                                                    handlers.writer, handlers.lister);
   if (!flight_server.ok()) return Fail(flight_server.status());
-  spdlog::info("Arrow Flight listening on {}:{}", flight.host, (*flight_server)->port());
+  spdlog::info("Arrow Flight listening on {}:{}{}", flight.host, (*flight_server)->port(),
+               tls ? " (grpc+tls)" : "");
   // HTTP last: /health answering means both servers listen.
   auto server = HttpServer::Start(*http, ingester->get());
   if (!server.ok()) return Fail(server.status());
@@ -122,6 +139,12 @@ int RunWriteFile(const WriteFileCommand& command) {
     in = &file_stream;
   }
   HttpClient client(command.host, command.token);
+  if (command.tls || !command.tls_ca.empty()) {
+    if (auto st = client.EnableTls(command.tls_ca); !st.ok()) {
+      std::fprintf(stderr, "error: %s\n", st.message().c_str());
+      return 1;
+    }
+  }
   const std::string path = "/api/v3/write_lp?db=" + UrlEncode(command.namespace_name) +
                            "&precision=" + UrlEncode(command.precision);
 

@@ -7,10 +7,12 @@
 #include <utility>  // before Boost.Asio 1.74, whose awaitable.hpp misses it
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
 #include "ingester/server/options.h"
+#include "ingester/server/tls.h"
 
 namespace ingester {
 
@@ -25,7 +27,15 @@ struct HttpClient::Impl {
   std::chrono::seconds timeout;
   asio::io_context ctx;
   std::optional<tcp::socket> socket;
+  std::unique_ptr<asio::ssl::context> tls;                   // set: HTTPS
+  std::optional<asio::ssl::stream<tcp::socket>> tls_stream;  // the connection, if HTTPS
   beast::flat_buffer buffer;
+
+  bool connected() const { return socket.has_value() || tls_stream.has_value(); }
+  void Disconnect() {
+    socket.reset();
+    tls_stream.reset();
+  }
 
   arrow::Status Connect() {
     std::string host;
@@ -46,7 +56,31 @@ struct HttpClient::Impl {
     ::setsockopt(socket->native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     ::setsockopt(socket->native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     buffer.clear();
+    if (tls == nullptr) return arrow::Status::OK();
+    tls_stream.emplace(std::move(*socket), *tls);
+    socket.reset();
+    // SNI for a name (not for an address), and the name or address checked against the
+    // certificate.
+    error_code addr_ec;
+    asio::ip::make_address(host, addr_ec);
+    if (addr_ec) ::SSL_set_tlsext_host_name(tls_stream->native_handle(), host.c_str());
+    tls_stream->set_verify_callback(asio::ssl::host_name_verification(host));
+    tls_stream->handshake(asio::ssl::stream_base::client, ec);
+    if (ec) {
+      tls_stream.reset();
+      return arrow::Status::IOError("TLS handshake with ", host_port,
+                                    " failed: ", ec.message());
+    }
     return arrow::Status::OK();
+  }
+
+  template <typename Stream>
+  error_code Exchange(Stream& stream, const http::request<http::string_body>& req,
+                      http::response_parser<http::string_body>* parser) {
+    error_code ec;
+    http::write(stream, req, ec);
+    if (!ec) http::read(stream, buffer, *parser, ec);
+    return ec;
   }
 };
 
@@ -60,6 +94,12 @@ HttpClient::HttpClient(std::string host_port, std::string bearer_token,
 
 HttpClient::~HttpClient() = default;
 
+arrow::Status HttpClient::EnableTls(const std::string& ca_file) {
+  ARROW_ASSIGN_OR_RAISE(impl_->tls, MakeClientTlsContext(ca_file));
+  impl_->Disconnect();
+  return arrow::Status::OK();
+}
+
 arrow::Result<HttpClientResponse> HttpClient::Post(const std::string& target,
                                                    const std::string& body,
                                                    const std::string& content_type) {
@@ -71,18 +111,19 @@ arrow::Result<HttpClientResponse> HttpClient::Post(const std::string& target,
   req.body() = body;
   req.prepare_payload();
   for (int attempt = 0;; ++attempt) {
-    const bool reused = impl_->socket.has_value();
+    const bool reused = impl_->connected();
     if (!reused) ARROW_RETURN_NOT_OK(impl_->Connect());
-    error_code ec;
-    http::write(*impl_->socket, req, ec);
     http::response_parser<http::string_body> parser;
     parser.body_limit(std::numeric_limits<uint64_t>::max());
-    if (!ec) http::read(*impl_->socket, impl_->buffer, parser, ec);
+    const error_code ec = impl_->tls_stream
+                              ? impl_->Exchange(*impl_->tls_stream, req, &parser)
+                              : impl_->Exchange(*impl_->socket, req, &parser);
     if (ec) {
-      impl_->socket.reset();
+      impl_->Disconnect();
       const bool stale =
           reused && attempt == 0 && !parser.got_some() &&
           (ec == http::error::end_of_stream || ec == asio::error::eof ||
+           ec == asio::ssl::error::stream_truncated ||
            ec == asio::error::connection_reset || ec == asio::error::broken_pipe);
       if (stale) continue;
       return arrow::Status::IOError("request to ", impl_->host_port,
@@ -90,7 +131,7 @@ arrow::Result<HttpClientResponse> HttpClient::Post(const std::string& target,
     }
     auto& res = parser.get();
     HttpClientResponse out{static_cast<int>(res.result_int()), std::move(res.body())};
-    if (!res.keep_alive()) impl_->socket.reset();
+    if (!res.keep_alive()) impl_->Disconnect();
     return out;
   }
 }

@@ -1,5 +1,5 @@
-// A small blocking HTTP/1.1 client over one keep-alive connection, for `ingester write`.
-// Not thread-safe.
+// A small blocking HTTP/1.1 client over one keep-alive connection, for `ingester write`;
+// HTTPS after EnableTls. Not thread-safe.
 #pragma once
 
 #include <chrono>
@@ -22,6 +22,11 @@ class HttpClient {
   HttpClient(std::string host_port, std::string bearer_token,
              std::chrono::seconds timeout = std::chrono::seconds(60));
   ~HttpClient();
+
+  // Speaks HTTPS from the next connection on, verifying the server's certificate chain
+  // against the CA certificates in `ca_file` (PEM), or the system's when it is empty,
+  // and its name (or IP address) against the host of `host_port`. Errors name the file.
+  arrow::Status EnableTls(const std::string& ca_file);
 
   // POSTs `body` to `target` (path and query, already encoded). A request on a kept
   // connection that the server had closed meanwhile (nothing of a response came back)

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
@@ -27,6 +28,10 @@ using Clock = std::chrono::steady_clock;
 using boost::system::error_code;
 
 constexpr size_t kReadChunk = 16 * 1024;
+// The first read of an idle TLS connection (see BeginRequest): small, as most are idle.
+constexpr size_t kIdleTlsReadChunk = 1024;
+// The first byte of a TLS connection: a handshake record.
+constexpr unsigned char kTlsHandshakeRecord = 0x16;
 constexpr size_t kBodyReadChunk = 64 * 1024;
 constexpr auto kSweepPeriod = std::chrono::milliseconds(100);
 constexpr auto kLingerTime = std::chrono::seconds(2);
@@ -51,33 +56,59 @@ void AppendField(std::string* out, std::string_view name, std::string_view value
   *out += "\r\n";
 }
 
+using TlsStream = asio::ssl::stream<tcp::socket>;
+
+// `Stream` is tcp::socket (plain HTTP) or TlsStream (HTTPS: front->tls_context is set).
+// The TLS connection starts in kHandshake: its first byte must open a TLS handshake (a
+// plain HTTP request gets a plain-text 400 and is closed), the handshake must complete
+// within the header timeout, and then it is served like a plain one over the TLS stream,
+// ending with a TLS close_notify instead of a TCP half-close.
+template <typename Stream>
 class Connection final : public HttpConnection,
-                         public std::enable_shared_from_this<Connection> {
+                         public std::enable_shared_from_this<Connection<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
  public:
-  Connection(FrontState* front, Shard* shard, tcp::socket socket, bool refusal)
+  Connection(FrontState* front, Shard* shard, tcp::socket socket,
+             bool refusal) requires(!kTls)
       : front_(front),
         shard_(shard),
-        socket_(std::move(socket)),
+        io_(std::move(socket)),
+        refusal_(refusal),
+        reader_(front->options) {}
+
+  Connection(FrontState* front, Shard* shard, tcp::socket socket,
+             bool refusal) requires(kTls)
+      : front_(front),
+        shard_(shard),
+        io_(std::move(socket), *front->tls_context),
         refusal_(refusal),
         reader_(front->options) {}
 
   // On the shard's thread.
   void Start() override {
-    pos_ = shard_->connections.insert(shard_->connections.end(), shared_from_this());
+    pos_ =
+        shard_->connections.insert(shard_->connections.end(), this->shared_from_this());
     if (front_->stopping.load()) return Close();  // Stop has closed the others already
     error_code ec;
-    socket_.set_option(tcp::no_delay(true), ec);
-    socket_.non_blocking(true, ec);
+    socket().set_option(tcp::no_delay(true), ec);
+    socket().non_blocking(true, ec);
+    if constexpr (kTls) {
+      // The handshake counts against the header timeout; a refusal (over the connection
+      // limit) is answered once it is done.
+      SetState(State::kHandshake, options().header_timeout);
+      return WaitReadable();
+    }
     if (refusal_) return Refuse();
     BeginRequest();
   }
 
   void Close() override {
     if (state_ == State::kClosed) return;
-    auto keep = shared_from_this();
+    auto keep = this->shared_from_this();
     state_ = State::kClosed;
     error_code ec;
-    socket_.close(ec);
+    socket().close(ec);
     shard_->connections.erase(pos_);
     if (refusal_) {
       front_->refusing.fetch_sub(1);
@@ -87,13 +118,18 @@ class Connection final : public HttpConnection,
     }
     if (!worker_busy_) stream_ = nullptr;
     reader_.Clear();
-    buffer_ = beast::flat_buffer();
+    // A TLS read in flight may still decrypt into the buffer (its transport read had
+    // completed): it is released with the connection then.
+    if (!reading_) buffer_ = beast::flat_buffer();
   }
 
   void CheckDeadline(Clock::time_point now) override {
     if (now < deadline_) return;
     switch (state_) {
       case State::kIdle:
+        return Close();
+      case State::kHandshake:
+        front_->timeouts->Add();
         return Close();
       case State::kHeader:
         front_->timeouts->Add();
@@ -114,10 +150,27 @@ class Connection final : public HttpConnection,
   }
 
  private:
-  enum class State { kIdle, kHeader, kBody, kWorking, kWriting, kLingering, kClosed };
+  enum class State {
+    kHandshake,
+    kIdle,
+    kHeader,
+    kBody,
+    kWorking,
+    kWriting,
+    kLingering,
+    kClosed
+  };
   enum class Then { kNextRequest, kPullChunk, kParse, kLinger };
 
   const HttpFrontOptions& options() const { return front_->options; }
+
+  tcp::socket& socket() {
+    if constexpr (kTls) {
+      return io_.next_layer();
+    } else {
+      return io_;
+    }
+  }
 
   void BeginRequest() {
     reader_.Reset();
@@ -129,7 +182,13 @@ class Connection final : public HttpConnection,
     // An idle connection keeps no buffer: it waits for readability, then allocates.
     buffer_ = beast::flat_buffer();
     SetState(State::kIdle, options().idle_timeout);
-    WaitReadable();
+    if constexpr (kTls) {
+      // Records already read from the socket may wait inside the TLS layer, where a
+      // readable socket would not announce them: read, with a small buffer.
+      ReadSome();
+    } else {
+      WaitReadable();
+    }
   }
 
   void SetState(State state, std::chrono::milliseconds timeout) {
@@ -140,9 +199,10 @@ class Connection final : public HttpConnection,
   void WaitReadable() {
     if (reading_) return;
     reading_ = true;
-    socket_.async_wait(
-        tcp::socket::wait_read,
-        [self = shared_from_this()](const error_code& ec) { self->OnReadable(ec); });
+    socket().async_wait(tcp::socket::wait_read,
+                        [self = this->shared_from_this()](const error_code& ec) {
+                          self->OnReadable(ec);
+                        });
   }
 
   void OnReadable(const error_code& wait_ec) {
@@ -150,18 +210,53 @@ class Connection final : public HttpConnection,
     if (state_ == State::kClosed) return;
     if (wait_ec) return Close();
     if (state_ == State::kLingering) return Drain();
+    if constexpr (kTls) {
+      if (state_ == State::kHandshake) return Sniff();
+    }
     if (state_ == State::kIdle) ReadSome();
+  }
+
+  // TLS: the first bytes have come. A TLS client opens with a handshake record; anything
+  // else (a plain HTTP request) is answered in plain text and closed.
+  void Sniff() {
+    unsigned char first = 0;
+    error_code ec;
+    const size_t n =
+        socket().receive(asio::buffer(&first, 1), tcp::socket::message_peek, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again)
+      return WaitReadable();
+    if (ec || n == 0) return Close();  // closed before saying anything
+    if (first != kTlsHandshakeRecord) {
+      front_->tls_failures->Add();
+      return SendError(400, "this port speaks HTTPS (TLS); the request was plain HTTP");
+    }
+    io_.async_handshake(asio::ssl::stream_base::server,
+                        [self = this->shared_from_this()](const error_code& hs_ec) {
+                          self->OnHandshake(hs_ec);
+                        });
+  }
+
+  void OnHandshake(const error_code& ec) {
+    if (state_ == State::kClosed) return;
+    if (ec) {
+      front_->tls_failures->Add();
+      spdlog::debug("HTTP: TLS handshake failed: {}", ec.message());
+      return Close();
+    }
+    tls_established_ = true;
+    if (refusal_) return Refuse();
+    BeginRequest();
   }
 
   // A request is under way: read what is there (Asio tries at once, then waits).
   void ReadSome() {
     if (reading_) return;
     reading_ = true;
-    const size_t chunk = state_ == State::kBody ? kBodyReadChunk : kReadChunk;
-    socket_.async_read_some(buffer_.prepare(chunk),
-                            [self = shared_from_this()](const error_code& ec, size_t n) {
-                              self->OnRead(ec, n);
-                            });
+    size_t chunk = state_ == State::kBody ? kBodyReadChunk : kReadChunk;
+    if (kTls && state_ == State::kIdle) chunk = kIdleTlsReadChunk;
+    io_.async_read_some(buffer_.prepare(chunk),
+                        [self = this->shared_from_this()](
+                            const error_code& ec, size_t n) { self->OnRead(ec, n); });
   }
 
   void OnRead(const error_code& ec, size_t n) {
@@ -171,7 +266,8 @@ class Connection final : public HttpConnection,
     // Answered meanwhile (a timeout): what came is not read.
     if (state_ != State::kIdle && state_ != State::kHeader && state_ != State::kBody)
       return;
-    if (ec == asio::error::eof) {
+    // A TLS peer that closes TCP without its close_notify ends the stream all the same.
+    if (ec == asio::error::eof || (kTls && ec == asio::ssl::error::stream_truncated)) {
       if (state_ == State::kIdle) return Close();
       // Half-closed in the middle of a request: it can still read our answer.
       return SendError(400, "the connection was closed before the request was complete");
@@ -214,12 +310,12 @@ class Connection final : public HttpConnection,
     state_ = State::kWorking;
     deadline_ = Clock::time_point::max();
     front_->requests->Add();
-    asio::post(*front_->workers, [self = shared_from_this()] {
+    asio::post(*front_->workers, [self = this->shared_from_this()] {
       HttpResponse response = self->front_->Run(self->request_, self->coding_);
       self->request_.body = std::string();
-      asio::post(self->socket_.get_executor(), [self, r = std::move(response)]() mutable {
-        self->OnResponse(std::move(r));
-      });
+      asio::post(
+          self->socket().get_executor(),
+          [self, r = std::move(response)]() mutable { self->OnResponse(std::move(r)); });
     });
   }
 
@@ -267,9 +363,9 @@ class Connection final : public HttpConnection,
     worker_busy_ = true;
     state_ = State::kWorking;
     deadline_ = Clock::time_point::max();
-    asio::post(*front_->workers, [self = shared_from_this()] {
+    asio::post(*front_->workers, [self = this->shared_from_this()] {
       auto chunk = self->stream_();
-      asio::post(self->socket_.get_executor(),
+      asio::post(self->socket().get_executor(),
                  [self, c = std::move(chunk)]() mutable { self->OnChunk(std::move(c)); });
     });
   }
@@ -325,10 +421,17 @@ class Connection final : public HttpConnection,
   void Write(const Buffers& buffers, Then then) {
     state_ = State::kWriting;
     deadline_ = Clock::now() + options().body_timeout;
-    asio::async_write(socket_, buffers,
-                      [self = shared_from_this(), then](const error_code& ec, size_t) {
-                        self->OnWritten(ec, then);
-                      });
+    auto done = [self = this->shared_from_this(), then](const error_code& ec, size_t) {
+      self->OnWritten(ec, then);
+    };
+    if constexpr (kTls) {
+      // Before the handshake (the plain-text 400) the bytes go to the socket as they are.
+      if (!tls_established_) {
+        asio::async_write(socket(), buffers, std::move(done));
+        return;
+      }
+    }
+    asio::async_write(io_, buffers, std::move(done));
   }
 
   void OnWritten(const error_code& ec, Then then) {
@@ -351,8 +454,11 @@ class Connection final : public HttpConnection,
   // Shuts our side, then reads and drops what the client still sends (bounded in time
   // and bytes), so that closing does not reset the connection before it reads our answer.
   void GracefulClose() {
+    if constexpr (kTls) {
+      if (tls_established_) return TlsShutdown();
+    }
     error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return Close();
     reader_.Clear();
     if (!reading_) buffer_ = beast::flat_buffer();  // else a read in flight targets it
@@ -361,11 +467,24 @@ class Connection final : public HttpConnection,
     WaitReadable();
   }
 
+  // TLS: sends close_notify and waits for the client's (or its close), within the linger
+  // time. A read in flight cannot share the session with the shutdown: then close at
+  // once.
+  void TlsShutdown() {
+    if (reading_) return Close();
+    reader_.Clear();
+    buffer_ = beast::flat_buffer();
+    state_ = State::kLingering;
+    deadline_ = Clock::now() + kLingerTime;
+    io_.async_shutdown(
+        [self = this->shared_from_this()](const error_code&) { self->Close(); });
+  }
+
   void Drain() {
     char sink[4096];
     while (true) {
       error_code ec;
-      const size_t n = socket_.read_some(asio::buffer(sink), ec);
+      const size_t n = socket().read_some(asio::buffer(sink), ec);
       if (ec == asio::error::would_block || ec == asio::error::try_again)
         return WaitReadable();
       if (ec) return Close();  // EOF: the client has read and closed
@@ -376,8 +495,11 @@ class Connection final : public HttpConnection,
 
   FrontState* front_;
   Shard* shard_;
-  tcp::socket socket_;
+  // Plain: the socket; TLS: the TLS stream over it (socket() is the socket either way).
+  Stream io_;
   const bool refusal_;
+  // TLS: the handshake is done; reads and writes go through the TLS stream.
+  bool tls_established_ = !kTls;
   std::list<std::shared_ptr<HttpConnection>>::iterator pos_;
   State state_ = State::kIdle;
   Clock::time_point deadline_ = Clock::time_point::max();
@@ -401,7 +523,12 @@ class Connection final : public HttpConnection,
 
 std::shared_ptr<HttpConnection> HttpConnection::Make(FrontState* front, Shard* shard,
                                                      tcp::socket socket, bool refusal) {
-  return std::make_shared<Connection>(front, shard, std::move(socket), refusal);
+  if (front->tls_context != nullptr) {
+    return std::make_shared<Connection<TlsStream>>(front, shard, std::move(socket),
+                                                   refusal);
+  }
+  return std::make_shared<Connection<tcp::socket>>(front, shard, std::move(socket),
+                                                   refusal);
 }
 
 Shard::Shard() : date(HttpDate()) {}

@@ -12,6 +12,7 @@
 #include <utility>  // before Boost.Asio 1.74, whose awaitable.hpp misses it
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 #include "ingester/common/metrics.h"
 #include "ingester/server/content_coding.h"
@@ -26,6 +27,8 @@ struct FrontState {
   HttpHandler handler;
   int max_connections = 0;  // in force (HttpFront::max_connections)
   boost::asio::thread_pool* workers = nullptr;
+  // Set when the front serves HTTPS (options.tls): every connection speaks TLS.
+  std::unique_ptr<boost::asio::ssl::context> tls_context;
   std::atomic<int> open{0};      // connections counted against max_connections
   std::atomic<int> refusing{0};  // connections being answered 503
   std::atomic<bool> stopping{false};
@@ -43,9 +46,13 @@ struct FrontState {
   Counter* malformed = metrics.AddCounter(
       "ingester_http_protocol_errors_total",
       "HTTP requests refused by the connection layer (framing, limits, encodings)");
+  Counter* tls_failures = metrics.AddCounter(
+      "ingester_http_tls_failures_total",
+      "HTTPS connections closed for a failed TLS handshake or a plain HTTP request");
   Counter* timeouts =
       metrics.AddCounter("ingester_http_timeouts_total",
-                         "HTTP connections closed for a header, body or write timeout");
+                         "HTTP connections closed for a header, body, write or TLS "
+                         "handshake timeout");
 
   // On a worker: decodes the body (413/415/400 when it cannot) and runs the handler.
   HttpResponse Run(HttpRequest& request, ContentCoding coding) const;

@@ -136,6 +136,9 @@ arrow::Result<std::unique_ptr<HttpFront>> HttpFront::Start(
   auto impl = std::make_unique<Impl>();
   impl->state.options = options;
   impl->state.handler = std::move(handler);
+  if (options.tls) {
+    ARROW_ASSIGN_OR_RAISE(impl->state.tls_context, MakeServerTlsContext(*options.tls));
+  }
   impl->state.max_connections = options.max_connections;
   if (const int64_t files = RaiseFileLimit();
       files >= 0 && files - kFdReserve < options.max_connections) {
@@ -183,9 +186,10 @@ arrow::Result<std::unique_ptr<HttpFront>> HttpFront::Start(
   }
   asio::post(ctx, [raw] { raw->Accept(); });
   spdlog::info(
-      "HTTP API listening on {}:{} ({} I/O threads, {} workers, up to {} connections)",
-      options.host, impl->port, options.io_threads, options.worker_threads,
-      impl->state.max_connections);
+      "HTTP API listening on {}:{} ({}, {} I/O threads, {} workers, up to {} "
+      "connections)",
+      options.host, impl->port, options.tls ? "HTTPS" : "plain HTTP", options.io_threads,
+      options.worker_threads, impl->state.max_connections);
   return std::unique_ptr<HttpFront>(new HttpFront(std::move(impl)));
 }
 

@@ -32,6 +32,14 @@
 // its response for `body_timeout` is disconnected; an idle keep-alive connection is
 // closed after `idle_timeout`.
 //
+// TLS: with `tls` set the port speaks HTTPS only. The handshake must complete within
+// `header_timeout` of the connection (else it is closed); a connection whose first byte
+// does not open a TLS handshake (a plain HTTP request) is answered 400 in plain text and
+// closed; a failed handshake closes the connection. Everything above then applies to
+// the decrypted stream, and a connection ends with a TLS close_notify. An idle TLS
+// connection holds no thread either, but its TLS state and a small read buffer (tens of
+// KiB, against a few hundred bytes for plain HTTP).
+//
 // Connection limit: at most `max_connections` open at once (lowered to fit the process's
 // file descriptor limit, which Start raises to its hard limit). A connection over the
 // limit is accepted, answered 503 with Retry-After: 1 and Connection: close, and closed;
@@ -41,11 +49,13 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <arrow/result.h>
 
 #include "ingester/server/http_message.h"
+#include "ingester/server/tls.h"
 
 namespace ingester {
 
@@ -63,6 +73,8 @@ struct HttpFrontOptions {
   std::chrono::milliseconds header_timeout{10'000};
   std::chrono::milliseconds body_timeout{30'000};
   std::chrono::milliseconds idle_timeout{120'000};
+  // Set: HTTPS only (see "TLS" above); unset: plain HTTP.
+  std::optional<TlsCredentials> tls;
 
   arrow::Status Validate() const;
 };

@@ -55,9 +55,10 @@ void AddServeFlags(CLI::App* serve, ingester::IngesterOptions* o, TextFlags* t) 
       ->add_flag("--s3-create-bucket", o->s3_create_bucket,
                  "Create the bucket if missing")
       ->envname("INGESTER_S3_CREATE_BUCKET");
-  flag("--shutdown-timeout", &t->shutdown_timeout, "INGESTER_SHUTDOWN_TIMEOUT",
-       "On SIGTERM, wait this long for every buffer to persist; what is left stays in the "
-       "WAL for the next start");
+  flag(
+      "--shutdown-timeout", &t->shutdown_timeout, "INGESTER_SHUTDOWN_TIMEOUT",
+      "On SIGTERM, wait this long for every buffer to persist; what is left stays in the "
+      "WAL for the next start");
   flag("--wal-rotation-period", &t->wal_rotation_period, "INGESTER_WAL_ROTATION_PERIOD",
        "Close the WAL segment and persist everything this often");
   flag("--persist-workers", &o->persist_workers, "INGESTER_PERSIST_WORKERS",
@@ -122,6 +123,13 @@ void AddServeFlags(CLI::App* serve, ingester::IngesterOptions* o, TextFlags* t) 
                    "Require the bearer token held in this file (its first line)")
       ->envname("INGESTER_TOKEN_FILE");
   serve
+      ->add_option("--tls-cert", o->tls_cert,
+                   "PEM certificate chain: serve HTTPS and grpc+tls (with --tls-key)")
+      ->envname("INGESTER_TLS_CERT");
+  serve
+      ->add_option("--tls-key", o->tls_key, "PEM private key of --tls-cert (unencrypted)")
+      ->envname("INGESTER_TLS_KEY");
+  serve
       ->add_flag("--open-metrics", o->open_metrics,
                  "Serve /metrics without the token (for scrapers)")
       ->envname("INGESTER_OPEN_METRICS");
@@ -136,7 +144,8 @@ arrow::Result<std::string> ReadTokenFile(const std::string& path) {
   const auto first = line.find_first_not_of(" \t\r");
   const auto last = line.find_last_not_of(" \t\r");
   if (first == std::string::npos) {
-    return arrow::Status::Invalid("--token-file: ", path, " holds no token on its first line");
+    return arrow::Status::Invalid("--token-file: ", path,
+                                  " holds no token on its first line");
   }
   return line.substr(first, last - first + 1);
 }
@@ -211,6 +220,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   write->add_option("--token", write_cmd.token, "Bearer token")
       ->envname("INGESTER_TOKEN");
+  write->add_flag("--tls", write_cmd.tls, "HTTPS, trusting the system's CAs");
+  write
+      ->add_option("--tls-ca", write_cmd.tls_ca,
+                   "HTTPS, trusting the CA certificates of this PEM file")
+      ->envname("INGESTER_TLS_CA");
 
   ingester::query::QueryCommand query_cmd;
   auto* query = ingester::query::AddQuerySubcommand(&app, &query_cmd);

@@ -69,6 +69,12 @@ arrow::Status IngesterOptions::Validate() const {
       return arrow::Status::Invalid("--partition-template: ", parsed.status().message());
     }
   }
+  if (tls_cert.empty() != tls_key.empty()) {
+    return arrow::Status::Invalid(tls_cert.empty() ? "--tls-key" : "--tls-cert",
+                                  " needs ",
+                                  tls_cert.empty() ? "--tls-cert" : "--tls-key",
+                                  " too: TLS takes a certificate and its private key");
+  }
   std::string host;
   int port;
   ARROW_RETURN_NOT_OK(SplitHostPort(http_bind, &host, &port));

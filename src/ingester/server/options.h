@@ -61,6 +61,10 @@ struct IngesterOptions {
   // An idle keep-alive connection is closed after this.
   std::chrono::nanoseconds http_idle_timeout = std::chrono::seconds(120);
   std::string token;  // empty: no authentication
+  // PEM files of the server's certificate chain and private key: both set, HTTPS on the
+  // HTTP port and grpc+tls on the Flight port; both empty, plain (server/tls.h).
+  std::string tls_cert;
+  std::string tls_key;
   // /metrics answers without the token (for scrapers); /health always does.
   bool open_metrics = false;
   // Names this ingester in query responses; empty means the host name.

@@ -45,6 +45,17 @@ TEST(Options, ValidateNamesTheBadFlag) {
   EXPECT_NE(o.Validate().message().find("--max-flight-put-size"), std::string::npos);
 }
 
+TEST(Options, TlsTakesCertificateAndKeyTogether) {
+  IngesterOptions o;
+  o.tls_cert = "server.pem";
+  EXPECT_NE(o.Validate().message().find("--tls-key"), std::string::npos);
+  o = IngesterOptions{};
+  o.tls_key = "server.key";
+  EXPECT_NE(o.Validate().message().find("--tls-cert"), std::string::npos);
+  o.tls_cert = "server.pem";
+  EXPECT_TRUE(o.Validate().ok());  // the files are read and checked at start
+}
+
 TEST(Options, SplitHostPort) {
   std::string host;
   int port = 0;
