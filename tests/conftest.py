@@ -30,9 +30,10 @@ def free_ports(n):
 class Server:
     """One `ingester serve` process with its own data directory."""
 
-    def __init__(self, data_dir: Path, extra_args=()):
+    def __init__(self, data_dir: Path, extra_args=(), env=None):
         self.data_dir = data_dir
         self.extra_args = list(extra_args)
+        self.env = dict(env or {})  # added to the server's environment
         self.proc = None
         self.http_port = None
         self.flight_port = None
@@ -54,7 +55,7 @@ class Server:
             [str(BINARY), "serve", "--data-dir", str(self.data_dir),
              "--http-bind", f"127.0.0.1:{self.http_port}",
              "--flight-bind", f"127.0.0.1:{self.flight_port}", *self.extra_args],
-            stdout=log, stderr=subprocess.STDOUT)
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -170,8 +171,8 @@ def make_server(tmp_path):
     """Factory for tests that restart servers or pass flags."""
     servers = []
 
-    def make(extra_args=(), data_dir=None):
-        s = Server(data_dir or tmp_path / f"data{len(servers)}", extra_args)
+    def make(extra_args=(), data_dir=None, env=None):
+        s = Server(data_dir or tmp_path / f"data{len(servers)}", extra_args, env)
         servers.append(s)
         return s
 

@@ -58,7 +58,7 @@ PUT_TABLE = "put"
 FLIGHT_WRITER = 100  # the writer id of the DoPut writer (HTTP writers are 0..99)
 # Each writer pauses up to this long between requests: ~1.5 M rows per 100 cycles
 # rather than ~10 M (the Python side keeps every key in memory).
-PAUSE = 0.02
+PAUSE = 0.04
 SERVER_ARGS = ["--persist-hot-partition-cost", "256KB", "--wal-rotation-period", "500ms"]
 
 
@@ -214,38 +214,43 @@ def read_http(server, table):
 
 
 def as_rows(table):
-    """(writer id, n) -> row dict, checking every row is the one its key was sent with."""
-    cols = {c: table.column(c).to_pylist() for c in ("writer", "host", "i", "f", "s")}
-    cols["time"] = table.column("time").cast(pa.int64()).to_pylist()
-    out = {}
-    bad = []
-    for k in range(table.num_rows):
-        row = {c: cols[c][k] for c in cols}
-        w = int(row["writer"][1:])
-        n = (row["i"] + 7) // 3
-        if expected_row(w, n)[1] != row:
-            bad.append(row)
-        out.setdefault(key(w, n), []).append(row)
-    return out, bad
+    """Checks every row is the one its key was sent with. Returns (keys read, keys read
+    more than once, rows with values never written)."""
+    writer = table.column("writer").to_pylist()
+    cols = [table.column(c).to_pylist() for c in ("host", "i", "f", "s")]
+    times = table.column("time").cast(pa.int64()).to_pylist()
+    keys, twice, bad = set(), [], []
+    for writer_tag, host, i, f, s, t in zip(writer, *cols, times):
+        w = int(writer_tag[1:])
+        n = (i + 7) // 3
+        k = key(w, n)
+        if k in keys:
+            twice.append(k)
+        keys.add(k)
+        r = expected_row(w, n)[1]
+        if (r["host"], r["i"], r["f"], r["s"], r["time"]) != (host, i, f, s, t):
+            bad.append((writer_tag, host, i, f, s, t))
+    return keys, twice, bad
 
 
-def check_read(name, rows_by_key, bad, acked, sent):
-    """Every acknowledged key present, each key once, every row as sent."""
+def check_read(name, read, acked, sent):
+    """Every acknowledged key present, each key once, every row as sent; `read` is what
+    as_rows returned."""
+    keys, twice, bad = read
     problems = []
     if bad:
         problems.append(f"{name}: {len(bad)} rows with values never written, e.g. {bad[:3]}")
-    twice = [k for k, v in rows_by_key.items() if len(v) > 1]
     if twice:
         problems.append(f"{name}: {len(twice)} keys returned more than once, e.g. "
-                        f"{[rows_by_key[k] for k in twice[:3]]}")
-    missing = acked - rows_by_key.keys()
+                        f"{[expected_row(*unkey(k)) for k in twice[:3]]}")
+    missing = acked - keys
     if missing:
         problems.append(f"{name}: {len(missing)} acknowledged rows missing, e.g. "
                         f"{[expected_row(*unkey(k)) for k in sorted(missing)[:5]]}")
-    unsent = rows_by_key.keys() - sent
+    unsent = keys - sent
     if unsent:
         problems.append(f"{name}: {len(unsent)} rows never sent, e.g. "
-                        f"{[rows_by_key[k] for k in sorted(unsent)[:3]]}")
+                        f"{[unkey(k) for k in sorted(unsent)[:3]]}")
     return problems
 
 
@@ -267,8 +272,7 @@ def check_parquet(server, acked_by_table, sent):
         arrow = con.sql("SELECT DISTINCT writer, host, i, f, s, epoch_ns(time) AS time "
                         "FROM read_parquet($files, union_by_name=true)",
                         params={"files": files}).to_arrow_table()
-        rows_by_key, bad = as_rows(arrow)
-        problems += check_read(f"parquet {table}", rows_by_key, bad, acked, sent)
+        problems += check_read(f"parquet {table}", as_rows(arrow), acked, sent)
     return files_total, rows_total, problems
 
 
@@ -333,8 +337,7 @@ def run_soak(data_dir, cycles=100, seed=20231114, http_writers=4, min_run=0.2, m
     t = time.monotonic()
     for table, acked in acked_by_table.items():
         for name, read in (("flight", read_flight), ("http", read_http)):
-            rows_by_key, bad = as_rows(read(server, table))
-            problems += check_read(f"{name} {table}", rows_by_key, bad, acked, sent)
+            problems += check_read(f"{name} {table}", as_rows(read(server, table)), acked, sent)
     figures["read_check_seconds"] = round(time.monotonic() - t, 1)
 
     # 2. The Parquet files, once a clean shutdown has persisted everything.

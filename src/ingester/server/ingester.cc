@@ -1,7 +1,10 @@
 #include "ingester/server/ingester.h"
 
+#include <arrow/util/io_util.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <limits>
 #include <filesystem>
 #include <optional>
@@ -595,6 +598,12 @@ arrow::Status Ingester::Impl::CheckCatalog() {
 
 std::string Ingester::ClientMessage(const arrow::Status& status) const {
   std::string message = status.message();
+  // An I/O error's message names the call and the file; the reason (EIO, ENOSPC,
+  // EROFS...) is in its errno, which the client and /health must see too.
+  if (int err = arrow::internal::ErrnoFromStatus(status); err > 0) {
+    message += ": ";
+    message += std::strerror(err);
+  }
   const IngesterOptions& o = impl_->options;
   // Longest first, so that the WAL dir inside the data dir is named as the WAL dir.
   std::vector<std::pair<std::string, std::string>> dirs;
