@@ -29,7 +29,6 @@ SHIM = Path(os.environ.get("INGESTER_FAULT_INJECT_LIB",
                            BINARY.parent / "src" / "ingester" / "testing" / "libfault_inject.so"))
 T0 = 1_700_000_000_000_000_000
 
-pytestmark = pytest.mark.skipif(not SHIM.exists(), reason=f"{SHIM} not built")
 
 
 class Faults:
@@ -50,6 +49,8 @@ class Faults:
 @pytest.fixture
 def faulty(make_server, tmp_path):
     """A server whose WAL directory the shim can fail, and its Faults."""
+    assert SHIM.exists(), f"{SHIM} missing: build the fault_inject target (or set " \
+        "INGESTER_FAULT_INJECT_LIB)"
     data_dir = tmp_path / "data"
     faults = Faults(tmp_path, data_dir / "wal")
     return make_server(data_dir=data_dir, env=faults.env), faults
