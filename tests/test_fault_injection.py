@@ -23,7 +23,7 @@ import pyarrow.ipc as ipc
 import pytest
 import requests
 
-from conftest import BINARY
+from conftest import BINARY, wait_until
 
 SHIM = Path(os.environ.get("INGESTER_FAULT_INJECT_LIB",
                            BINARY.parent / "src" / "ingester" / "testing" / "libfault_inject.so"))
@@ -201,3 +201,43 @@ def test_read_only_wal_directory_at_runtime_and_at_start(faulty):
     faults.off()
     server.start()
     assert {n: v for n, v in read_back(server).items() if n in acked} == expected(acked)
+
+
+def test_wal_directory_refusing_new_files_keeps_acknowledging_and_reports_it(make_server, tmp_path):
+    """The directory refuses new files, renames and deletions (EACCES: what chmod 555
+    does to a non-root server) while the open segment stays writable: writes are still
+    acknowledged (they are fsynced in that segment), but no rotation can succeed, so
+    /health fails saying so until one does. A start in that state fails, naming it."""
+    data_dir = tmp_path / "data"
+    faults = Faults(tmp_path, data_dir / "wal")
+    server = make_server(["--wal-rotation-period", "200ms"], data_dir=data_dir,
+                         env=faults.env).start()
+    acked = []
+    assert write(server, 0, 10).status_code == 204
+    acked += range(0, 10)
+
+    faults.on("open=EACCES meta=EACCES")
+    wait_until(lambda: health(server)[0] == 503, 10, "/health failing on rotations")
+    message = health(server)[1]["message"]
+    assert "cannot rotate" in message and "Permission denied" in message, message
+    assert str(server.data_dir) not in message, message
+    for k in range(3):  # durable in the open segment: acknowledged
+        assert write(server, 100 + k * 10, 10).status_code == 204
+        acked += range(100 + k * 10, 110 + k * 10)
+    put(server, 200, 10)
+    acked += range(200, 210)
+    assert injected(server, "open") > 0
+
+    faults.off()
+    wait_until(lambda: health(server)[0] == 200, 10, "/health passing after a rotation")
+    assert write(server, 300, 10).status_code == 204
+    acked += range(300, 310)
+
+    faults.on("open=EACCES meta=EACCES")
+    server.kill()
+    with pytest.raises(RuntimeError, match="Permission denied"):
+        server.start(timeout=30)
+    faults.off()
+    server.start()
+    got = read_back(server)
+    assert {n: got.get(n) for n in acked} == expected(acked)

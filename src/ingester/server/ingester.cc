@@ -639,7 +639,20 @@ arrow::Status Ingester::CheckHealth() const {
         "--object-store or --wal-dir to another one");
   }
   ARROW_RETURN_NOT_OK(impl_->CheckCatalog());
-  return impl_->wal->sticky_error();
+  ARROW_RETURN_NOT_OK(impl_->wal->sticky_error());
+  if (impl_->rotation != nullptr) {
+    // Writes are still acknowledged (the current segment takes them), but that segment
+    // cannot be closed, so it is never deleted and the WAL only grows: say so.
+    if (arrow::Status rotation = impl_->rotation->last_error(); !rotation.ok()) {
+      return arrow::Status(
+          rotation.code(),
+          "the WAL cannot rotate (writes go on into the current segment, which cannot "
+          "be closed and deleted until a rotation succeeds): " +
+              rotation.message(),
+          rotation.detail());
+    }
+  }
+  return arrow::Status::OK();
 }
 
 arrow::Result<std::string> Ingester::CatalogJson(bool with_files) const {

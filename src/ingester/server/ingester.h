@@ -109,7 +109,9 @@ class Ingester {
   // A stable name for this process in query responses: --ingester-id or the host name.
   const std::string& ingester_id() const;
 
-  // OK while writes are accepted.
+  // OK when all is well (/health): fails while writes are refused (shutdown, full disk,
+  // catalog gone, a failed WAL) and while the WAL cannot rotate (writes are accepted but
+  // cannot be persisted).
   arrow::Status CheckHealth() const;
 
   // `status`'s message for a client: the server's own directories (data dir, WAL dir,
