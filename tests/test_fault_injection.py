@@ -15,6 +15,7 @@ restart every acknowledged row reads back with its values and writes are accepte
 """
 import json
 import os
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -123,13 +124,19 @@ def assert_refused_while_faulty(server, start, error):
     assert "<wal-dir>" in body["message"] and str(server.data_dir) not in body["message"], body
 
 
-def recover(server, faults, acked):
-    """Lifted fault: still refused (a failed WAL needs a restart). kill -9, restart:
-    every acknowledged row reads back, and writes are acknowledged again."""
+def recover(server, faults, acked, sigterm=False):
+    """Lifted fault: still refused (a failed WAL needs a restart). kill -9 (or SIGTERM:
+    prompt, non-zero, the rows left in the WAL), restart: every acknowledged row reads
+    back, and writes are acknowledged again."""
     faults.off()
     assert write(server, 5000, 5).status_code >= 500  # sticky until restart
     assert health(server)[0] == 503
-    server.kill()
+    if sigterm:
+        started = time.monotonic()
+        assert server.stop(timeout=60) != 0
+        assert time.monotonic() - started < 10
+    else:
+        server.kill()
     server.start()
     assert health(server)[0] == 200
     got = read_back(server)
@@ -188,7 +195,7 @@ def test_read_only_wal_directory_at_runtime_and_at_start(faulty):
 
     faults.on("readonly")
     assert_refused_while_faulty(server, 1000, "Read-only file system")
-    recover(server, faults, acked)
+    recover(server, faults, acked, sigterm=True)
     acked += range(6000, 6010)
     acked += range(6100, 6110)
 
