@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 export CTEST_OUTPUT_ON_FAILURE = 1
 
-.PHONY: all bootstrap build run test check test-e2e asan tsan fuzz bench format clean
+.PHONY: all bootstrap build run test check test-e2e soak asan tsan fuzz bench format clean
 
 all: build
 
@@ -35,6 +35,14 @@ check: build
 
 test-e2e: build
 	./scripts/test_e2e.sh
+
+# kill -9 cycles of the real server under HTTP and Flight DoPut writers with persists
+# running, then every acknowledged row checked over Flight, HTTP and in the Parquet files
+# (tests/soak.py; not part of `make test`). Figures in $(BUILD_DIR)/soak.json.
+SOAK_CYCLES ?= 100
+soak: build
+	INGESTER_BINARY=$(CURDIR)/$(BUILD_DIR)/ingester .venv/bin/python tests/soak.py \
+		--cycles $(SOAK_CYCLES) --json $(BUILD_DIR)/soak.json
 
 asan: bootstrap
 	$(MAKE) BUILD_DIR=build-asan CMAKE_FLAGS="-DINGESTER_SANITIZER=address -DINGESTER_BENCHMARKS=OFF" build

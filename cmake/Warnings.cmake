@@ -1,4 +1,4 @@
-add_compile_options(-Wall -Wextra -Wno-unused-parameter -Wnon-virtual-dtor)
+add_compile_options(-Wall -Wextra -Wno-unused-parameter $<$<COMPILE_LANGUAGE:CXX>:-Wnon-virtual-dtor>)
 if(INGESTER_WERROR)
   add_compile_options(-Werror)
 endif()

@@ -31,12 +31,13 @@ class Server:
     """One `ingester serve` process with its own data directory. With `tls` (a TlsFiles),
     it serves HTTPS and grpc+tls with that certificate, and the helpers trust its CA."""
 
-    def __init__(self, data_dir: Path, extra_args=(), tls=None):
+    def __init__(self, data_dir: Path, extra_args=(), tls=None, env=None):
         self.data_dir = data_dir
         self.extra_args = list(extra_args)
         self.tls = tls
         if tls is not None:
             self.extra_args += ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
+        self.env = dict(env or {})  # added to the server's environment
         self.proc = None
         self.http_port = None
         self.flight_port = None
@@ -64,7 +65,7 @@ class Server:
             [str(BINARY), "serve", "--data-dir", str(self.data_dir),
              "--http-bind", f"127.0.0.1:{self.http_port}",
              "--flight-bind", f"127.0.0.1:{self.flight_port}", *self.extra_args],
-            stdout=log, stderr=subprocess.STDOUT)
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -212,8 +213,8 @@ def make_server(tmp_path):
     """Factory for tests that restart servers or pass flags."""
     servers = []
 
-    def make(extra_args=(), data_dir=None, tls=None):
-        s = Server(data_dir or tmp_path / f"data{len(servers)}", extra_args, tls)
+    def make(extra_args=(), data_dir=None, tls=None, env=None):
+        s = Server(data_dir or tmp_path / f"data{len(servers)}", extra_args, tls, env)
         servers.append(s)
         return s
 

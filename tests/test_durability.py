@@ -70,3 +70,22 @@ def test_kill_during_concurrent_writes_loses_nothing_acknowledged(make_server):
     assert acknowledged > 0
     # Writes that were in flight may or may not be there; every acknowledged one must be.
     assert server.total_rows("d", "acks") >= acknowledged
+
+
+def test_short_soak_loses_no_acknowledged_row(tmp_path):
+    """`make soak` (tests/soak.py) in 3 cycles: HTTP and DoPut writers, persists running,
+    kill -9 and restart; every acknowledged row over Flight, HTTP and in the Parquet
+    files. Keeps the soak's code working between soak runs."""
+    from soak import check_read, key, run_soak
+    figures = run_soak(tmp_path / "data", cycles=3, log=lambda _: None)
+    assert figures["problems"] == [], figures
+    assert figures["cycles"] == 3
+    assert figures["acked_rows_by_table"]["put"] > 0, figures  # the DoPut writer got acks
+    assert min(figures["acked_rows_by_table"].values()) > 0, figures
+    assert figures["parquet_files"] > 0, figures
+    # The checks fail when they should: a lost, a repeated and an altered row.
+    acked = {key(0, 1), key(0, 2)}
+    assert "missing" in check_read("t", ({key(0, 1)}, [], []), acked, acked)[0]
+    assert "more than once" in check_read("t", (acked, [key(0, 1)], []), acked, acked)[0]
+    assert "never written" in check_read("t", (acked, [], [("w0",)]), acked, acked)[0]
+    assert "never sent" in check_read("t", (acked | {key(0, 3)}, [], []), acked, acked)[0]

@@ -1,7 +1,10 @@
 #include "ingester/server/ingester.h"
 
+#include <arrow/util/io_util.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <limits>
 #include <filesystem>
 #include <optional>
@@ -595,6 +598,12 @@ arrow::Status Ingester::Impl::CheckCatalog() {
 
 std::string Ingester::ClientMessage(const arrow::Status& status) const {
   std::string message = status.message();
+  // An I/O error's message names the call and the file; the reason (EIO, ENOSPC,
+  // EROFS...) is in its errno, which the client and /health must see too.
+  if (int err = arrow::internal::ErrnoFromStatus(status); err > 0) {
+    message += ": ";
+    message += std::strerror(err);
+  }
   const IngesterOptions& o = impl_->options;
   // Longest first, so that the WAL dir inside the data dir is named as the WAL dir.
   std::vector<std::pair<std::string, std::string>> dirs;
@@ -630,7 +639,20 @@ arrow::Status Ingester::CheckHealth() const {
         "--object-store or --wal-dir to another one");
   }
   ARROW_RETURN_NOT_OK(impl_->CheckCatalog());
-  return impl_->wal->sticky_error();
+  ARROW_RETURN_NOT_OK(impl_->wal->sticky_error());
+  if (impl_->rotation != nullptr) {
+    // Writes are still acknowledged (the current segment takes them), but that segment
+    // cannot be closed, so it is never deleted and the WAL only grows: say so.
+    if (arrow::Status rotation = impl_->rotation->last_error(); !rotation.ok()) {
+      return arrow::Status(
+          rotation.code(),
+          "the WAL cannot rotate (writes go on into the current segment, which cannot "
+          "be closed and deleted until a rotation succeeds): " +
+              rotation.message(),
+          rotation.detail());
+    }
+  }
+  return arrow::Status::OK();
 }
 
 arrow::Result<std::string> Ingester::CatalogJson(bool with_files) const {

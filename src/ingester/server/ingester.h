@@ -97,7 +97,8 @@ class Ingester {
   // {"databases":[{"name":"db","partition_template":{"parts":[...]}}, ...]}, by name.
   arrow::Result<std::string> DatabasesJson() const;
 
-  // Handlers for the Flight server (DoGet, DoPut, listing); valid while the Ingester lives.
+  // Handlers for the Flight server (DoGet, DoPut, listing); valid while the Ingester
+  // lives.
   FlightHandlers flight_handlers() const;
 
   // The one query path of every reader (Flight's handlers hold the same): the concurrent
@@ -108,12 +109,15 @@ class Ingester {
   // A stable name for this process in query responses: --ingester-id or the host name.
   const std::string& ingester_id() const;
 
-  // OK while writes are accepted.
+  // OK when all is well (/health): fails while writes are refused (shutdown, full disk,
+  // catalog gone, a failed WAL) and while the WAL cannot rotate (writes are accepted but
+  // cannot be persisted).
   arrow::Status CheckHealth() const;
 
   // `status`'s message for a client: the server's own directories (data dir, WAL dir,
   // local object store, catalog file), which errors from the filesystem name in full,
-  // are replaced by the flag that sets them ("<wal-dir>/0000...01.dat").
+  // are replaced by the flag that sets them ("<wal-dir>/0000...01.dat"); an I/O error
+  // gets the reason its errno gives appended (": Input/output error").
   std::string ClientMessage(const arrow::Status& status) const;
 
   // Namespaces, tables (with columns) and partitions (buffered rows, persisted files)

@@ -34,6 +34,7 @@ class FaultInjectionFileSystem::File final : public WritableFile {
   arrow::Status Sync() override { return fs_->FileSync(this); }
   arrow::Status Close() override { return base_->Close(); }
   uint64_t size() const override { return base_->size(); }
+  void Renamed(std::string path) override { base_->Renamed(std::move(path)); }
 
   WritableFile* base() { return base_.get(); }
   FileState* state() { return state_.get(); }

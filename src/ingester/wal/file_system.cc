@@ -67,9 +67,10 @@ class PosixWritableFile final : public WritableFile {
   }
 
   uint64_t size() const override { return size_; }
+  void Renamed(std::string path) override { path_ = std::move(path); }
 
  private:
-  const std::string path_;
+  std::string path_;
   int fd_;
   uint64_t size_ = 0;
 };

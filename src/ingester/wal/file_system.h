@@ -26,6 +26,8 @@ class WritableFile {
   virtual arrow::Status Close() = 0;
   // Bytes in the file: appended so far (a failed Append may leave more on disk).
   virtual uint64_t size() const = 0;
+  // Tells the file it was renamed to `path`, the name its later errors give.
+  virtual void Renamed(std::string path) = 0;
 };
 
 // A file open for reading at offsets. Thread-compatible.

@@ -52,6 +52,11 @@ int64_t RotationTask::rotations() const { return rotations_.load(); }
 
 int64_t RotationTask::failures() const { return failures_.load(); }
 
+arrow::Status RotationTask::last_error() const {
+  MutexLock lock(&mu_);
+  return last_error_;
+}
+
 void RotationTask::Run() {
   using Clock = std::chrono::steady_clock;
   auto deadline = Clock::now() + options_.period;
@@ -64,6 +69,9 @@ void RotationTask::Run() {
     trigger_ = false;
     mu_.Unlock();
     auto closed = wal_->Rotate();
+    mu_.Lock();
+    last_error_ = closed.status();  // before the callbacks: they may read it
+    mu_.Unlock();
     if (closed.ok()) {
       rotations_.fetch_add(1);
       spdlog::info("WAL rotation: closed segment {} ({} entries, {} rows, {} bytes)",

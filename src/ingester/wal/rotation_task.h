@@ -50,6 +50,10 @@ class RotationTask {
   int64_t rotations() const;
   // Failed Rotate() calls (logged; a failed WAL fails every later one too).
   int64_t failures() const;
+  // The error of the latest rotation if it failed, OK once one succeeds (and before the
+  // first). While it is set, writes go on into a segment that cannot be closed, hence
+  // never deleted: the WAL only grows. /health reports it. Thread-safe.
+  arrow::Status last_error() const;
 
  private:
   RotationTask(std::shared_ptr<Wal> wal, RotationTaskOptions options, Callback on_rotated,
@@ -65,6 +69,7 @@ class RotationTask {
   CondVar cv_;
   bool stop_ GUARDED_BY(mu_) = false;
   bool trigger_ GUARDED_BY(mu_) = false;
+  arrow::Status last_error_ GUARDED_BY(mu_);
   std::atomic<int64_t> rotations_{0};  // counted before the callback runs
   std::atomic<int64_t> failures_{0};
 

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "ingester/wal/fault_injection_fs.h"
 #include "ingester/wal/wal_test_util.h"
 
 namespace ingester::wal {
@@ -104,6 +105,7 @@ TEST_F(RotationTaskTest, FailuresAreReportedNotFatal) {
     ASSERT_TRUE(cv_.WaitFor(&mu_, 30s, [&]() REQUIRES(mu_) { return errors >= 1; }));
   }
   EXPECT_EQ((*task)->failures(), 1);
+  EXPECT_TRUE((*task)->last_error().IsInvalid()) << (*task)->last_error().ToString();
   (*task)->RotateNow();  // the task keeps going after a failure
   {
     MutexLock lock(&mu_);
@@ -111,6 +113,46 @@ TEST_F(RotationTaskTest, FailuresAreReportedNotFatal) {
     EXPECT_TRUE(closed_.empty());
   }
   EXPECT_EQ((*task)->rotations(), 0);
+}
+
+// A rotation that cannot create the next segment (here its header's fdatasync fails)
+// leaves the WAL writing the current one; last_error() says so until a rotation works.
+TEST_F(RotationTaskTest, LastErrorIsSetByAFailedRotationAndClearedByTheNext) {
+  auto fs = std::make_shared<FaultInjectionFileSystem>();
+  WalOptions wal_options;
+  wal_options.dir = tmp_.Sub("faulty");
+  wal_options.fs = fs;
+  auto made = Wal::Make(wal_options);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  std::shared_ptr<Wal> wal = std::move(*made);
+  RotationTaskOptions options;
+  options.period = 1h;
+  int errors = 0;  // guarded by mu_
+  auto task = RotationTask::Make(wal, options, Collect(), [&](const arrow::Status&) {
+    MutexLock lock(&mu_);
+    ++errors;
+    cv_.NotifyAll();
+  });
+  ASSERT_TRUE(task.ok());
+  EXPECT_TRUE((*task)->last_error().ok());
+  ASSERT_TRUE(wal->Append(MakeOp(1, 1, 4), true).ok());
+
+  fs->FailNextSync(EIO);
+  (*task)->RotateNow();
+  {
+    MutexLock lock(&mu_);
+    ASSERT_TRUE(cv_.WaitFor(&mu_, 30s, [&]() REQUIRES(mu_) { return errors >= 1; }));
+  }
+  const arrow::Status failed = (*task)->last_error();
+  EXPECT_TRUE(failed.IsIOError()) << failed.ToString();
+  EXPECT_TRUE(wal->sticky_error().ok());  // the current segment is still fine
+  ASSERT_TRUE(wal->Append(MakeOp(2, 1, 4), true).ok());
+
+  (*task)->RotateNow();
+  ASSERT_TRUE(WaitForCallbacks(1));
+  EXPECT_TRUE((*task)->last_error().ok()) << (*task)->last_error().ToString();
+  MutexLock lock(&mu_);
+  EXPECT_EQ(closed_[0].sequence_numbers.ToString(), "1-2");
 }
 
 TEST(RotationTaskOptions, RejectsANonPositivePeriod) {

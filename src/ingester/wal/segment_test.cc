@@ -81,6 +81,20 @@ TEST_F(SegmentTest, WriterPublishesUnderTheFinalName) {
   EXPECT_FALSE(std::filesystem::exists(dir_.Sub("00000000000000000003.dat.tmp")));
 }
 
+TEST_F(SegmentTest, ErrorsAfterThePublishNameTheFinalFile) {
+  // A failed write or fdatasync of a published segment names the file that exists (the
+  // error reaches the log, /health and clients), not its temporary name.
+  auto writer = SegmentWriter::Create(fs_.get(), dir_.path(), 3);
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->Publish().ok());
+  ASSERT_TRUE((*writer)->Close().ok());
+  arrow::Status status = (*writer)->AppendEntry("x");
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("00000000000000000003.dat'"), std::string::npos)
+      << status.ToString();
+  EXPECT_EQ(status.message().find(".tmp"), std::string::npos) << status.ToString();
+}
+
 TEST_F(SegmentTest, ReadsBackWhatWasWritten) {
   auto payloads = Payloads(5);
   auto offsets = WriteSegment(payloads);

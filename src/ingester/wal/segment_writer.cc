@@ -36,6 +36,7 @@ SegmentWriter::~SegmentWriter() { (void)Close(); }
 arrow::Status SegmentWriter::Publish() {
   std::string final_path = JoinPath(dir_, SegmentFileName(id_));
   ARROW_RETURN_NOT_OK(fs_->Rename(path_, final_path));
+  file_->Renamed(final_path);  // its errors name the file as it is now called
   path_ = final_path;
   return fs_->SyncDir(dir_);
 }

@@ -243,7 +243,17 @@ arrow::Result<ClosedSegment> Wal::Rotate() {
     id = next_segment_id_++;
   }
   // Prepared under its temporary name while appends go on.
-  ARROW_ASSIGN_OR_RAISE(auto next, SegmentWriter::Create(fs_, options_.dir, id));
+  auto created = SegmentWriter::Create(fs_, options_.dir, id);
+  if (!created.ok()) {
+    // The id was never published, and the WAL goes on in the current segment. Noted as
+    // deleted: the next rotation's id would otherwise make the ledger call it handed out,
+    // and the next start would take the gap for a lost segment. Saved with the ledger's
+    // next change (until then the ledger on disk does not count the id as handed out).
+    MutexLock lock(&ledger_mu_);
+    ledger_.NoteDeleted(id);
+    return created.status();
+  }
+  std::unique_ptr<SegmentWriter> next = std::move(*created);
 
   ClosedSegment closed;
   arrow::Status status;

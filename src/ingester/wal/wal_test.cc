@@ -382,6 +382,34 @@ TEST_F(WalTest, RotateReturnsTheSegmentAndDeleteRemovesIt) {
   EXPECT_EQ(wal->ClosedSegmentIds(), std::vector<SegmentId>{2});
 }
 
+// A rotation that cannot create its new segment (a full or read-only directory, a failed
+// header sync) is not fatal: the WAL goes on in the current segment, and the id it
+// skipped is not taken for a lost segment at the next start.
+TEST_F(WalTest, AFailedRotationLeavesNoGapTheNextStartTakesForALoss) {
+  {
+    auto wal = Open();
+    ASSERT_TRUE(wal->Append(MakeOp(1), true).ok());
+    fault_fs_->FailNextSync(EIO);  // the new segment's header
+    auto failed = wal->Rotate();
+    ASSERT_FALSE(failed.ok());
+    EXPECT_EQ(arrow::internal::ErrnoFromStatus(failed.status()), EIO);
+    EXPECT_TRUE(wal->sticky_error().ok());
+    ASSERT_TRUE(wal->Append(MakeOp(2), true).ok());
+    auto rotated = wal->Rotate();  // skips id 2
+    ASSERT_TRUE(rotated.ok()) << rotated.status();
+    EXPECT_EQ(rotated->id, 1u);
+    EXPECT_EQ(wal->current_segment_id(), 3u);
+    ASSERT_TRUE(wal->Append(MakeOp(3), true).ok());
+    ASSERT_TRUE(wal->Close().ok());
+  }
+  EXPECT_FALSE(std::filesystem::exists(SegmentPath(2)));
+  CollectingSink sink;
+  ReplayStats stats = Replay(&sink);  // no DataLoss for segment 2
+  EXPECT_EQ(sink.sequence_numbers(), (std::vector<SequenceNumber>{1, 2, 3}));
+  auto wal = Open();
+  EXPECT_EQ(wal->current_segment_id(), 4u);
+}
+
 TEST_F(WalTest, MakeContinuesAfterExistingSegmentsAndRemovesUnpublishedOnes) {
   {
     auto wal = Open();
