@@ -293,7 +293,14 @@ HttpResponse HandleQuery(const RouteContext& ctx, const HttpRequest& req) {
 
 HttpResponse HandleHealth(const RouteContext& ctx, const HttpRequest&) {
   auto status = ctx.ingester->CheckHealth();
-  if (status.ok()) return HttpResponse::Json(200, "{\"status\":\"pass\"}");
+  if (status.ok()) {
+    // Writes are accepted and acknowledged durably, so a load balancer keeps sending
+    // them (200), while the message tells the operator what to fix (docs/operations.md).
+    const std::string warning = ctx.ingester->HealthWarning();
+    if (warning.empty()) return HttpResponse::Json(200, "{\"status\":\"pass\"}");
+    return HttpResponse::Json(
+        200, "{\"status\":\"warn\",\"message\":" + json::Quote(warning) + "}");
+  }
   auto res =
       HttpResponse::Json(503, "{\"status\":\"fail\",\"message\":" +
                                   json::Quote(ctx.ingester->ClientMessage(status)) + "}");

@@ -97,7 +97,8 @@ class Ingester {
   // {"databases":[{"name":"db","partition_template":{"parts":[...]}}, ...]}, by name.
   arrow::Result<std::string> DatabasesJson() const;
 
-  // Handlers for the Flight server (DoGet, DoPut, listing); valid while the Ingester lives.
+  // Handlers for the Flight server (DoGet, DoPut, listing); valid while the Ingester
+  // lives.
   FlightHandlers flight_handlers() const;
 
   // The one query path of every reader (Flight's handlers hold the same): the concurrent
@@ -110,6 +111,11 @@ class Ingester {
 
   // OK while writes are accepted.
   arrow::Status CheckHealth() const;
+  // While writes are accepted, what an operator must still fix: partitions that cannot
+  // be persisted (a permanent persist failure: their data stays buffered and in the
+  // WAL), with the reason and what to do. Empty when there is nothing. /health answers
+  // 200 with status "warn" and this message.
+  std::string HealthWarning() const;
 
   // `status`'s message for a client: the server's own directories (data dir, WAL dir,
   // local object store, catalog file), which errors from the filesystem name in full,
