@@ -10,6 +10,7 @@
 
 #include "ingester/buffer/buffer_test_util.h"
 #include "ingester/persist/persist_core_test_util.h"
+#include "ingester/persist/persist_error.h"
 
 namespace ingester::persist {
 namespace {
@@ -280,20 +281,20 @@ TEST_F(PersistJobTest, OverTheMemoryLimitFailsCleanlyAndLeavesNothing) {
   EXPECT_EQ(result.output_rows, 50'000);
 }
 
-TEST_F(PersistJobTest, UploadFailuresAreRetriedAndRecordNothing) {
+TEST_F(PersistJobTest, PermanentUploadFailuresAreNotRetriedAndRecordNothing) {
   auto partition = NewPartition(catalog_.partition);
   PERSIST_ASSERT_OK(partition->BufferWrite(
       1, BatchMaker().Tag("host", {"a"}).I64("v", {1}).Time({1}).Build()));
   PERSIST_ASSIGN_OR_FAIL(auto snapshot, partition->MarkPersisting());
-  // A file where the namespace directory should be: every upload attempt fails.
+  // A file where the namespace directory should be: a permanent error, not retried.
   const auto blocker =
       objects_dir_.path() / "objects" / std::to_string(catalog_.ns.id.value());
   std::ofstream(blocker) << "in the way";
   auto failed = RunPersistJob(Context(), *snapshot);
   ASSERT_FALSE(failed.ok());
   EXPECT_TRUE(failed.status().IsIOError()) << failed.status().ToString();
-  EXPECT_NE(failed.status().message().find("gave up after 2 attempts"),
-            std::string::npos);
+  EXPECT_TRUE(IsPermanentPersistError(failed.status())) << failed.status().ToString();
+  EXPECT_EQ(failed.status().message().find("gave up"), std::string::npos);
   PERSIST_ASSIGN_OR_FAIL(auto files,
                          catalog_.catalog->ListParquetFiles(catalog_.partition.id));
   EXPECT_TRUE(files.empty());

@@ -90,6 +90,11 @@ class Connection final : public HttpConnection,
     buffer_ = beast::flat_buffer();
   }
 
+  bool Busy() const override {
+    return state_ == State::kHeader || state_ == State::kBody ||
+           state_ == State::kWorking || state_ == State::kWriting;
+  }
+
   void CheckDeadline(Clock::time_point now) override {
     if (now < deadline_) return;
     switch (state_) {
@@ -120,6 +125,7 @@ class Connection final : public HttpConnection,
   const HttpFrontOptions& options() const { return front_->options; }
 
   void BeginRequest() {
+    if (front_->draining.load()) return GracefulClose();  // no new request now
     reader_.Reset();
     close_after_ = false;
     if (buffer_.size() > 0) {  // a pipelined request
@@ -226,7 +232,7 @@ class Connection final : public HttpConnection,
   void OnResponse(HttpResponse response) {
     if (state_ == State::kClosed) return;
     request_ = HttpRequest();
-    close_after_ = !keep_alive_ || front_->stopping.load();
+    close_after_ = !keep_alive_ || front_->stopping.load() || front_->draining.load();
     const bool stream = response.stream != nullptr && !head_;
     const bool chunked = stream && version_ == 11;
     if (stream && !chunked)

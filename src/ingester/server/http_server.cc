@@ -403,6 +403,10 @@ arrow::Result<std::unique_ptr<HttpServer>> HttpServer::Start(
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
+int HttpServer::Drain(std::chrono::steady_clock::time_point deadline) {
+  return impl_->front->Drain(deadline);
+}
+
 HttpServer::~HttpServer() { Stop(); }
 
 int HttpServer::port() const { return impl_->front->port(); }

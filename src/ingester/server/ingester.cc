@@ -803,10 +803,12 @@ std::string Ingester::MetricsText() const {
 const IngesterOptions& Ingester::options() const { return impl_->options; }
 
 arrow::Status Ingester::Shutdown() {
+  return Shutdown(std::chrono::steady_clock::now() + impl_->options.shutdown_timeout);
+}
+
+arrow::Status Ingester::Shutdown(std::chrono::steady_clock::time_point deadline) {
   if (impl_->shutting_down.exchange(true)) return arrow::Status::OK();
   using Clock = std::chrono::steady_clock;
-  const auto start = Clock::now();
-  const auto deadline = start + impl_->options.shutdown_timeout;
   // At the deadline, whatever is still persisting is abandoned (a persist that keeps
   // failing, or a worker queue too full to take the last snapshots): the handle stops,
   // which ends retry waits and every wait for queue room, so Drain returns.
@@ -839,7 +841,12 @@ arrow::Status Ingester::Shutdown() {
   }
   if (impl_->persist_handle) impl_->persist_handle->Stop();
   watchdog.request_stop();
-  if (!drained.ok()) impl_->LogLeftToWal();
+  if (!drained.ok()) {
+    impl_->LogLeftToWal();
+    drained = drained.WithMessage(
+        "shutdown: not everything was persisted (", drained.message(),
+        "); the rest is in the WAL and is replayed and persisted at the next start");
+  }
   // Always: acknowledged writes made with no_sync=true are only durable once synced.
   arrow::Status closed = impl_->wal->Close();
   if (!drained.ok()) return drained;

@@ -3,6 +3,7 @@
 // exposing the parts' types.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -132,7 +133,12 @@ class Ingester {
 
   const IngesterOptions& options() const;
 
-  // Refuses new writes and waits for the ones in flight. Idempotent.
+  // Refuses new writes (503), lets the ones in flight finish until `deadline` (later,
+  // those not yet in the WAL are refused, never acknowledged), persists every buffer
+  // until `deadline` (what is left stays in the WAL, each partition named in the log),
+  // and closes the WAL. Not OK when something was left unpersisted. Idempotent.
+  arrow::Status Shutdown(std::chrono::steady_clock::time_point deadline);
+  // Shutdown(now + --shutdown-timeout).
   arrow::Status Shutdown();
 
  private:
