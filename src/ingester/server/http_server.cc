@@ -295,7 +295,8 @@ HttpResponse HandleHealth(const RouteContext& ctx, const HttpRequest&) {
   auto status = ctx.ingester->CheckHealth();
   if (status.ok()) {
     // Writes are accepted and acknowledged durably, so a load balancer keeps sending
-    // them (200), while the message tells the operator what to fix (docs/operations.md).
+    // them (200), while the message tells the operator what to fix (docs/architecture.md,
+    // "Persist failures").
     const std::string warning = ctx.ingester->HealthWarning();
     if (warning.empty()) return HttpResponse::Json(200, "{\"status\":\"pass\"}");
     return HttpResponse::Json(
