@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <atomic>
 #include <future>
 #include <utility>  // before Boost.Asio 1.74, whose awaitable.hpp misses it
 #include <vector>
@@ -217,7 +218,8 @@ int HttpFront::Drain(Clock::time_point deadline) {
     for (auto& r : results) total += r.get();
     return total;
   };
-  int busy = on_shards([impl](Shard* shard, bool first) {
+  std::atomic<int> idle{0};
+  int busy = on_shards([impl, &idle](Shard* shard, bool first) {
     if (first) {
       error_code ec;
       impl->acceptor->close(ec);
@@ -231,13 +233,15 @@ int HttpFront::Drain(Clock::time_point deadline) {
         ++under_way;
       } else {
         connection->Close();  // idle (a lingering one has its answer and closes soon)
+        idle.fetch_add(1);
       }
     }
     return under_way;
   });
-  if (busy > 0) {
-    spdlog::info("HTTP: stopped accepting; waiting for {} request(s) under way", busy);
-  }
+  spdlog::info(
+      "HTTP: stopped accepting; closed {} open client connection(s) that were idle; "
+      "waiting for {} request(s) under way",
+      idle.load(), busy);
   while (busy > 0 && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::milliseconds(20),
                                                           deadline - Clock::now()));
