@@ -56,8 +56,9 @@ void AddServeFlags(CLI::App* serve, ingester::IngesterOptions* o, TextFlags* t) 
                  "Create the bucket if missing")
       ->envname("INGESTER_S3_CREATE_BUCKET");
   flag("--shutdown-timeout", &t->shutdown_timeout, "INGESTER_SHUTDOWN_TIMEOUT",
-       "On SIGTERM, wait this long for every buffer to persist; what is left stays in the "
-       "WAL for the next start");
+       "On SIGTERM, the bound on the whole shutdown: requests under way may finish and "
+       "buffers persist until then; later requests are cancelled (never acknowledged) "
+       "and what is not persisted stays in the WAL for the next start");
   flag("--wal-rotation-period", &t->wal_rotation_period, "INGESTER_WAL_ROTATION_PERIOD",
        "Close the WAL segment and persist everything this often");
   flag("--persist-workers", &o->persist_workers, "INGESTER_PERSIST_WORKERS",
@@ -136,7 +137,8 @@ arrow::Result<std::string> ReadTokenFile(const std::string& path) {
   const auto first = line.find_first_not_of(" \t\r");
   const auto last = line.find_last_not_of(" \t\r");
   if (first == std::string::npos) {
-    return arrow::Status::Invalid("--token-file: ", path, " holds no token on its first line");
+    return arrow::Status::Invalid("--token-file: ", path,
+                                  " holds no token on its first line");
   }
   return line.substr(first, last - first + 1);
 }
