@@ -457,9 +457,14 @@ bool Ingester::Impl::DrainWrites(std::chrono::steady_clock::time_point deadline)
 }
 
 void Ingester::Impl::LogLeftToWal() {
+  constexpr size_t kNamed = 20;  // one line each; the rest are counted
+  size_t partitions = 0;
+  int64_t rows = 0;
   for (const auto& p : buffer->Partitions()) {
     const PartitionStats stats = p->Stats();
     if (stats.rows() == 0) continue;
+    rows += stats.rows();
+    if (++partitions > kNamed) continue;
     spdlog::warn(
         "shutdown: partition {} ({}.{} '{}') not persisted: {} rows left to the WAL "
         "(replayed at the next start)",
@@ -467,6 +472,10 @@ void Ingester::Impl::LogLeftToWal() {
         p->namespace_name().Peek().value_or(std::to_string(p->namespace_id().value())),
         p->table_name().Peek().value_or(std::to_string(p->table_id().value())),
         p->partition_key(), stats.rows());
+  }
+  if (partitions > kNamed) {
+    spdlog::warn("shutdown: {} partitions ({} rows) left to the WAL in all", partitions,
+                 rows);
   }
 }
 
