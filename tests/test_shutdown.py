@@ -110,7 +110,7 @@ def test_sigterm_lets_a_request_under_way_finish_within_the_timeout(make_server)
     assert b"Connection: close" in answer, answer
     assert server.proc.wait(timeout=30) == 0
     assert time.monotonic() - started < 15
-    assert rows_after_restart(server, 10) == 1000
+    assert rows_after_restart(server, 1000) == 1000
 
 
 def _connects(server):
