@@ -4,6 +4,7 @@
 #include <arrow/filesystem/api.h>
 #include <arrow/filesystem/s3fs.h>
 #include <arrow/io/interfaces.h>
+#include <arrow/util/io_util.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 
 #include "ingester/common/error.h"
 #include "ingester/common/uuid.h"
+#include "ingester/persist/persist_error.h"
 
 namespace ingester::persist {
 
@@ -36,8 +38,12 @@ std::mt19937_64& ThreadRng() {
   return rng;
 }
 
-arrow::Status ErrnoError(const std::string& what, const std::string& path) {
-  return arrow::Status::IOError(what, " '", path, "': ", std::strerror(errno));
+// With the errno as the status detail, so that ClassifyPersistError can tell a
+// permission error from a transient one.
+arrow::Status ErrnoError(const std::string& what, const std::string& path,
+                         int errnum = errno) {
+  return arrow::internal::IOErrorFromErrno(errnum, what, " '", path,
+                                           "': ", std::strerror(errnum));
 }
 
 // Object paths: relative, '/'-separated, no empty, '.' or '..' parts.
@@ -112,6 +118,7 @@ std::chrono::nanoseconds BackoffDelay(const RetryPolicy& policy, int retry,
 bool IsTransientError(const arrow::Status& status) {
   if (status.ok()) return false;
   if (const auto kind = ErrorKindOf(status)) return *kind == ErrorKind::kRetryable;
+  if (IsPermanentPersistError(status)) return false;
   return status.IsIOError() || status.IsUnknownError();
 }
 
@@ -266,10 +273,7 @@ arrow::Status ObjectStore::PutLocal(const std::string& path, const arrow::Buffer
   const std::filesystem::path dir = target.parent_path();
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    return arrow::Status::IOError("cannot create directory '", dir.string(),
-                                  "': ", ec.message());
-  }
+  if (ec) return ErrnoError("cannot create directory", dir.string(), ec.value());
   const std::string temp = (dir / (std::string(kTempPrefix) + GenerateUuidV4())).string();
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoError("cannot create", temp);

@@ -76,8 +76,9 @@ std::chrono::nanoseconds BackoffDelay(const RetryPolicy& policy, int retry,
                                       double uniform01);
 
 // Whether an error is worth retrying: transient I/O (IOError, UnknownError) and errors
-// marked ErrorKind::kRetryable. Input errors, conflicts, NotFound, OutOfMemory and
-// Cancelled are not.
+// marked ErrorKind::kRetryable. Permanent errors (persist_error.h: permission, read-only
+// file system, not a directory, missing bucket), input errors, conflicts, NotFound,
+// OutOfMemory and Cancelled are not.
 bool IsTransientError(const arrow::Status& status);
 
 using RetryablePredicate = std::function<bool(const arrow::Status&)>;

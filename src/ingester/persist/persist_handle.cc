@@ -1,5 +1,6 @@
 #include "ingester/persist/persist_handle.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "ingester/persist/persist_worker.h"
@@ -67,6 +68,16 @@ arrow::Result<PersistHandle> PersistHandle::Make(PersistHandleOptions options) {
                            "Persist jobs completed (file written, buffer released).");
     m.failures = r->AddCounter("ingester_persist_job_failures_total",
                                "Persist job attempts that failed (and were retried).");
+    m.transient_failures = r->AddCounter(
+        "ingester_persist_failures_total",
+        "Persist job attempts that failed, by kind: transient (retried with back-off) or "
+        "permanent (not retried; the partition stays buffered and in the WAL).",
+        "kind=\"transient\"");
+    m.permanent_failures =
+        r->AddCounter("ingester_persist_failures_total", "", "kind=\"permanent\"");
+    m.blocked_partitions = r->AddGauge(
+        "ingester_persist_blocked_partitions",
+        "Partitions not persisted since a permanent persist failure (see /health).");
     m.cancelled = r->AddCounter("ingester_persist_jobs_cancelled_total",
                                 "Persist jobs abandoned because the handle stopped.");
     m.rows = r->AddCounter("ingester_persist_rows_total",
@@ -206,6 +217,20 @@ size_t PersistHandle::QueueLength(size_t worker) const {
   return state_->shared.workers[worker]->size();
 }
 
+std::vector<PersistFailure> PersistHandle::PermanentFailures() const {
+  std::vector<PersistFailure> out;
+  if (!valid()) return out;
+  WorkerShared& shared = state_->shared;
+  {
+    MutexLock lock(&shared.failures_mu);
+    for (const auto& [id, failure] : shared.permanent) out.push_back(failure);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a.partition_id.value() < b.partition_id.value();
+  });
+  return out;
+}
+
 PersistHandleStats PersistHandle::stats() const {
   PersistHandleStats s;
   if (!valid()) return s;
@@ -213,6 +238,8 @@ PersistHandleStats PersistHandle::stats() const {
   s.enqueued = shared.enqueued.load();
   s.completed = shared.completed.load();
   s.failed_attempts = shared.failed_attempts.load();
+  s.permanent_failures = shared.permanent_failures.load();
+  s.blocked_partitions = static_cast<int64_t>(PermanentFailures().size());
   s.cancelled = shared.cancelled.load();
   s.rows = shared.rows.load();
   s.file_bytes = shared.file_bytes.load();

@@ -20,8 +20,15 @@
 // returning it; the completed persist count grows), releases the snapshot's sequence
 // numbers in the WAL reference tracker (which deletes segments left with none), counts
 // it in the metrics, logs the job's timings at INFO and calls the job's completion
-// callback. A job that fails is logged and retried after an exponential back-off, for
-// ever: data is never dropped (it also stays in the WAL until persisted).
+// callback. A job that fails with a transient error (persist_error.h) is logged and
+// retried after a capped exponential back-off with jitter, until it succeeds or the
+// handle stops. A job that fails with a permanent error (permission, read-only file
+// system, missing bucket, data that cannot be encoded) is not retried: it is logged once
+// at ERROR, counted, and its partition is blocked (PermanentFailures()): the partition's
+// later snapshots are not persisted either (its persists must complete in generation
+// order), so all its data stays buffered (readable) and its writes stay in the WAL,
+// whose segments the tracker keeps until a restart, after the operator's fix, replays
+// and persists them. Data is never dropped.
 //
 // Saturation: an Enqueue that finds its queue full sets IngestBlock::kPersistSaturated
 // (writes get 503) before it waits; a worker that dequeues clears it once every queue is
@@ -73,10 +80,12 @@ PersistJobFn MakePersistJobFn(PersistJobContext context);
 // What a completion callback learns about its job.
 struct PersistCompletion {
   // OK: persisted, removed from the partition and released in the WAL. Cancelled: the
-  // handle stopped first (the data stays buffered and in the WAL). Anything else: the
-  // file was written but MarkPersisted refused the snapshot (snapshots of the partition
-  // enqueued out of generation order, a caller bug).
+  // handle stopped first (the data stays buffered and in the WAL). `permanent`: the job
+  // (or an earlier one of the partition) failed permanently; the data stays buffered and
+  // in the WAL. Anything else: the file was written but MarkPersisted refused the
+  // snapshot (snapshots of the partition enqueued out of generation order, a caller bug).
   arrow::Status status;
+  bool permanent = false;
   PartitionId partition_id;
   uint64_t generation = 0;
   // Valid when status is OK.
@@ -89,6 +98,19 @@ struct PersistCompletion {
   std::chrono::nanoseconds total{0};   // since the Enqueue call
 };
 using PersistCallback = std::function<void(const PersistCompletion&)>;
+
+// A partition whose persist failed permanently (see the top of the file).
+struct PersistFailure {
+  PartitionId partition_id;
+  // "partition 7 (db.cpu '2024-01-01')", for logs and /health.
+  std::string partition;
+  uint64_t generation = 0;  // of the snapshot that failed
+  // PersistErrorClass::reason and ::remedy.
+  std::string reason;
+  std::string remedy;
+  // The job's error message.
+  std::string error;
+};
 
 struct PersistHandleOptions {
   // --persist-workers: threads persisting in parallel.
@@ -104,9 +126,10 @@ struct PersistHandleOptions {
   std::shared_ptr<IngestState> ingest_state;
   // Optional; must outlive the handle. ingester_persist_* counters and gauges.
   MetricsRegistry* metrics = nullptr;
-  // Back-off between runs of a job that failed (the job retries transient upload and
-  // catalog errors itself; this covers what escapes). max_attempts is ignored: a persist
-  // is retried until it succeeds or the handle stops.
+  // Back-off between runs of a job that failed transiently (the job retries transient
+  // upload and catalog errors itself; this covers what escapes). max_attempts is
+  // ignored: a persist is retried until it succeeds, fails permanently or the handle
+  // stops.
   RetryPolicy retry{.initial_delay = std::chrono::milliseconds(1000),
                     .max_delay = std::chrono::milliseconds(60'000)};
 
@@ -115,8 +138,10 @@ struct PersistHandleOptions {
 
 struct PersistHandleStats {
   int64_t enqueued = 0;
-  int64_t completed = 0;  // persisted and released
-  int64_t failed_attempts = 0;
+  int64_t completed = 0;           // persisted and released
+  int64_t failed_attempts = 0;     // transient and permanent
+  int64_t permanent_failures = 0;  // jobs that failed permanently
+  int64_t blocked_partitions = 0;  // PermanentFailures().size()
   int64_t cancelled = 0;
   int64_t rows = 0;        // rows written to files (after de-duplication)
   int64_t file_bytes = 0;  // bytes of the files
@@ -160,6 +185,9 @@ class PersistHandle {
   // at the timeout. Thread-safe.
   bool WaitIdle(std::chrono::nanoseconds timeout) const;
   bool idle() const;
+
+  // The partitions blocked by a permanent failure, by partition id. Thread-safe.
+  std::vector<PersistFailure> PermanentFailures() const;
 
   // Stops every worker: waits for running jobs (asking them to stop retrying) and
   // cancels queued ones. Later Enqueue calls fail with Cancelled. Idempotent.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <fstream>
 #include <future>
 #include <map>
 #include <set>
@@ -401,6 +402,132 @@ TEST(PersistHandleRealJobTest, PersistsThroughTheRealJob) {
   PIPELINE_ASSIGN_OR_FAIL(auto stored,
                           catalog.catalog->GetPartition(catalog.partition.id));
   EXPECT_EQ(stored.sort_key, (std::vector<std::string>{"host", "dc", "time"}));
+}
+
+// A permanent error (the object store's directory is a regular file here) is not
+// retried: the job completes at once with it, the partition is blocked (later snapshots
+// are not run), and nothing is released: the data stays buffered and the WAL segment
+// stays. Transient failures do not block.
+TEST(PersistHandleRealJobTest, PermanentFailureIsNotRetriedAndKeepsDataAndWal) {
+  testing::CatalogWithPartition catalog;
+  PIPELINE_ASSERT_OK(catalog.Init({"host"}, {"v"}));
+  TempDir objects("persist-pipeline");
+  ObjectStoreOptions store_options;
+  store_options.url = "file://" + (objects.path() / "objects").string();
+  PIPELINE_ASSIGN_OR_FAIL(auto store, ObjectStore::Make(store_options));
+  // Where the namespace's directory would go.
+  std::ofstream(
+      (objects.path() / "objects" / std::to_string(catalog.ns.id.value())).string())
+      << "in the way";
+  PIPELINE_ASSIGN_OR_FAIL(auto executor, CompactionExecutor::Make({}));
+  PersistJobContext context;
+  context.catalog = catalog.catalog.get();
+  context.object_store = store.get();
+  context.executor = executor.get();
+  std::atomic<int> job_runs{0};
+  PersistJobFn real = MakePersistJobFn(context);
+  auto counting = [&](const PersistingSnapshot& s,
+                      const std::optional<std::vector<std::string>>& key,
+                      std::stop_token stop) {
+    job_runs.fetch_add(1);
+    return real(s, key, stop);
+  };
+
+  std::vector<wal::SegmentId> deleted;
+  wal::ReferenceTrackerOptions tracker_options;
+  tracker_options.delete_segment = [&](wal::SegmentId id) {
+    deleted.push_back(id);
+    return arrow::Status::OK();
+  };
+  std::shared_ptr<wal::ReferenceTracker> tracker =
+      *wal::ReferenceTracker::Make(std::move(tracker_options));
+  auto options = HandleOptions(counting, 2, 4);
+  options.tracker = tracker;
+  MetricsRegistry metrics;
+  options.metrics = &metrics;
+  PIPELINE_ASSIGN_OR_FAIL(PersistHandle handle, PersistHandle::Make(std::move(options)));
+
+  auto partition = std::make_shared<PartitionData>(
+      PartitionIdentity{catalog.partition.id, catalog.partition.key, catalog.ns.id,
+                        DeferredLoad<std::string>::Ready(catalog.ns.name),
+                        catalog.table.id,
+                        DeferredLoad<std::string>::Ready(catalog.table.name)},
+      MutableBufferOptions{});
+  using buffer_test::BatchMaker;
+  PIPELINE_ASSERT_OK(partition->BufferWrite(
+      1, BatchMaker().Tag("host", {"a"}).I64("v", {1}).Time({10}).Build()));
+  wal::SequenceNumberSet segment;
+  segment.AddRange(1, 2);
+  tracker->AddSegment(1, segment);
+
+  std::promise<PersistCompletion> first;
+  ASSERT_TRUE(*handle.MarkAndEnqueue(
+      partition, [&](const PersistCompletion& c) { first.set_value(c); }));
+  auto future = first.get_future();
+  ASSERT_EQ(future.wait_for(30s), std::future_status::ready) << "still retrying";
+  PersistCompletion c = future.get();
+  EXPECT_FALSE(c.status.ok());
+  EXPECT_TRUE(c.permanent);
+  EXPECT_EQ(c.attempts, 1);
+  EXPECT_EQ(job_runs.load(), 1);
+
+  const auto failures = handle.PermanentFailures();
+  ASSERT_EQ(failures.size(), 1u);
+  EXPECT_EQ(failures[0].partition_id, catalog.partition.id);
+  EXPECT_EQ(failures[0].reason, "not_a_directory");
+  EXPECT_EQ(failures[0].generation, 1u);
+  EXPECT_NE(failures[0].partition.find(catalog.partition.key), std::string::npos);
+  EXPECT_FALSE(failures[0].remedy.empty());
+
+  // A later snapshot of the blocked partition is not run (it must not overtake).
+  PIPELINE_ASSERT_OK(partition->BufferWrite(
+      2, BatchMaker().Tag("host", {"b"}).I64("v", {2}).Time({20}).Build()));
+  std::promise<PersistCompletion> second;
+  ASSERT_TRUE(*handle.MarkAndEnqueue(
+      partition, [&](const PersistCompletion& c) { second.set_value(c); }));
+  PersistCompletion c2 = second.get_future().get();
+  EXPECT_TRUE(c2.permanent);
+  EXPECT_EQ(c2.attempts, 0);
+  EXPECT_EQ(job_runs.load(), 1);
+  ASSERT_TRUE(handle.WaitIdle(30s));
+
+  // Nothing dropped: both generations are buffered, the segment is kept, no file.
+  EXPECT_EQ(partition->Stats().persisting_rows, 2);
+  EXPECT_EQ(partition->completed_persist_count(), 0u);
+  EXPECT_TRUE(deleted.empty());
+  PIPELINE_ASSIGN_OR_FAIL(auto files,
+                          catalog.catalog->ListParquetFiles(catalog.partition.id));
+  EXPECT_TRUE(files.empty());
+  EXPECT_EQ(handle.stats().permanent_failures, 1);
+  EXPECT_EQ(handle.stats().blocked_partitions, 1);
+  const std::string text = metrics.RenderText();
+  EXPECT_NE(text.find("ingester_persist_failures_total{kind=\"permanent\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("ingester_persist_failures_total{kind=\"transient\"} 0"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("ingester_persist_blocked_partitions 1"), std::string::npos)
+      << text;
+}
+
+TEST(PersistHandleTest, TransientFailuresAreCountedAndDoNotBlock) {
+  FakeJob job;
+  job.FailNext(2);  // IOError without errno: transient
+  auto tree = MakeTree();
+  auto options = HandleOptions(job.Fn());
+  MetricsRegistry metrics;
+  options.metrics = &metrics;
+  PIPELINE_ASSIGN_OR_FAIL(PersistHandle handle, PersistHandle::Make(std::move(options)));
+  auto partition = Write(*tree, 1, "2024-01-01", 1, 9);
+  ASSERT_TRUE(*handle.MarkAndEnqueue(partition));
+  ASSERT_TRUE(handle.WaitIdle(30s));
+  EXPECT_EQ(partition->completed_persist_count(), 1u);
+  EXPECT_TRUE(handle.PermanentFailures().empty());
+  const std::string text = metrics.RenderText();
+  EXPECT_NE(text.find("ingester_persist_failures_total{kind=\"transient\"} 2"),
+            std::string::npos)
+      << text;
 }
 
 }  // namespace

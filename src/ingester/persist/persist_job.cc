@@ -50,6 +50,32 @@ arrow::Result<ParquetFileId> RecordParquetFile(catalog::Catalog* catalog,
   return created;
 }
 
+// After a failed catalog record: removes the uploaded object unless the catalog lists
+// it (a reply lost after the commit), so that a failed job leaves no object the catalog
+// does not know. When the catalog cannot be asked the object stays: a retry of the job
+// overwrites it (same object id), and only a restart before that leaves it orphaned.
+void RemoveUnrecordedObject(const PersistJobContext& context,
+                            const catalog::ParquetFileRecord& record,
+                            const arrow::Status& error) {
+  auto files = context.catalog->ListParquetFiles(record.partition_id);
+  if (!files.ok()) {
+    spdlog::warn(
+        "{} stays in {} after a failed catalog record ({}); the catalog cannot "
+        "say whether it lists it: {}",
+        record.path, context.object_store->url(), error.ToString(),
+        files.status().ToString());
+    return;
+  }
+  for (const auto& file : *files) {
+    if (file.object_store_id == record.object_store_id) return;
+  }
+  const arrow::Status deleted = context.object_store->Delete(record.path);
+  if (!deleted.ok()) {
+    spdlog::warn("{} is left in {} without a catalog row (delete failed: {})",
+                 record.path, context.object_store->url(), deleted.ToString());
+  }
+}
+
 }  // namespace
 
 arrow::Status PersistJobContext::Validate() const {
@@ -232,10 +258,15 @@ arrow::Result<PersistJobResult> RunPersistJob(
   record.compaction_level = 0;
   record.created_at = created_at;
   record.path = path;
-  ARROW_ASSIGN_OR_RAISE(
-      record.id, RetryResult<ParquetFileId>(
-                     context.catalog_retry, "catalog record of " + path,
-                     [&] { return RecordParquetFile(context.catalog, record); }, stop));
+  auto recorded = RetryResult<ParquetFileId>(
+      context.catalog_retry, "catalog record of " + path,
+      [&] { return RecordParquetFile(context.catalog, record); }, stop);
+  if (!recorded.ok()) {
+    RemoveUnrecordedObject(context, record, recorded.status());
+    return recorded.status().WithMessage("persist of ", partition_text, ": ",
+                                         recorded.status().message());
+  }
+  record.id = *recorded;
   result.catalog_time = Clock::now() - phase_start;
   result.file = std::move(record);
   result.total_time = Clock::now() - job_start;

@@ -16,9 +16,14 @@
 //
 // What the caller does with the result (not done here): remove the snapshot from the
 // partition (PartitionData::MarkPersisted), release its WAL sequence numbers, notify.
-// If RunPersistJob fails, nothing is visible in the catalog; an object may have been
-// uploaded without a row (an orphan a garbage collector may remove); the snapshot stays
-// buffered and the job can simply run again.
+// If RunPersistJob fails, nothing is visible in the catalog, and the snapshot stays
+// buffered: the job can simply run again. Orphans: every attempt of a snapshot's job
+// writes the same object (its id is the snapshot's, fixed at MarkPersisting), so a
+// retry replaces the object of a failed attempt; a job whose catalog record fails
+// deletes its uploaded object unless the catalog lists it. An object is left without a
+// row only when the catalog cannot be asked then and the process ends before a retry
+// (the replayed data is persisted under a new id); a garbage collector may remove it.
+// A failed upload leaves nothing (ObjectStore::Put is atomic).
 //
 // Thread-safe: any number of jobs may run at once for different partitions. Jobs for one
 // partition must be serialised by the caller (the persist workers hash partitions to

@@ -10,6 +10,7 @@
 
 #include "ingester/buffer/buffer_test_util.h"
 #include "ingester/persist/persist_core_test_util.h"
+#include "ingester/persist/persist_error.h"
 
 namespace ingester::persist {
 namespace {
@@ -280,20 +281,20 @@ TEST_F(PersistJobTest, OverTheMemoryLimitFailsCleanlyAndLeavesNothing) {
   EXPECT_EQ(result.output_rows, 50'000);
 }
 
-TEST_F(PersistJobTest, UploadFailuresAreRetriedAndRecordNothing) {
+TEST_F(PersistJobTest, PermanentUploadFailuresAreNotRetriedAndRecordNothing) {
   auto partition = NewPartition(catalog_.partition);
   PERSIST_ASSERT_OK(partition->BufferWrite(
       1, BatchMaker().Tag("host", {"a"}).I64("v", {1}).Time({1}).Build()));
   PERSIST_ASSIGN_OR_FAIL(auto snapshot, partition->MarkPersisting());
-  // A file where the namespace directory should be: every upload attempt fails.
+  // A file where the namespace directory should be: a permanent error, not retried.
   const auto blocker =
       objects_dir_.path() / "objects" / std::to_string(catalog_.ns.id.value());
   std::ofstream(blocker) << "in the way";
   auto failed = RunPersistJob(Context(), *snapshot);
   ASSERT_FALSE(failed.ok());
   EXPECT_TRUE(failed.status().IsIOError()) << failed.status().ToString();
-  EXPECT_NE(failed.status().message().find("gave up after 2 attempts"),
-            std::string::npos);
+  EXPECT_TRUE(IsPermanentPersistError(failed.status())) << failed.status().ToString();
+  EXPECT_EQ(failed.status().message().find("gave up"), std::string::npos);
   PERSIST_ASSIGN_OR_FAIL(auto files,
                          catalog_.catalog->ListParquetFiles(catalog_.partition.id));
   EXPECT_TRUE(files.empty());
@@ -303,6 +304,54 @@ TEST_F(PersistJobTest, UploadFailuresAreRetriedAndRecordNothing) {
   PERSIST_ASSIGN_OR_FAIL(files,
                          catalog_.catalog->ListParquetFiles(catalog_.partition.id));
   EXPECT_EQ(files.size(), 1u);
+}
+
+// Every attempt of a snapshot's persist writes the same object: a job run again (a
+// retry after a reply lost past the catalog commit) replaces it and records it once.
+TEST_F(PersistJobTest, ARunAgainWritesTheSameObjectAndRecordsItOnce) {
+  auto partition = NewPartition(catalog_.partition);
+  PERSIST_ASSERT_OK(partition->BufferWrite(
+      1, BatchMaker().Tag("host", {"a"}).I64("v", {1}).Time({1}).Build()));
+  PERSIST_ASSIGN_OR_FAIL(auto snapshot, partition->MarkPersisting());
+  ASSERT_FALSE(snapshot->object_store_id.empty());
+  PERSIST_ASSIGN_OR_FAIL(auto first, RunPersistJob(Context(), *snapshot));
+  PERSIST_ASSIGN_OR_FAIL(auto again, RunPersistJob(Context(), *snapshot));
+  EXPECT_EQ(first.file.object_store_id, snapshot->object_store_id);
+  EXPECT_EQ(again.file.path, first.file.path);
+  EXPECT_EQ(again.file.id, first.file.id);
+  PERSIST_ASSIGN_OR_FAIL(auto files,
+                         catalog_.catalog->ListParquetFiles(catalog_.partition.id));
+  ASSERT_EQ(files.size(), 1u);
+  PERSIST_ASSIGN_OR_FAIL(auto objects, store_->List());
+  ASSERT_EQ(objects.size(), 1u);
+  EXPECT_EQ(objects[0].path, files[0].path);
+}
+
+// A job that fails permanently after its upload (here the catalog refuses the row: the
+// snapshot names another table than its partition's) deletes the object: nothing is
+// left in the store that the catalog does not list.
+TEST_F(PersistJobTest, APermanentFailureAfterTheUploadLeavesNoObject) {
+  PERSIST_ASSIGN_OR_FAIL(auto other,
+                         catalog_.catalog->GetOrCreateTable(catalog_.ns.id, "other"));
+  auto partition = std::make_unique<PartitionData>(
+      PartitionIdentity{catalog_.partition.id, catalog_.partition.key, catalog_.ns.id,
+                        DeferredLoad<std::string>::Ready(catalog_.ns.name), other.id,
+                        DeferredLoad<std::string>::Ready(other.name)},
+      MutableBufferOptions{});
+  PERSIST_ASSERT_OK(partition->BufferWrite(
+      1, BatchMaker().Tag("host", {"a"}).I64("v", {1}).Time({1}).Build()));
+  PERSIST_ASSIGN_OR_FAIL(auto snapshot, partition->MarkPersisting());
+  auto failed = RunPersistJob(Context(), *snapshot);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_TRUE(IsPermanentPersistError(failed.status())) << failed.status().ToString();
+  EXPECT_NE(failed.status().message().find("belongs to table"), std::string::npos)
+      << failed.status().ToString();
+  PERSIST_ASSIGN_OR_FAIL(auto files,
+                         catalog_.catalog->ListParquetFiles(catalog_.partition.id));
+  EXPECT_TRUE(files.empty());
+  PERSIST_ASSIGN_OR_FAIL(auto objects, store_->List());
+  EXPECT_TRUE(objects.empty()) << objects.size() << " orphaned object(s), first "
+                               << (objects.empty() ? "" : objects[0].path);
 }
 
 TEST_F(PersistJobTest, RejectsAnIncompleteContext) {

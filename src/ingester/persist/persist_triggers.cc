@@ -255,6 +255,18 @@ arrow::Status PersistTriggers::WaitPersistedAndReleased(
                                   std::chrono::duration<double>(timeout).count(), " s (",
                                   options_.handle.stats().in_flight, " left)");
   }
+  // A blocked partition's writes stay in the WAL until a restart: waiting for their
+  // segments would only wait out the timeout.
+  if (const auto failures = options_.handle.PermanentFailures(); !failures.empty()) {
+    std::string names;
+    for (const auto& f : failures) {
+      names += (names.empty() ? "" : "; ") + f.partition + ": " + f.reason;
+    }
+    return arrow::Status::IOError(failures.size(),
+                                  " partitions failed to persist permanently and are "
+                                  "left to the WAL (",
+                                  names, ")");
+  }
   if (options_.tracker != nullptr) {
     auto left = deadline - Clock::now();
     if (left < Clock::duration::zero()) left = Clock::duration::zero();
@@ -373,7 +385,8 @@ arrow::Status PersistTriggers::CheckDiskNow() {
   if (entering) {
     spdlog::warn(
         "WAL volume {:.1f}% full (>= {:.0f}%): refusing writes and persisting everything "
-        "so WAL segments can be deleted. If this does not clear, the persists cannot free "
+        "so WAL segments can be deleted. If this does not clear, the persists cannot "
+        "free "
         "space (e.g. the object store is on the same full volume): free space on the "
         "volume or move --object-store or --wal-dir to another one",
         use * 100, options_.disk_full_ratio * 100);

@@ -168,7 +168,9 @@ class PersistTriggers {
 
   // For shutdown, once writes are refused and in-flight ones are done: rotates, persists
   // every partition, waits until every persist job has completed and (with a tracker)
-  // every closed segment is deleted. TimedOut-style IOError at `timeout`.
+  // every closed segment is deleted. TimedOut-style IOError at `timeout`; IOError naming
+  // them as soon as the jobs are done if some partitions failed permanently (their
+  // segments stay).
   arrow::Status Drain(std::chrono::nanoseconds timeout);
 
   // The checks the trigger thread runs, run now on the caller's thread (tests, startup).

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "ingester/common/logging.h"
+#include "ingester/persist/persist_error.h"
 #include "ingester/wal/reference_tracker.h"
 
 namespace ingester::persist {
@@ -30,6 +31,22 @@ std::string Describe(const PersistingSnapshot& s) {
 }
 
 }  // namespace
+
+std::optional<PersistFailure> WorkerShared::PermanentFailureOf(PartitionId id) {
+  MutexLock lock(&failures_mu);
+  auto it = permanent.find(id);
+  if (it == permanent.end()) return std::nullopt;
+  return it->second;
+}
+
+void WorkerShared::AddPermanentFailure(PersistFailure failure) {
+  MutexLock lock(&failures_mu);
+  const PartitionId id = failure.partition_id;
+  permanent.emplace(id, std::move(failure));
+  if (metrics.blocked_partitions != nullptr) {
+    metrics.blocked_partitions->Set(static_cast<int64_t>(permanent.size()));
+  }
+}
 
 void WorkerShared::SetSaturated() {
   if (ingest_state == nullptr) return;
@@ -175,6 +192,39 @@ void PersistWorker::Complete(PersistItem& item, PersistCompletion completion) {
   shared_->JobFinished();
 }
 
+void PersistWorker::FailPermanently(PersistItem& item, PersistCompletion c,
+                                    const arrow::Status& error,
+                                    const PersistErrorClass& error_class,
+                                    PersistClock::time_point start) {
+  const PersistingSnapshot& snapshot = *item.snapshot;
+  PersistFailure failure;
+  failure.partition_id = snapshot.partition_id;
+  failure.partition = fmt::format(
+      "partition {} ({}.{} '{}')", snapshot.partition_id.value(),
+      snapshot.namespace_name.Peek().value_or(
+          std::to_string(snapshot.namespace_id.value())),
+      snapshot.table_name.Peek().value_or(std::to_string(snapshot.table_id.value())),
+      snapshot.partition_key);
+  failure.generation = snapshot.generation;
+  failure.reason = std::string(error_class.reason);
+  failure.remedy = std::string(error_class.remedy);
+  failure.error = error.message();
+  shared_->permanent_failures.fetch_add(1, std::memory_order_relaxed);
+  if (shared_->metrics.permanent_failures != nullptr) {
+    shared_->metrics.permanent_failures->Add();
+  }
+  spdlog::error(
+      "persist of {} failed permanently ({}), not retrying: {}. The partition's data "
+      "stays buffered and its WAL segments are kept; to persist it, {}, then restart "
+      "the ingester",
+      Describe(snapshot), failure.reason, error.ToString(), failure.remedy);
+  shared_->AddPermanentFailure(std::move(failure));
+  c.status = error;
+  c.permanent = true;
+  c.active = PersistClock::now() - start;
+  Complete(item, std::move(c));
+}
+
 void PersistWorker::Process(PersistItem item) {
   const PersistingSnapshot& snapshot = *item.snapshot;
   const PartitionId pid = snapshot.partition_id;
@@ -184,6 +234,17 @@ void PersistWorker::Process(PersistItem item) {
 
   PersistCompletion c;
   c.queued = start - item.enqueued;
+  // A blocked partition persists nothing more: its snapshots complete in generation
+  // order, and an earlier one is stuck (its data and this one's stay buffered).
+  if (auto failure = shared_->PermanentFailureOf(pid)) {
+    c.status = arrow::Status::IOError("not persisted: generation ", failure->generation,
+                                      " of ", failure->partition, " failed permanently (",
+                                      failure->reason, "): ", failure->error);
+    c.permanent = true;
+    spdlog::debug("persist of {} skipped: {}", Describe(snapshot), c.status.message());
+    Complete(item, std::move(c));
+    return;
+  }
   std::mt19937_64 rng(std::random_device{}());
   while (true) {
     ++c.attempts;
@@ -195,6 +256,15 @@ void PersistWorker::Process(PersistItem item) {
     }
     shared_->failed_attempts.fetch_add(1, std::memory_order_relaxed);
     if (shared_->metrics.failures != nullptr) shared_->metrics.failures->Add();
+    const PersistErrorClass error_class = ClassifyPersistError(result.status());
+    if (error_class.kind == PersistErrorKind::kPermanent &&
+        !shared_->stop.stop_requested()) {
+      FailPermanently(item, std::move(c), result.status(), error_class, start);
+      return;
+    }
+    if (shared_->metrics.transient_failures != nullptr) {
+      shared_->metrics.transient_failures->Add();
+    }
     if (shared_->stop.stop_requested()) {
       c.status = arrow::Status::Cancelled("persist handle stopped while persisting: ",
                                           result.status().ToString());

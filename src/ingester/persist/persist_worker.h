@@ -19,6 +19,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -27,6 +28,7 @@
 
 #include "ingester/common/metrics.h"
 #include "ingester/common/thread_annotations.h"
+#include "ingester/persist/persist_error.h"
 #include "ingester/persist/persist_handle.h"
 
 namespace ingester::persist {
@@ -57,9 +59,13 @@ struct WorkerShared {
   // Counters always kept (stats()); mirrored into the registry when one is given.
   std::atomic<int64_t> enqueued{0}, completed{0}, failed_attempts{0}, cancelled{0},
       rows{0}, file_bytes{0}, in_flight{0};
+  std::atomic<int64_t> permanent_failures{0};
   struct Metrics {
     Counter* jobs = nullptr;
     Counter* failures = nullptr;
+    Counter* transient_failures = nullptr;  // ingester_persist_failures_total{kind=...}
+    Counter* permanent_failures = nullptr;
+    Gauge* blocked_partitions = nullptr;
     Counter* cancelled = nullptr;
     Counter* rows = nullptr;
     Counter* input_rows = nullptr;
@@ -81,6 +87,13 @@ struct WorkerShared {
 
   // Called with the full queue's lock held, so the flag is set before that queue can
   // be dequeued (whose worker then re-checks).
+  // Partitions blocked by a permanent failure (persist_handle.h). Written by the
+  // partition's worker, read by anyone.
+  Mutex failures_mu;
+  std::unordered_map<PartitionId, PersistFailure> permanent GUARDED_BY(failures_mu);
+  std::optional<PersistFailure> PermanentFailureOf(PartitionId id) EXCLUDES(failures_mu);
+  void AddPermanentFailure(PersistFailure failure) EXCLUDES(failures_mu);
+
   void SetSaturated();
   // Clears the saturation when every queue is below half its depth. Called by workers
   // after each dequeue, with no queue lock held.
@@ -125,6 +138,10 @@ class PersistWorker {
   void Run() EXCLUDES(mu_);
   void Process(PersistItem item);
   void Complete(PersistItem& item, PersistCompletion completion);
+  // Records, logs and counts the permanent failure of `item`'s job, then completes it.
+  void FailPermanently(PersistItem& item, PersistCompletion c, const arrow::Status& error,
+                       const PersistErrorClass& error_class,
+                       PersistClock::time_point start);
   // Waits `delay` unless the handle stops first; false if it stopped.
   bool WaitBackoff(std::chrono::nanoseconds delay);
   void SetSizeLocked() REQUIRES(mu_);

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -89,6 +90,9 @@ int ServeUntilSignal(IngesterOptions options) {
     flight.tls_cert_pem = tls->cert_pem;
     flight.tls_key_pem = tls->key_pem;
   }
+  // Calls under way at SIGTERM may run until --shutdown-timeout, then are cancelled.
+  flight.shutdown_grace =
+      std::chrono::duration_cast<std::chrono::milliseconds>(resolved.shutdown_timeout);
   auto handlers = (*ingester)->flight_handlers();
   auto flight_server = query::FlightService::Start(flight, handlers.query,
                                                    handlers.writer, handlers.lister);
@@ -103,13 +107,23 @@ int ServeUntilSignal(IngesterOptions options) {
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
-  spdlog::info("received {}, shutting down", strsignal(signal_number));
-  // Refuse new writes first, finish the ones in flight, then close the listener.
-  auto st = (*ingester)->Shutdown();
+  spdlog::info("received {}, shutting down (--shutdown-timeout {:.1f} s)",
+               strsignal(signal_number),
+               std::chrono::duration<double>(resolved.shutdown_timeout).count());
+  // One deadline for everything. Both servers stop accepting; the requests and calls
+  // under way may finish until the deadline, then are cancelled (closed connections,
+  // CANCELLED calls: never a success for a write that was not applied). Then the
+  // ingester refuses writes, persists what it can until the deadline, and closes the WAL.
+  const auto deadline = std::chrono::steady_clock::now() + resolved.shutdown_timeout;
+  std::thread flight_stop([&flight_server] {
+    if (auto flight_st = (*flight_server)->Shutdown(); !flight_st.ok()) {
+      spdlog::warn("Flight shutdown: {}", flight_st.ToString());
+    }
+  });
+  (*server)->Drain(deadline);
+  flight_stop.join();
+  auto st = (*ingester)->Shutdown(deadline);
   (*server)->Stop();
-  if (auto flight_st = (*flight_server)->Shutdown(); !flight_st.ok()) {
-    spdlog::warn("Flight shutdown: {}", flight_st.ToString());
-  }
   if (!st.ok()) return Fail(st);
   spdlog::info("shutdown complete");
   return 0;

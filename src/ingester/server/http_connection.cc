@@ -123,6 +123,11 @@ class Connection final : public HttpConnection,
     if (!reading_) buffer_ = beast::flat_buffer();
   }
 
+  bool Busy() const override {
+    return state_ == State::kHeader || state_ == State::kBody ||
+           state_ == State::kWorking || state_ == State::kWriting;
+  }
+
   void CheckDeadline(Clock::time_point now) override {
     if (now < deadline_) return;
     switch (state_) {
@@ -173,6 +178,7 @@ class Connection final : public HttpConnection,
   }
 
   void BeginRequest() {
+    if (front_->draining.load()) return GracefulClose();  // no new request now
     reader_.Reset();
     close_after_ = false;
     if (buffer_.size() > 0) {  // a pipelined request
@@ -322,7 +328,7 @@ class Connection final : public HttpConnection,
   void OnResponse(HttpResponse response) {
     if (state_ == State::kClosed) return;
     request_ = HttpRequest();
-    close_after_ = !keep_alive_ || front_->stopping.load();
+    close_after_ = !keep_alive_ || front_->stopping.load() || front_->draining.load();
     const bool stream = response.stream != nullptr && !head_;
     const bool chunked = stream && version_ == 11;
     if (stream && !chunked)

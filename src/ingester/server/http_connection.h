@@ -32,6 +32,8 @@ struct FrontState {
   std::atomic<int> open{0};      // connections counted against max_connections
   std::atomic<int> refusing{0};  // connections being answered 503
   std::atomic<bool> stopping{false};
+  // HttpFront::Drain: no new request is read; responses close their connection.
+  std::atomic<bool> draining{false};
 
   MetricsRegistry metrics;
   Gauge* open_gauge =
@@ -73,6 +75,9 @@ class HttpConnection {
   virtual void Start() = 0;
   // Closes the socket at once and unregisters. Idempotent.
   virtual void Close() = 0;
+  // A request is under way (header or body being read, handler running, response being
+  // written): not idle, lingering or closed.
+  virtual bool Busy() const = 0;
   // Acts on an expired header, body, write, idle or linger deadline.
   virtual void CheckDeadline(std::chrono::steady_clock::time_point now) = 0;
 };

@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <atomic>
 #include <future>
 #include <utility>  // before Boost.Asio 1.74, whose awaitable.hpp misses it
 #include <vector>
@@ -202,6 +203,66 @@ int HttpFront::port() const { return impl_->port; }
 int HttpFront::max_connections() const { return impl_->state.max_connections; }
 
 std::string HttpFront::MetricsText() const { return impl_->state.metrics.RenderText(); }
+
+int HttpFront::Drain(Clock::time_point deadline) {
+  Impl* impl = impl_.get();
+  if (impl->state.stopping.load() || impl->state.draining.exchange(true)) return 0;
+  // On each I/O thread: `f` over the shard, waited for.
+  auto on_shards = [impl](auto f) {
+    std::vector<std::future<int>> results;
+    for (size_t i = 0; i < impl->shards.size(); ++i) {
+      Shard* shard = impl->shards[i].get();
+      auto promise = std::make_shared<std::promise<int>>();
+      results.push_back(promise->get_future());
+      asio::post(shard->ctx, [shard, promise, f, first = i == 0] {
+        promise->set_value(f(shard, first));
+      });
+    }
+    int total = 0;
+    for (auto& r : results) total += r.get();
+    return total;
+  };
+  std::atomic<int> idle{0};
+  int busy = on_shards([impl, &idle](Shard* shard, bool first) {
+    if (first) {
+      error_code ec;
+      impl->acceptor->close(ec);
+      impl->accept_pause->cancel();
+    }
+    int under_way = 0;
+    std::vector<std::shared_ptr<HttpConnection>> all(shard->connections.begin(),
+                                                     shard->connections.end());
+    for (auto& connection : all) {
+      if (connection->Busy()) {
+        ++under_way;
+      } else {
+        connection->Close();  // idle (a lingering one has its answer and closes soon)
+        idle.fetch_add(1);
+      }
+    }
+    return under_way;
+  });
+  spdlog::info(
+      "HTTP: stopped accepting; closed {} open client connection(s) that were idle; "
+      "waiting for {} request(s) under way",
+      idle.load(), busy);
+  while (busy > 0 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::milliseconds(20),
+                                                          deadline - Clock::now()));
+    busy = on_shards([](Shard* shard, bool) {
+      int under_way = 0;
+      for (const auto& connection : shard->connections) under_way += connection->Busy();
+      return under_way;
+    });
+  }
+  if (busy > 0) {
+    spdlog::warn(
+        "HTTP: {} request(s) still under way at --shutdown-timeout are cancelled (their "
+        "connections closed; no write of theirs is acknowledged)",
+        busy);
+  }
+  return busy;
+}
 
 void HttpFront::Stop() {
   Impl* impl = impl_.get();

@@ -94,6 +94,15 @@ class HttpFront {
   // errors, timeouts.
   std::string MetricsText() const;
 
+  // The first half of a graceful stop: stops accepting, closes idle keep-alive
+  // connections, and lets every request under way (its header or body being received,
+  // its handler running or its response being written) finish until `deadline`; each
+  // is answered with Connection: close and no further request is read from its
+  // connection. Returns how many were still under way at the deadline (Stop() then
+  // closes them: their clients get an error, never a response for a write that was not
+  // applied). Call once, before Stop().
+  int Drain(std::chrono::steady_clock::time_point deadline);
+
   // Stops accepting, closes every connection at once (idle ones included), abandons
   // requests not yet started, waits for the running handlers and joins every thread.
   // Idempotent.

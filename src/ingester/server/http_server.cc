@@ -293,7 +293,15 @@ HttpResponse HandleQuery(const RouteContext& ctx, const HttpRequest& req) {
 
 HttpResponse HandleHealth(const RouteContext& ctx, const HttpRequest&) {
   auto status = ctx.ingester->CheckHealth();
-  if (status.ok()) return HttpResponse::Json(200, "{\"status\":\"pass\"}");
+  if (status.ok()) {
+    // Writes are accepted and acknowledged durably, so a load balancer keeps sending
+    // them (200), while the message tells the operator what to fix (docs/architecture.md,
+    // "Persist failures").
+    const std::string warning = ctx.ingester->HealthWarning();
+    if (warning.empty()) return HttpResponse::Json(200, "{\"status\":\"pass\"}");
+    return HttpResponse::Json(
+        200, "{\"status\":\"warn\",\"message\":" + json::Quote(warning) + "}");
+  }
   auto res =
       HttpResponse::Json(503, "{\"status\":\"fail\",\"message\":" +
                                   json::Quote(ctx.ingester->ClientMessage(status)) + "}");
@@ -395,6 +403,10 @@ arrow::Result<std::unique_ptr<HttpServer>> HttpServer::Start(
 }
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+int HttpServer::Drain(std::chrono::steady_clock::time_point deadline) {
+  return impl_->front->Drain(deadline);
+}
 
 HttpServer::~HttpServer() { Stop(); }
 

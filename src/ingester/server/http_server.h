@@ -40,6 +40,9 @@ class HttpServer {
   ~HttpServer();  // stops
 
   int port() const;
+  // Stops accepting and lets the requests under way finish until `deadline`
+  // (HttpFront::Drain). Returns how many were still under way then.
+  int Drain(std::chrono::steady_clock::time_point deadline);
   // Stops accepting, closes every connection (idle keep-alive ones at once) and joins
   // the threads; a request not yet started is dropped, never acknowledged. Idempotent.
   void Stop();

@@ -4,10 +4,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
-#include <limits>
 #include <filesystem>
+#include <limits>
+#include <mutex>
 #include <optional>
+#include <stop_token>
 #include <thread>
 
 #include <unistd.h>
@@ -64,15 +68,18 @@ struct WriteMetrics {
         lines(r->AddCounter("ingester_write_lines_total", "Lines written.")),
         rejected(r->AddCounter("ingester_write_lines_rejected_total", "Lines rejected.")),
         rows(r->AddCounter("ingester_write_rows_total", "Rows written.")),
-        bytes(r->AddCounter("ingester_write_bytes_total", "Request body bytes received.")),
-        replayed_rows(
-            r->AddCounter("ingester_wal_replayed_rows_total", "Rows replayed from the WAL at startup.")),
+        bytes(
+            r->AddCounter("ingester_write_bytes_total", "Request body bytes received.")),
+        replayed_rows(r->AddCounter("ingester_wal_replayed_rows_total",
+                                    "Rows replayed from the WAL at startup.")),
         replay_quarantined(r->AddCounter(
             "ingester_wal_replay_quarantined_entries_total",
             "WAL entries set aside at startup because their write failed validation "
             "(kept in <wal-dir>/quarantine).")),
-        buffered_bytes(r->AddGauge("ingester_buffered_bytes", "Bytes held by the buffer tree.")),
-        buffered_rows(r->AddGauge("ingester_buffered_rows", "Rows held by the buffer tree.")) {}
+        buffered_bytes(
+            r->AddGauge("ingester_buffered_bytes", "Bytes held by the buffer tree.")),
+        buffered_rows(
+            r->AddGauge("ingester_buffered_rows", "Rows held by the buffer tree.")) {}
   Counter* requests;
   Counter* failed;
   Counter* lines;
@@ -170,12 +177,29 @@ struct Ingester::Impl {
   Mutex drain_mu;
   CondVar drained;
 
+  // Set by Shutdown when in-flight writes outlive --shutdown-timeout: a write that has
+  // not reached the WAL yet is then refused; `applying` counts the ones past that check.
+  std::atomic<bool> writes_cancelled{false};
+  std::atomic<int64_t> applying{0};
+
   void LeaveWrite() {
     if (in_flight.fetch_sub(1) == 1 && shutting_down.load()) {
       MutexLock lock(&drain_mu);
       drained.NotifyAll();
     }
   }
+  void LeaveApply() {
+    if (applying.fetch_sub(1) == 1 && writes_cancelled.load()) {
+      MutexLock lock(&drain_mu);
+      drained.NotifyAll();
+    }
+  }
+  // Waits until no admitted write is in flight, or until `deadline`; then (false) stops
+  // the remaining ones from applying and waits for those already applying (one WAL
+  // append each). True when all finished in time.
+  bool DrainWrites(std::chrono::steady_clock::time_point deadline);
+  // Logs, at WARN, each partition that still holds data (left to the WAL).
+  void LogLeftToWal();
 
   arrow::Status Open();
   arrow::Result<WriteSummary> Write(const LineProtocolWrite& write);
@@ -218,7 +242,8 @@ arrow::Status Ingester::Impl::Open() {
   ARROW_ASSIGN_OR_RAISE(catalog, catalog::OpenCatalog(options.catalog_url));
   ARROW_ASSIGN_OR_RAISE(const bool catalog_empty, CatalogIsEmpty(*catalog));
   if (catalog_empty) {
-    ARROW_RETURN_NOT_OK(CheckEmptyCatalogAgainstWal(options.catalog_url, options.wal_dir));
+    ARROW_RETURN_NOT_OK(
+        CheckEmptyCatalogAgainstWal(options.catalog_url, options.wal_dir));
   }
   catalog::NamespaceLimits limits;
   limits.max_tables = options.max_tables_per_namespace;
@@ -264,8 +289,8 @@ arrow::Status Ingester::Impl::Open() {
   auto fs = wal::PosixFileSystem();
   wal::ReplayOptions replay_options;
   replay_options.allow_missing_segments = options.wal_allow_missing_segments;
-  ARROW_ASSIGN_OR_RAISE(auto replay, wal::ReplayWal(*fs, options.wal_dir, *buffer_sink,
-                                                    replay_options));
+  ARROW_ASSIGN_OR_RAISE(
+      auto replay, wal::ReplayWal(*fs, options.wal_dir, *buffer_sink, replay_options));
   write_metrics.replayed_rows->Add(replay.rows);
   write_metrics.replay_quarantined->Add(static_cast<int64_t>(replay.quarantined.size()));
   oracle = std::make_unique<TimestampOracle>(replay.max_sequence_number.value_or(0) + 1);
@@ -289,7 +314,8 @@ arrow::Status Ingester::Impl::Open() {
   store_options.s3_create_bucket = options.s3_create_bucket;
   ARROW_ASSIGN_OR_RAISE(object_store, persist::ObjectStore::Make(store_options));
   if (catalog_empty) {
-    ARROW_RETURN_NOT_OK(CheckEmptyCatalogAgainstObjects(options.catalog_url, *object_store));
+    ARROW_RETURN_NOT_OK(
+        CheckEmptyCatalogAgainstObjects(options.catalog_url, *object_store));
   }
   persist::CompactionExecutorOptions compaction_options;
   compaction_options.memory_limit_bytes = options.exec_mem_limit;
@@ -415,8 +441,58 @@ arrow::Result<WriteSummary> Ingester::Impl::Write(const LineProtocolWrite& write
   return summary;
 }
 
+bool Ingester::Impl::DrainWrites(std::chrono::steady_clock::time_point deadline) {
+  MutexLock lock(&drain_mu);
+  // The wait is in slices only to survive a wake-up lost between a writer's decrement
+  // and its notify; the predicate is what ends it.
+  while (in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    const auto slice = std::min<std::chrono::steady_clock::duration>(
+        std::chrono::milliseconds(50), deadline - std::chrono::steady_clock::now());
+    drained.WaitFor(&drain_mu, slice, [&] { return in_flight.load() == 0; });
+  }
+  if (in_flight.load() == 0) return true;
+  writes_cancelled.store(true);
+  while (applying.load() > 0) {
+    drained.WaitFor(&drain_mu, std::chrono::milliseconds(50),
+                    [&] { return applying.load() == 0; });
+  }
+  return false;
+}
+
+void Ingester::Impl::LogLeftToWal() {
+  constexpr size_t kNamed = 20;  // one line each; the rest are counted
+  size_t partitions = 0;
+  int64_t rows = 0;
+  for (const auto& p : buffer->Partitions()) {
+    const PartitionStats stats = p->Stats();
+    if (stats.rows() == 0) continue;
+    rows += stats.rows();
+    if (++partitions > kNamed) continue;
+    spdlog::warn(
+        "shutdown: partition {} ({}.{} '{}') not persisted: {} rows left to the WAL "
+        "(replayed at the next start)",
+        p->partition_id().value(),
+        p->namespace_name().Peek().value_or(std::to_string(p->namespace_id().value())),
+        p->table_name().Peek().value_or(std::to_string(p->table_id().value())),
+        p->partition_key(), stats.rows());
+  }
+  if (partitions > kNamed) {
+    spdlog::warn("shutdown: {} partitions ({} rows) left to the WAL in all", partitions,
+                 rows);
+  }
+}
+
 arrow::Status Ingester::Impl::SequenceAndApply(WriteOp* op, bool sync) {
   if (op->writes.empty()) return arrow::Status::OK();
+  // Counted in before the flag is read, so DrainWrites either waits for this write or
+  // this write sees the flag.
+  applying.fetch_add(1);
+  std::shared_ptr<void> leave(nullptr, [this](void*) { LeaveApply(); });
+  if (writes_cancelled.load()) {
+    return Backpressure(
+        "the ingester is shutting down (--shutdown-timeout reached): the write was not "
+        "applied");
+  }
   SequenceNumber first = oracle->Next(op->writes.size());
   for (size_t i = 0; i < op->writes.size(); ++i)
     op->writes[i].sequence_number = first + i;
@@ -579,8 +655,7 @@ arrow::Status Ingester::Impl::CheckCatalog() {
                           .count();
   int64_t last = catalog_checked_at_ns.load(std::memory_order_relaxed);
   constexpr int64_t kEvery = 1'000'000'000;
-  if (now - last >= kEvery &&
-      catalog_checked_at_ns.compare_exchange_strong(last, now)) {
+  if (now - last >= kEvery && catalog_checked_at_ns.compare_exchange_strong(last, now)) {
     arrow::Status status = catalog->CheckStorage();
     MutexLock lock(&catalog_mu);
     if (!status.ok() && !catalog_lost.load()) {
@@ -653,6 +728,31 @@ arrow::Status Ingester::CheckHealth() const {
     }
   }
   return arrow::Status::OK();
+}
+
+std::string Ingester::HealthWarning() const {
+  if (!impl_->persist_handle) return "";
+  const auto failures = impl_->persist_handle->PermanentFailures();
+  if (failures.empty()) return "";
+  constexpr size_t kNamed = 5;
+  std::string message = std::to_string(failures.size()) +
+                        " partition(s) cannot be persisted (permanent error, not "
+                        "retried); their data stays buffered and in the WAL: ";
+  std::vector<std::string> remedies;
+  for (size_t i = 0; i < failures.size() && i < kNamed; ++i) {
+    const auto& f = failures[i];
+    message += (i ? "; " : "") + f.partition + ": " + f.reason + ": " + f.error;
+    if (std::find(remedies.begin(), remedies.end(), f.remedy) == remedies.end()) {
+      remedies.push_back(f.remedy);
+    }
+  }
+  if (failures.size() > kNamed) {
+    message += "; and " + std::to_string(failures.size() - kNamed) + " more";
+  }
+  message += ". To persist them: ";
+  for (size_t i = 0; i < remedies.size(); ++i) message += (i ? "; " : "") + remedies[i];
+  message += "; then restart the ingester (the WAL is replayed and persisted)";
+  return ClientMessage(arrow::Status::IOError(message));
 }
 
 arrow::Result<std::string> Ingester::CatalogJson(bool with_files) const {
@@ -734,27 +834,54 @@ std::string Ingester::MetricsText() const {
 const IngesterOptions& Ingester::options() const { return impl_->options; }
 
 arrow::Status Ingester::Shutdown() {
+  return Shutdown(std::chrono::steady_clock::now() + impl_->options.shutdown_timeout);
+}
+
+arrow::Status Ingester::Shutdown(std::chrono::steady_clock::time_point deadline) {
   if (impl_->shutting_down.exchange(true)) return arrow::Status::OK();
-  {
-    MutexLock lock(&impl_->drain_mu);
-    // The timeout only guards against a wake-up lost between a writer's decrement and
-    // its notify; the predicate is what ends the wait.
-    while (impl_->in_flight.load() > 0) {
-      impl_->drained.WaitFor(&impl_->drain_mu, std::chrono::milliseconds(50),
-                             [&] { return impl_->in_flight.load() == 0; });
+  using Clock = std::chrono::steady_clock;
+  // At the deadline, whatever is still persisting is abandoned (a persist that keeps
+  // failing, or a worker queue too full to take the last snapshots): the handle stops,
+  // which ends retry waits and every wait for queue room, so Drain returns.
+  std::jthread watchdog([this, deadline](std::stop_token stop) {
+    std::mutex mu;
+    std::condition_variable_any cv;
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait_until(lock, stop, deadline, [] { return false; });
+    if (!stop.stop_requested() && impl_->persist_handle) {
+      spdlog::warn("shutdown: --shutdown-timeout reached, abandoning the persists left");
+      impl_->persist_handle->Stop();
     }
+  });
+  // Writes admitted before the flag may finish until the deadline; later ones are not
+  // applied (their clients get 503, never a 204).
+  if (!impl_->DrainWrites(deadline)) {
+    spdlog::warn(
+        "shutdown: writes still in flight at --shutdown-timeout; they are refused "
+        "(503) and not applied");
   }
   if (impl_->rotation) impl_->rotation->Stop();
   // Persist every buffer and wait until the WAL holds nothing unpersisted; on failure
-  // (object store down) the data stays in the WAL and is replayed at the next start.
+  // (object store down, a permanent persist error) the data stays in the WAL and is
+  // replayed at the next start.
   arrow::Status drained = arrow::Status::OK();
   if (impl_->triggers) {
-    drained = impl_->triggers->Drain(impl_->options.shutdown_timeout);
+    drained = impl_->triggers->Drain(
+        std::max(Clock::duration::zero(), deadline - Clock::now()));
     impl_->triggers->Stop();
   }
   if (impl_->persist_handle) impl_->persist_handle->Stop();
+  watchdog.request_stop();
+  if (!drained.ok()) {
+    impl_->LogLeftToWal();
+    drained = drained.WithMessage(
+        "shutdown: not everything was persisted (", drained.message(),
+        "); the rest is in the WAL and is replayed and persisted at the next start");
+  }
+  // Always: acknowledged writes made with no_sync=true are only durable once synced.
+  arrow::Status closed = impl_->wal->Close();
   if (!drained.ok()) return drained;
-  return impl_->wal->Close();
+  return closed;
 }
 
 }  // namespace ingester

@@ -3,6 +3,7 @@
 // exposing the parts' types.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -113,6 +114,11 @@ class Ingester {
   // catalog gone, a failed WAL) and while the WAL cannot rotate (writes are accepted but
   // cannot be persisted).
   arrow::Status CheckHealth() const;
+  // While writes are accepted, what an operator must still fix: partitions that cannot
+  // be persisted (a permanent persist failure: their data stays buffered and in the
+  // WAL), with the reason and what to do. Empty when there is nothing. /health answers
+  // 200 with status "warn" and this message.
+  std::string HealthWarning() const;
 
   // `status`'s message for a client: the server's own directories (data dir, WAL dir,
   // local object store, catalog file), which errors from the filesystem name in full,
@@ -130,7 +136,12 @@ class Ingester {
 
   const IngesterOptions& options() const;
 
-  // Refuses new writes and waits for the ones in flight. Idempotent.
+  // Refuses new writes (503), lets the ones in flight finish until `deadline` (later,
+  // those not yet in the WAL are refused, never acknowledged), persists every buffer
+  // until `deadline` (what is left stays in the WAL, each partition named in the log),
+  // and closes the WAL. Not OK when something was left unpersisted. Idempotent.
+  arrow::Status Shutdown(std::chrono::steady_clock::time_point deadline);
+  // Shutdown(now + --shutdown-timeout).
   arrow::Status Shutdown();
 
  private:

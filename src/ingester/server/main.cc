@@ -55,10 +55,10 @@ void AddServeFlags(CLI::App* serve, ingester::IngesterOptions* o, TextFlags* t) 
       ->add_flag("--s3-create-bucket", o->s3_create_bucket,
                  "Create the bucket if missing")
       ->envname("INGESTER_S3_CREATE_BUCKET");
-  flag(
-      "--shutdown-timeout", &t->shutdown_timeout, "INGESTER_SHUTDOWN_TIMEOUT",
-      "On SIGTERM, wait this long for every buffer to persist; what is left stays in the "
-      "WAL for the next start");
+  flag("--shutdown-timeout", &t->shutdown_timeout, "INGESTER_SHUTDOWN_TIMEOUT",
+       "On SIGTERM, the bound on the whole shutdown: requests under way may finish and "
+       "buffers persist until then; later requests are cancelled (never acknowledged) "
+       "and what is not persisted stays in the WAL for the next start");
   flag("--wal-rotation-period", &t->wal_rotation_period, "INGESTER_WAL_ROTATION_PERIOD",
        "Close the WAL segment and persist everything this often");
   flag("--persist-workers", &o->persist_workers, "INGESTER_PERSIST_WORKERS",
