@@ -110,14 +110,17 @@ def injected(server, call):
 
 
 def assert_refused_while_faulty(server, start, error):
-    """Writes over HTTP and DoPut are refused (never acknowledged) and /health fails
-    naming `error` (without the server's paths)."""
+    """Writes over HTTP and DoPut are refused (never acknowledged) and /health fails,
+    each naming `error` (without the server's paths)."""
     for k in range(3):
         r = write(server, start + k * 10, 10)
         assert r.status_code >= 500, (r.status_code, r.text)
         assert error in r.json()["error"], r.text
-    with pytest.raises((flight.FlightError, pa.ArrowException)):
+    with pytest.raises((flight.FlightError, pa.ArrowException)) as refused:
         put(server, start + 100, 10)
+    # Flight errors name the directories by their flags, as HTTP errors do.
+    assert error in str(refused.value) and "<wal-dir>" in str(refused.value), refused.value
+    assert str(server.data_dir) not in str(refused.value), refused.value
     status, body = health(server)
     assert status == 503, body
     assert body["status"] == "fail" and error in body["message"], body

@@ -85,20 +85,22 @@ class Server final : public flight::FlightServerBase {
         max_put_bytes_(options.max_put_bytes),
         exec_(exec),
         writer_(writer),
-        lister_(std::move(lister)) {}
+        lister_(std::move(lister)),
+        client_message_(options.client_message) {}
 
   arrow::Status DoGet(const flight::ServerCallContext&, const flight::Ticket& ticket,
                       std::unique_ptr<flight::FlightDataStream>* stream) override {
     auto request = ParseTicket(ticket.ticket);
-    if (!request.ok()) return ToFlightStatus(request.status());
+    if (!request.ok()) return ToClient(request.status());
     // The stream owns the response: whatever the response holds (a slot of the
     // concurrency limit, the data it pins) is released when the stream ends or the
     // client goes away.
     auto response = exec_->Query(*request);
-    if (!response.ok()) return ToFlightStatus(response.status());
+    if (!response.ok()) return ToClient(response.status());
     ARROW_ASSIGN_OR_RAISE(
-        *stream, MakeQueryFlightStream(std::move(*response), ingester_id_, nullptr,
-                                       &ToFlightStatus));
+        *stream,
+        MakeQueryFlightStream(std::move(*response), ingester_id_, nullptr,
+                              [this](const arrow::Status& s) { return ToClient(s); }));
     return arrow::Status::OK();
   }
 
@@ -114,7 +116,7 @@ class Server final : public flight::FlightServerBase {
                           const flight::FlightDescriptor& descriptor,
                           std::unique_ptr<flight::SchemaResult>* result) override {
     auto request = RequestOf(descriptor);
-    if (!request.ok()) return ToFlightStatus(request.status());
+    if (!request.ok()) return ToClient(request.status());
     ARROW_ASSIGN_OR_RAISE(auto schema, SchemaOf(*request));
     ARROW_ASSIGN_OR_RAISE(*result, flight::SchemaResult::Make(*schema));
     return arrow::Status::OK();
@@ -127,7 +129,7 @@ class Server final : public flight::FlightServerBase {
       return arrow::Status::NotImplemented("this ingester accepts no writes over Flight");
     }
     auto table = TableOf(reader->descriptor());
-    if (!table.ok()) return ToFlightStatus(table.status());
+    if (!table.ok()) return ToClient(table.status());
     int64_t total = 0;
     int64_t bytes = 0;  // of the batches of this call
     while (true) {
@@ -153,7 +155,7 @@ class Server final : public flight::FlightServerBase {
                                             arrow::default_memory_pool()));
       auto written =
           writer_->WriteBatches(table->namespace_name, table->table_name, {batch});
-      if (!written.ok()) return ToFlightStatus(written.status());
+      if (!written.ok()) return ToClient(written.status());
       total += written->rows;
       json ack = {{"rows", written->rows}, {"total_rows", total}};
       ARROW_RETURN_NOT_OK(writer->WriteMetadata(*arrow::Buffer::FromString(ack.dump())));
@@ -207,7 +209,7 @@ class Server final : public flight::FlightServerBase {
   // without reading any partition; the response is dropped unread.
   arrow::Result<std::shared_ptr<arrow::Schema>> SchemaOf(const QueryRequest& request) {
     auto response = exec_->Query(request);
-    if (!response.ok()) return ToFlightStatus(response.status());
+    if (!response.ok()) return ToClient(response.status());
     return (*response)->schema();
   }
 
@@ -216,7 +218,7 @@ class Server final : public flight::FlightServerBase {
   // read the data.
   arrow::Result<flight::FlightInfo> InfoOf(const flight::FlightDescriptor& descriptor) {
     auto request = RequestOf(descriptor);
-    if (!request.ok()) return ToFlightStatus(request.status());
+    if (!request.ok()) return ToClient(request.status());
     ARROW_ASSIGN_OR_RAISE(auto schema, SchemaOf(*request));
     flight::FlightEndpoint endpoint;
     endpoint.ticket.ticket = TicketJson(*request);
@@ -226,8 +228,16 @@ class Server final : public flight::FlightServerBase {
   arrow::Result<std::vector<NamespaceListing>> List() {
     if (!lister_) return std::vector<NamespaceListing>{};
     auto listing = lister_();
-    if (!listing.ok()) return ToFlightStatus(listing.status());
+    if (!listing.ok()) return ToClient(listing.status());
     return listing;
+  }
+
+  // The Flight error a client sees for `status`: its message as client_message shows
+  // it, mapped by ToFlightStatus.
+  arrow::Status ToClient(const arrow::Status& status) const {
+    if (status.ok() || !client_message_) return ToFlightStatus(status);
+    return ToFlightStatus(
+        arrow::Status(status.code(), client_message_(status), status.detail()));
   }
 
   const std::string ingester_id_;
@@ -235,6 +245,7 @@ class Server final : public flight::FlightServerBase {
   QueryExec* const exec_;
   BatchWriter* const writer_;
   const CatalogLister lister_;
+  const std::function<std::string(const arrow::Status&)> client_message_;
 };
 
 }  // namespace

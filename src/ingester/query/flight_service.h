@@ -85,6 +85,9 @@ struct FlightServiceOptions {
   std::string tls_key_pem;
   // Bound on the Arrow bytes of the batches of one DoPut call (see above).
   int64_t max_put_bytes = int64_t{64} << 20;
+  // How an error's message is shown to clients (the server passes one that names its
+  // directories by their flags, as its HTTP errors do); empty: the message as it is.
+  std::function<std::string(const arrow::Status&)> client_message;
   // Shutdown() waits this long for running calls (a slow reader), then cancels them.
   std::chrono::milliseconds shutdown_grace{5000};
 

@@ -93,6 +93,10 @@ int ServeUntilSignal(IngesterOptions options) {
   // Calls under way at SIGTERM may run until --shutdown-timeout, then are cancelled.
   flight.shutdown_grace =
       std::chrono::duration_cast<std::chrono::milliseconds>(resolved.shutdown_timeout);
+  // Flight errors name the server's directories by their flags, as HTTP errors do.
+  flight.client_message = [ingester = ingester->get()](const arrow::Status& status) {
+    return ingester->ClientMessage(status);
+  };
   auto handlers = (*ingester)->flight_handlers();
   auto flight_server = query::FlightService::Start(flight, handlers.query,
                                                    handlers.writer, handlers.lister);
