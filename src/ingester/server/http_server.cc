@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "ingester/common/build_info.h"
 #include "ingester/common/error.h"
 #include "ingester/common/json.h"
 #include "ingester/common/secret.h"
@@ -12,6 +13,7 @@
 #include "ingester/query/result_stream.h"
 #include "ingester/query/ticket.h"
 #include "ingester/server/configure_api.h"
+#include "ingester/server/influxql_api.h"
 #include "ingester/server/ingester.h"
 
 namespace ingester {
@@ -291,13 +293,61 @@ HttpResponse HandleQuery(const RouteContext& ctx, const HttpRequest& req) {
   return res;
 }
 
+// The headers by which InfluxDB clients recognise the server (the Python v1 client's
+// ping() reads X-Influxdb-Version).
+void SetVersionHeaders(HttpResponse* res) {
+  res->SetHeader("X-Influxdb-Version", std::string(BuildVersion()));
+  res->SetHeader("X-Influxdb-Build", std::string(BuildName()));
+}
+
+// InfluxDB 2's health check: {"name", "message", "status": "pass"|"fail", "checks",
+// "version"}; 503 with Retry-After while writes are refused.
 HttpResponse HandleHealth(const RouteContext& ctx, const HttpRequest&) {
   auto status = ctx.ingester->CheckHealth();
-  if (status.ok()) return HttpResponse::Json(200, "{\"status\":\"pass\"}");
-  auto res =
-      HttpResponse::Json(503, "{\"status\":\"fail\",\"message\":" +
-                                  json::Quote(ctx.ingester->ClientMessage(status)) + "}");
-  res.SetHeader("Retry-After", "1");
+  const bool pass = status.ok();
+  std::string body = "{\"name\":" + json::Quote(BuildName()) + ",\"message\":";
+  json::AppendString(&body,
+                     pass ? "ready for writes" : ctx.ingester->ClientMessage(status));
+  body += ",\"status\":";
+  body += pass ? "\"pass\"" : "\"fail\"";
+  body += ",\"checks\":[],\"version\":" + json::Quote(BuildVersion()) + "}";
+  auto res = HttpResponse::Json(pass ? 200 : 503, std::move(body));
+  if (!pass) res.SetHeader("Retry-After", "1");
+  SetVersionHeaders(&res);
+  return res;
+}
+
+HttpResponse HandlePing(const RouteContext&, const HttpRequest&) {
+  HttpResponse res;
+  res.status = 204;
+  SetVersionHeaders(&res);
+  return res;
+}
+
+// InfluxDB 1.x /query (influxql_api.h): `q`, `db`, `epoch` from the query string or, on
+// a POST, from a form-encoded body; `u`/`p` authenticate like every v1 route.
+HttpResponse HandleInfluxQuery(const RouteContext& ctx, const HttpRequest& req) {
+  HttpRequest merged;
+  const HttpRequest* source = &req;
+  if (req.method == "POST" &&
+      req.Header("Content-Type").starts_with("application/x-www-form-urlencoded")) {
+    merged.params = req.params;
+    std::string path;
+    std::vector<std::pair<std::string, std::string>> form;
+    if (!ParseTarget("/?" + req.body, &path, &form)) {
+      return HttpResponse::JsonError(400, "the form-encoded request body is malformed");
+    }
+    merged.params.insert(merged.params.end(), form.begin(), form.end());
+    merged.headers = req.headers;
+    source = &merged;
+  }
+  if (!Authorized(ctx, *source)) return Unauthorized();
+  const std::string q = source->ParamOr("q", "");
+  const std::string db = source->ParamOr("db", "");
+  const std::string epoch = source->ParamOr("epoch", "");
+  HttpReply reply = InfluxQuery(ctx.ingester, {q, db, epoch});
+  auto res = HttpResponse::Json(reply.status, std::move(reply.body));
+  SetVersionHeaders(&res);
   return res;
 }
 
@@ -356,11 +406,9 @@ HttpRouter MakeIngesterRoutes(Ingester* ingester, std::string token, bool open_m
   }
   router.Add("POST", "/api/v3/query", bind(HandleQuery));
   router.Add("GET", "/health", bind(HandleHealth));
-  router.Add("GET", "/ping", [](const HttpRequest&) {
-    HttpResponse res;
-    res.status = 204;
-    return res;
-  });
+  router.Add("GET", "/ping", bind(HandlePing));
+  router.Add("GET", "/query", bind(HandleInfluxQuery));
+  router.Add("POST", "/query", bind(HandleInfluxQuery));
   router.Add("GET", "/metrics", bind(HandleMetrics));
   router.Add("GET", "/api/v3/catalog", bind(HandleCatalog));
   router.Add("POST", "/api/v3/configure/database", bind(HandleConfigureDatabase));

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <limits>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <thread>
 
@@ -61,15 +61,18 @@ struct WriteMetrics {
         lines(r->AddCounter("ingester_write_lines_total", "Lines written.")),
         rejected(r->AddCounter("ingester_write_lines_rejected_total", "Lines rejected.")),
         rows(r->AddCounter("ingester_write_rows_total", "Rows written.")),
-        bytes(r->AddCounter("ingester_write_bytes_total", "Request body bytes received.")),
-        replayed_rows(
-            r->AddCounter("ingester_wal_replayed_rows_total", "Rows replayed from the WAL at startup.")),
+        bytes(
+            r->AddCounter("ingester_write_bytes_total", "Request body bytes received.")),
+        replayed_rows(r->AddCounter("ingester_wal_replayed_rows_total",
+                                    "Rows replayed from the WAL at startup.")),
         replay_quarantined(r->AddCounter(
             "ingester_wal_replay_quarantined_entries_total",
             "WAL entries set aside at startup because their write failed validation "
             "(kept in <wal-dir>/quarantine).")),
-        buffered_bytes(r->AddGauge("ingester_buffered_bytes", "Bytes held by the buffer tree.")),
-        buffered_rows(r->AddGauge("ingester_buffered_rows", "Rows held by the buffer tree.")) {}
+        buffered_bytes(
+            r->AddGauge("ingester_buffered_bytes", "Bytes held by the buffer tree.")),
+        buffered_rows(
+            r->AddGauge("ingester_buffered_rows", "Rows held by the buffer tree.")) {}
   Counter* requests;
   Counter* failed;
   Counter* lines;
@@ -215,7 +218,8 @@ arrow::Status Ingester::Impl::Open() {
   ARROW_ASSIGN_OR_RAISE(catalog, catalog::OpenCatalog(options.catalog_url));
   ARROW_ASSIGN_OR_RAISE(const bool catalog_empty, CatalogIsEmpty(*catalog));
   if (catalog_empty) {
-    ARROW_RETURN_NOT_OK(CheckEmptyCatalogAgainstWal(options.catalog_url, options.wal_dir));
+    ARROW_RETURN_NOT_OK(
+        CheckEmptyCatalogAgainstWal(options.catalog_url, options.wal_dir));
   }
   catalog::NamespaceLimits limits;
   limits.max_tables = options.max_tables_per_namespace;
@@ -261,8 +265,8 @@ arrow::Status Ingester::Impl::Open() {
   auto fs = wal::PosixFileSystem();
   wal::ReplayOptions replay_options;
   replay_options.allow_missing_segments = options.wal_allow_missing_segments;
-  ARROW_ASSIGN_OR_RAISE(auto replay, wal::ReplayWal(*fs, options.wal_dir, *buffer_sink,
-                                                    replay_options));
+  ARROW_ASSIGN_OR_RAISE(
+      auto replay, wal::ReplayWal(*fs, options.wal_dir, *buffer_sink, replay_options));
   write_metrics.replayed_rows->Add(replay.rows);
   write_metrics.replay_quarantined->Add(static_cast<int64_t>(replay.quarantined.size()));
   oracle = std::make_unique<TimestampOracle>(replay.max_sequence_number.value_or(0) + 1);
@@ -286,7 +290,8 @@ arrow::Status Ingester::Impl::Open() {
   store_options.s3_create_bucket = options.s3_create_bucket;
   ARROW_ASSIGN_OR_RAISE(object_store, persist::ObjectStore::Make(store_options));
   if (catalog_empty) {
-    ARROW_RETURN_NOT_OK(CheckEmptyCatalogAgainstObjects(options.catalog_url, *object_store));
+    ARROW_RETURN_NOT_OK(
+        CheckEmptyCatalogAgainstObjects(options.catalog_url, *object_store));
   }
   persist::CompactionExecutorOptions compaction_options;
   compaction_options.memory_limit_bytes = options.exec_mem_limit;
@@ -570,14 +575,40 @@ arrow::Result<std::string> Ingester::DatabasesJson() const {
   return out;
 }
 
+arrow::Result<std::vector<std::string>> Ingester::DatabaseNames() const {
+  ARROW_ASSIGN_OR_RAISE(auto namespaces, impl_->catalog->ListNamespaces());
+  std::vector<std::string> names;
+  for (const auto& ns : namespaces) names.push_back(ns.name);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+arrow::Result<std::vector<TableDescription>> Ingester::DescribeDatabase(
+    const std::string& db) const {
+  auto& catalog = *impl_->catalog;
+  ARROW_ASSIGN_OR_RAISE(auto ns, catalog.GetNamespaceByName(db));
+  if (!ns) return NotFound("database not found: " + db);
+  ARROW_ASSIGN_OR_RAISE(auto tables, catalog.ListTables(ns->id));
+  std::vector<TableDescription> out;
+  for (const auto& table : tables) {
+    ARROW_ASSIGN_OR_RAISE(auto schema, catalog.GetTableSchema(table.id));
+    TableDescription& d = out.emplace_back();
+    d.name = schema.table.name;
+    for (const auto& column : schema.columns)
+      d.columns.emplace_back(column.name, column.type);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  return out;
+}
+
 arrow::Status Ingester::Impl::CheckCatalog() {
   const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                           std::chrono::steady_clock::now().time_since_epoch())
                           .count();
   int64_t last = catalog_checked_at_ns.load(std::memory_order_relaxed);
   constexpr int64_t kEvery = 1'000'000'000;
-  if (now - last >= kEvery &&
-      catalog_checked_at_ns.compare_exchange_strong(last, now)) {
+  if (now - last >= kEvery && catalog_checked_at_ns.compare_exchange_strong(last, now)) {
     arrow::Status status = catalog->CheckStorage();
     MutexLock lock(&catalog_mu);
     if (!status.ok() && !catalog_lost.load()) {
