@@ -1,6 +1,8 @@
 """The handshake of InfluxDB clients around the write: v1 /ping and /query (the
 metadata statements), v2 /health, /ping and error bodies, driven with the official
 Python clients (`influxdb` for v1, `influxdb-client` for v2) and plain HTTP."""
+import json
+
 import pytest
 import requests
 from influxdb import InfluxDBClient
@@ -117,3 +119,65 @@ def test_v1_query_authenticates_with_u_and_p(make_server, tmp_path):
     client = v1_client(server, username="me", password="s3cret")
     client.create_database("db")
     assert client.get_list_database() == [{"name": "db"}]
+
+
+# --- v2: influxdb-client ---------------------------------------------------------------
+
+def v2_client(server, token="unused"):
+    from influxdb_client import InfluxDBClient as V2Client
+    return V2Client(url=server.url, token=token, org="any", timeout=10_000)
+
+
+@pytest.mark.filterwarnings("ignore:This method is deprecated:DeprecationWarning")
+def test_v2_health_and_version(server):
+    with v2_client(server) as client:
+        health = client.health()
+        assert health.status == "pass" and health.name == "ingester"
+        assert health.version == client.version() and health.version[0].isdigit()
+        assert client.ping() is True
+        assert client.build() == "ingester"
+
+
+def test_v2_write_and_error_details(server):
+    from influxdb_client.client.write_api import SYNCHRONOUS
+    from influxdb_client.rest import ApiException
+    with v2_client(server) as client:
+        write = client.write_api(write_options=SYNCHRONOUS)
+        write.write(bucket="v2db/autogen", record="cpu,host=a usage=0.5 1700000000000000000")
+        assert server.table("v2db", "cpu") is not None
+        with pytest.raises(ApiException) as e:
+            write.write(bucket="v2db", record="cpu,host=a usage=0.5 1\ncpu usage=")
+        body = e.value.body if isinstance(e.value.body, str) else e.value.body.decode()
+        error = json.loads(body)
+        assert e.value.status == 400 and error["code"] == "invalid"
+        assert error["message"].startswith("partial write of line protocol occurred: line 2")
+        assert error["lines_written"] == 1 and error["data"][0]["line_number"] == 2
+        # A type conflict names the column and both types.
+        with pytest.raises(ApiException) as e:
+            write.write(bucket="v2db", record='cpu usage="high" 2')
+        message = json.loads(e.value.body)["message"]
+        assert message.startswith("no line of the request was written: line 1")
+        assert "'usage'" in message and "f64" in message and "string" in message
+        with pytest.raises(ApiException) as e:
+            write.write(bucket="v2db/weekly", record="cpu usage=1 3")
+        assert e.value.status == 404
+        assert "retention policy not found: weekly" in e.value.body
+
+
+def test_v2_error_bodies_carry_code_and_message(make_server, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret\n")
+    server = make_server(["--token-file", str(token_file), "--max-http-request-size",
+                          "1KiB"]).start()
+    r = requests.post(server.url + "/api/v2/write", params={"bucket": "db"}, data=b"cpu v=1")
+    assert r.status_code == 401
+    assert r.json() == {"code": "unauthorized", "message": "missing or invalid token"}
+    # v1 and v3 keep {"error": ...}.
+    r = requests.post(server.url + "/write", params={"db": "db"}, data=b"cpu v=1")
+    assert r.json() == {"error": "missing or invalid token"}
+    # A refusal before any route ran carries both shapes.
+    r = requests.post(server.url + "/api/v2/write", params={"bucket": "db"},
+                      data=b"cpu v=1\n" * 500, headers={"Authorization": "Token s3cret"})
+    assert r.status_code == 413
+    assert r.json()["code"] == "request too large"
+    assert r.json()["message"] == r.json()["error"]

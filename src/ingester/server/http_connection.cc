@@ -303,7 +303,7 @@ class Connection final : public HttpConnection,
   void SendError(int status, std::string message) {
     front_->malformed->Add();
     spdlog::debug("HTTP {}: {}", status, message);
-    auto response = HttpResponse::JsonError(status, message);
+    auto response = HttpResponse::ProtocolError(status, message);
     if (status == 503) response.SetHeader("Retry-After", "1");
     close_after_ = true;
     out_ = Head(response, false, response.body.size()) + response.body;
@@ -311,7 +311,7 @@ class Connection final : public HttpConnection,
   }
 
   void Refuse() {
-    auto response = HttpResponse::JsonError(
+    auto response = HttpResponse::ProtocolError(
         503, "over the server's limit of " + std::to_string(front_->max_connections) +
                  " connections; retry later");
     response.SetHeader("Retry-After", "1");
@@ -426,7 +426,8 @@ HttpResponse FrontState::Run(HttpRequest& request, ContentCoding coding) const {
     if (!decoded.ok()) {
       malformed->Add();
       const bool too_large = ErrorKindOf(decoded.status()) == ErrorKind::kTooLarge;
-      return HttpResponse::JsonError(too_large ? 413 : 400, decoded.status().message());
+      return HttpResponse::ProtocolError(too_large ? 413 : 400,
+                                         decoded.status().message());
     }
     request.body = std::move(*decoded);
   }
@@ -434,7 +435,7 @@ HttpResponse FrontState::Run(HttpRequest& request, ContentCoding coding) const {
     return handler(request);
   } catch (const std::exception& e) {
     spdlog::error("HTTP {} {}: {}", request.method, request.path, e.what());
-    return HttpResponse::JsonError(500, e.what());
+    return HttpResponse::ProtocolError(500, e.what());
   }
 }
 
