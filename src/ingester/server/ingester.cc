@@ -16,6 +16,7 @@
 #include "ingester/buffer/catalog_adapters.h"
 #include "ingester/buffer/partition_cache.h"
 #include "ingester/catalog/open.h"
+#include "ingester/common/build_info.h"
 #include "ingester/common/clock.h"
 #include "ingester/common/error.h"
 #include "ingester/common/json.h"
@@ -85,6 +86,27 @@ struct WriteMetrics {
   Gauge* buffered_rows;
 };
 
+// Durations as Prometheus histograms, and what this binary is.
+struct LatencyMetrics {
+  explicit LatencyMetrics(MetricsRegistry* r)
+      : write_seconds(r->AddHistogram(
+            "ingester_write_duration_seconds",
+            "Seconds to handle a line protocol write request, from parsing to the WAL "
+            "acknowledgement (refused and failed requests included).",
+            LatencyBuckets())),
+        wal_fsync_seconds(r->AddHistogram("ingester_wal_fsync_duration_seconds",
+                                          "Seconds of each WAL group commit's fdatasync.",
+                                          LatencyBuckets())) {
+    r->AddGauge("ingester_build_info",
+                "Always 1; the labels say which version and build this process is.",
+                "version=\"" + std::string(BuildVersion()) + "\",build=\"" +
+                    std::string(BuildName()) + "\"")
+        ->Set(1);
+  }
+  Histogram* write_seconds;
+  Histogram* wal_fsync_seconds;
+};
+
 }  // namespace
 
 // Keeps up to `kMaxPooled` parsed bodies for reuse; more are freed on release, which
@@ -127,6 +149,7 @@ struct Ingester::Impl {
   const Clock* clock = SystemClock::Get();
   MetricsRegistry metrics;
   WriteMetrics write_metrics{&metrics};
+  LatencyMetrics latency_metrics{&metrics};
 
   // Construction order is dependency order; destruction runs backwards.
   std::unique_ptr<catalog::Catalog> catalog;
@@ -275,6 +298,7 @@ arrow::Status Ingester::Impl::Open() {
   wal_options.dir = options.wal_dir;
   wal_options.fs = fs;
   wal_options.allow_missing_segments = options.wal_allow_missing_segments;
+  wal_options.fsync_seconds = latency_metrics.wal_fsync_seconds;
   ARROW_ASSIGN_OR_RAISE(wal, wal::Wal::Make(std::move(wal_options)));
   for (auto& segment : replay.segments) {
     tracker->AddSegment(segment.id, std::move(segment.sequence_numbers));
@@ -486,6 +510,7 @@ arrow::Result<std::unique_ptr<Ingester>> Ingester::Make(IngesterOptions options)
 }
 
 arrow::Result<WriteSummary> Ingester::WriteLineProtocol(const LineProtocolWrite& write) {
+  ScopedHistogramTimer timer(impl_->latency_metrics.write_seconds);
   impl_->write_metrics.requests->Add();
   impl_->write_metrics.bytes->Add(static_cast<int64_t>(write.body.size()));
   // Count ourselves in before looking at the flag, so Shutdown() either sees us in flight
