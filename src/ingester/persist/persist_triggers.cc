@@ -354,7 +354,7 @@ arrow::Status PersistTriggers::CheckDiskNow() {
   if (!options_.disk_space) return arrow::Status::OK();
   MutexLock lock(&disk_mu_);
   ARROW_ASSIGN_OR_RAISE(wal::DiskSpace space, options_.disk_space());
-  const double use = DiskUseFraction(space.capacity, space.available);
+  const double use = DiskUseFraction(space.used, space.available);
   if (use < options_.disk_full_ratio) {
     if (disk_full_) {
       disk_full_ = false;
@@ -373,7 +373,8 @@ arrow::Status PersistTriggers::CheckDiskNow() {
   if (entering) {
     spdlog::warn(
         "WAL volume {:.1f}% full (>= {:.0f}%): refusing writes and persisting everything "
-        "so WAL segments can be deleted. If this does not clear, the persists cannot free "
+        "so WAL segments can be deleted. If this does not clear, the persists cannot "
+        "free "
         "space (e.g. the object store is on the same full volume): free space on the "
         "volume or move --object-store or --wal-dir to another one",
         use * 100, options_.disk_full_ratio * 100);
