@@ -33,6 +33,8 @@ def test_v1_create_database_exists_before_its_first_write(server):
     # The v3 listing reads the same catalog.
     listing = requests.get(server.url + "/api/v3/configure/database", timeout=5).json()
     assert [d["name"] for d in listing["databases"]] == ["telegraf"]
+    assert listing["databases"][0]["max_tables"] == 10000  # with its limits
+    assert listing["databases"][0]["max_columns_per_table"] == 200
     # And a database created through v3 shows in SHOW DATABASES.
     r = requests.post(server.url + "/api/v3/configure/database", json={"db": "other"},
                       timeout=5)

@@ -594,7 +594,10 @@ arrow::Result<std::string> Ingester::DatabasesJson() const {
   for (size_t i = 0; i < namespaces.size(); ++i) {
     out += i ? "," : "";
     out += "{\"name\":" + json::Quote(namespaces[i].name) +
-           ",\"partition_template\":" + namespaces[i].partition_template.ToJson() + "}";
+           ",\"partition_template\":" + namespaces[i].partition_template.ToJson() +
+           ",\"max_tables\":" + std::to_string(namespaces[i].max_tables) +
+           ",\"max_columns_per_table\":" +
+           std::to_string(namespaces[i].max_columns_per_table) + "}";
   }
   out += "]}";
   return out;

@@ -102,7 +102,8 @@ class Ingester {
                                               std::string_view template_json,
                                               const std::vector<std::string>& tags = {});
 
-  // {"databases":[{"name":"db","partition_template":{"parts":[...]}}, ...]}, by name.
+  // {"databases":[{"name":"db","partition_template":{"parts":[...]},"max_tables":N,
+  // "max_columns_per_table":M}, ...]}, by name.
   arrow::Result<std::string> DatabasesJson() const;
 
   // The databases (namespaces) of the catalog, by name.
