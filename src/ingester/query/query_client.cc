@@ -220,6 +220,9 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> InTimeOrder(
     arrow::TableBatchReader reader(*table);
     return reader.ToRecordBatches();
   }
+  // The compute kernels register once per process; the client may run without a server.
+  static const arrow::Status kComputeReady = arrow::compute::Initialize();
+  ARROW_RETURN_NOT_OK(kComputeReady);
   ARROW_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(schema, batches));
   // Table sorts are stable.
   arrow::compute::SortOptions options(
