@@ -47,8 +47,10 @@ def test_database_template_splits_rows_by_region_and_day(server):
     assert configure(server, "database", {"db": "plain"})[0] == 201
     status, databases = configure(server, "database", None, method="get")
     assert status == 200
-    assert databases == {"databases": [{"name": "metrics", "partition_template": BY_REGION},
-                                       {"name": "plain", "partition_template": DAILY}]}
+    limits = {"max_tables": 10000, "max_columns_per_table": 200}
+    assert databases == {"databases": [
+        {"name": "metrics", "partition_template": BY_REGION, **limits},
+        {"name": "plain", "partition_template": DAILY, **limits}]}
 
     body = (f"cpu,host=a,region=eu v=1i {T0}\n"
             f"cpu,host=b,region=us v=2i {T0 + 1}\n"
@@ -154,7 +156,8 @@ def test_partition_template_flag_sets_the_default(make_server):
     assert server.write(f"cpu v=1i {T0}\ncpu v=2i {T0 + 3_600_000_000_000}\n").status_code == 204
     assert partitions(server, "db", "cpu") == {"2023-11-14T22": 1, "2023-11-14T23": 1}
     assert configure(server, "database", None, "get")[1] == {
-        "databases": [{"name": "db", "partition_template": hourly}]}
+        "databases": [{"name": "db", "partition_template": hourly, "max_tables": 10000,
+                       "max_columns_per_table": 200}]}
     # Reads prune by hour.
     client = connect(server)
     _, messages = chunks(client, ticket("db", "cpu", start=T0 + 3_600_000_000_000))

@@ -308,11 +308,12 @@ def test_full_wal_disk_refuses_writes_forces_persist_and_clears(make_server, tmp
     current use, a 2 GB file takes it over (503, and everything is persisted), and
     deleting the file lets writes in again."""
     st = os.statvfs(tmp_path)
-    capacity, available = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+    # The use as df computes it: used / (used + available); root's reserve is in neither.
+    used, available = (st.f_blocks - st.f_bfree) * st.f_frsize, st.f_bavail * st.f_frsize
     filler_bytes = 2 << 30
     if available < 4 * filler_bytes:
         pytest.fail(f"this test needs {4 * filler_bytes >> 30} GiB free on {tmp_path}")
-    threshold = 100 * (1 - available / capacity + (filler_bytes / 2) / capacity)
+    threshold = 100 * (used + filler_bytes / 2) / (used + available)
     server = make_server(["--wal-disk-full-percent", f"{threshold:.6f}"]).start()
     assert server.write(rows_line(0, 0, 1000), db="disk").status_code == 204
     assert server.persisted_rows("disk", "m") == 0

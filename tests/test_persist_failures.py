@@ -2,7 +2,8 @@
 
 A permanent error (here: a regular file where the local object store's directory is, or
 S3 credentials the store refuses) is logged once at ERROR, counted, reported by
-/health as "warn" (writes are still accepted and acknowledged), and loses nothing: the
+/health as degraded: status "pass" with a failing "persist" check (writes are still
+accepted and acknowledged), and loses nothing: the
 partition stays buffered and readable, its WAL segments stay, and a restart after the
 fix persists it. A persist that keeps failing transiently (S3 down) is retried, and a
 SIGTERM still ends within --shutdown-timeout, naming the partitions left to the WAL."""
@@ -26,6 +27,19 @@ def health(server):
     return r.status_code, r.json()
 
 
+def degraded(server):
+    """/health reports a partition that cannot be persisted: 200, status "pass" (writes
+    are accepted) and a failing "persist" check whose message is the top-level one."""
+    code, body = health(server)
+    failing = [c for c in body["checks"] if c["status"] == "fail"]
+    if not failing:
+        return False
+    assert code == 200 and body["status"] == "pass", body
+    assert [c["name"] for c in failing] == ["persist"], body
+    assert failing[0]["message"] == body["message"], body
+    return True
+
+
 def error_lines(server, needle):
     return [l for l in server.log().splitlines() if "[error]" in l and needle in l]
 
@@ -38,7 +52,7 @@ def test_permanent_local_error_warns_keeps_data_and_wal_and_persists_after_fix(m
     objects.write_text("a regular file where the object store's directory should be\n")
 
     assert server.write(lines(0, 50)).status_code == 204
-    wait_until(lambda: health(server)[1]["status"] == "warn", 30, "/health warns")
+    wait_until(lambda: degraded(server), 30, "/health reports the failing persist check")
     code, body = health(server)
     assert code == 200, body  # writes are still accepted: keep the load balancer sending
     message = body["message"]
@@ -99,7 +113,7 @@ def test_s3_credentials_refused_is_permanent(make_server, seaweed, tmp_path):
                           "--wal-rotation-period", "300ms"], data_dir=data_dir)
     server.start()
     assert server.write(lines(0, 30)).status_code == 204
-    wait_until(lambda: health(server)[1]["status"] == "warn", 60, "/health warns")
+    wait_until(lambda: degraded(server), 60, "/health reports the failing persist check")
     code, body = health(server)
     assert code == 200 and "permission" in body["message"], body
     assert "credentials" in body["message"], body

@@ -23,6 +23,25 @@ TEST(Metrics, RendersPrometheusText) {
             "ingester_buffered_bytes 42\n");
 }
 
+TEST(Metrics, RendersHistogramsInSecondsWithCumulativeBuckets) {
+  MetricsRegistry registry;
+  auto* h = registry.AddHistogram("ingester_x_duration_seconds", "X.", {0.001, 0.5},
+                                  "phase=\"a\"");
+  h->Observe(std::chrono::microseconds(500));  // le 0.001
+  h->Observe(std::chrono::milliseconds(1));    // le 0.001: bounds are inclusive
+  h->Observe(std::chrono::milliseconds(200));  // le 0.5
+  h->Observe(std::chrono::seconds(2));         // +Inf only
+  EXPECT_EQ(registry.RenderText(),
+            "# HELP ingester_x_duration_seconds X.\n"
+            "# TYPE ingester_x_duration_seconds histogram\n"
+            "ingester_x_duration_seconds_bucket{phase=\"a\",le=\"0.001\"} 2\n"
+            "ingester_x_duration_seconds_bucket{phase=\"a\",le=\"0.5\"} 3\n"
+            "ingester_x_duration_seconds_bucket{phase=\"a\",le=\"+Inf\"} 4\n"
+            "ingester_x_duration_seconds_sum{phase=\"a\"} 2.2015\n"
+            "ingester_x_duration_seconds_count{phase=\"a\"} 4\n");
+  EXPECT_EQ(h->count(), 4);
+}
+
 TEST(Metrics, CountersAreExactUnderContention) {
   MetricsRegistry registry;
   auto* c = registry.AddCounter("c_total", "c");

@@ -84,10 +84,10 @@ bool IngestState::Clear(IngestBlock reason) {
   return changed;
 }
 
-double DiskUseFraction(uint64_t capacity, uint64_t available) {
-  if (capacity == 0) return 0.0;
-  if (available >= capacity) return 0.0;
-  return 1.0 - static_cast<double>(available) / static_cast<double>(capacity);
+double DiskUseFraction(uint64_t used, uint64_t available) {
+  const double total = static_cast<double>(used) + static_cast<double>(available);
+  if (total == 0) return 0.0;
+  return static_cast<double>(used) / total;
 }
 
 }  // namespace ingester::persist

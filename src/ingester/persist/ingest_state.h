@@ -67,8 +67,9 @@ class IngestState {
   Counter* refused_counter_ = nullptr;
 };
 
-// Fraction of the volume in use, in [0, 1]: 1 - available / capacity (what an
-// unprivileged process can still write). 0 when the capacity is unknown (0).
-double DiskUseFraction(uint64_t capacity, uint64_t available);
+// Fraction of the volume in use, in [0, 1], as df's Use% computes it: used / (used +
+// available), where available is what an unprivileged process can still write (the
+// blocks reserved for root count in neither). 0 when both are unknown (0).
+double DiskUseFraction(uint64_t used, uint64_t available);
 
 }  // namespace ingester::persist

@@ -49,11 +49,13 @@ TEST(IngestStateTest, ShuttingDownIsOneMoreReason) {
 }
 
 TEST(IngestStateTest, DiskUseFraction) {
-  EXPECT_DOUBLE_EQ(DiskUseFraction(100, 10), 0.9);
-  EXPECT_DOUBLE_EQ(DiskUseFraction(100, 100), 0.0);
+  // used / (used + available), as df: 90 used, 10 available (and, say, 5 reserved for
+  // root, which counts in neither) is 90 %.
+  EXPECT_DOUBLE_EQ(DiskUseFraction(90, 10), 0.9);
+  EXPECT_DOUBLE_EQ(DiskUseFraction(0, 100), 0.0);
   EXPECT_DOUBLE_EQ(DiskUseFraction(100, 0), 1.0);
-  EXPECT_DOUBLE_EQ(DiskUseFraction(0, 0), 0.0);      // unknown capacity
-  EXPECT_DOUBLE_EQ(DiskUseFraction(100, 200), 0.0);  // nonsense from the OS
+  EXPECT_DOUBLE_EQ(DiskUseFraction(0, 0), 0.0);  // unknown
+  EXPECT_DOUBLE_EQ(DiskUseFraction(1, 3), 0.25);
 }
 
 }  // namespace

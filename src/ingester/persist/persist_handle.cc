@@ -100,6 +100,24 @@ arrow::Result<PersistHandle> PersistHandle::Make(PersistHandleOptions options) {
                                            "worker=\"" + std::to_string(i) + "\""));
     }
   }
+  if (MetricsRegistry* r = options.metrics) {
+    auto& h = shared.phase_seconds;
+    auto phase = [r](const char* name) {
+      return r->AddHistogram(
+          "ingester_persist_phase_duration_seconds",
+          "Seconds a completed persist job spent in each phase: queued, compact (sort "
+          "and de-duplicate), encode (Parquet), upload, catalog, active (running, "
+          "retries included) and total (from request to completion).",
+          JobBuckets(), std::string("phase=\"") + name + "\"");
+    };
+    h.queued = phase("queued");
+    h.compact = phase("compact");
+    h.encode = phase("encode");
+    h.upload = phase("upload");
+    h.catalog = phase("catalog");
+    h.active = phase("active");
+    h.total = phase("total");
+  }
   for (size_t i = 0; i < options.workers; ++i) {
     shared.workers.push_back(std::make_unique<PersistWorker>(i, &shared));
   }

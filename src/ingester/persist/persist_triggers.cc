@@ -366,7 +366,7 @@ arrow::Status PersistTriggers::CheckDiskNow() {
   if (!options_.disk_space) return arrow::Status::OK();
   MutexLock lock(&disk_mu_);
   ARROW_ASSIGN_OR_RAISE(wal::DiskSpace space, options_.disk_space());
-  const double use = DiskUseFraction(space.capacity, space.available);
+  const double use = DiskUseFraction(space.used, space.available);
   if (use < options_.disk_full_ratio) {
     if (disk_full_) {
       disk_full_ = false;

@@ -239,7 +239,7 @@ TEST_F(PersistTriggersTest, FullDiskRefusesWritesForcesAPersistAndClears) {
   std::atomic<int> rotations{0};
   Build([&](PersistTriggersOptions& o) {
     o.disk_space = [&]() -> arrow::Result<wal::DiskSpace> {
-      return wal::DiskSpace{100, available.load()};
+      return wal::DiskSpace{100, available.load(), 100 - available.load()};
     };
     o.rotate = [&]() -> arrow::Result<wal::ClosedSegment> {
       wal::ClosedSegment s;
@@ -279,7 +279,7 @@ TEST_F(PersistTriggersTest, TheTriggerThreadChecksTheDisk) {
   Build([&](PersistTriggersOptions& o) {
     o.disk_check_interval = 1ms;
     o.disk_space = []() -> arrow::Result<wal::DiskSpace> {
-      return wal::DiskSpace{1000, 5};
+      return wal::DiskSpace{1000, 5, 995};
     };
     o.rotate = [&]() -> arrow::Result<wal::ClosedSegment> {
       std::lock_guard<std::mutex> lock(mu);

@@ -320,6 +320,15 @@ void PersistWorker::Process(PersistItem item) {
     m.active_us->Add(Micros(c.active));
     m.total_us->Add(Micros(total));
   }
+  if (const auto& h = shared_->phase_seconds; h.total != nullptr) {
+    h.queued->Observe(c.queued);
+    h.compact->Observe(c.result.compact_time);
+    h.encode->Observe(c.result.encode_time);
+    h.upload->Observe(c.result.upload_time);
+    h.catalog->Observe(c.result.catalog_time);
+    h.active->Observe(c.active);
+    h.total->Observe(total);
+  }
   spdlog::info(
       "persisted {}: {} rows ({} in) to {} ({} bytes) on worker {}; queued {:.1f} ms, "
       "active {:.1f} ms (compact {:.1f}, encode {:.1f}, upload {:.1f}, catalog {:.1f}), "

@@ -76,6 +76,17 @@ struct WorkerShared {
     Gauge* in_flight = nullptr;
     std::vector<Gauge*> queue_length;  // one per worker
   } metrics;
+  // Seconds per phase of a completed job (ingester_persist_phase_duration_seconds);
+  // null without a registry.
+  struct PhaseHistograms {
+    Histogram* queued = nullptr;
+    Histogram* compact = nullptr;
+    Histogram* encode = nullptr;
+    Histogram* upload = nullptr;
+    Histogram* catalog = nullptr;
+    Histogram* active = nullptr;
+    Histogram* total = nullptr;
+  } phase_seconds;
 
   // Guards the decision to clear the saturation against a concurrent set (taken inside
   // a queue lock when setting; never held while taking one).

@@ -27,9 +27,10 @@ class Meter final : public ResponseObserver {
   }
   void OnFinish(const arrow::Status& status) override {
     m_->active->Add(-1);
+    const auto elapsed = Clock::now() - start_;
     m_->duration_us->Add(
-        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start_)
-            .count());
+        std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
+    m_->duration_seconds->Observe(elapsed);
     if (status.IsCancelled()) {
       m_->cancelled->Add();
     } else if (!status.ok()) {
@@ -57,7 +58,10 @@ QueryMetrics::QueryMetrics(MetricsRegistry* r)
                           "Arrow buffer bytes returned by queries.")),
       duration_us(r->AddCounter("ingester_query_duration_microseconds_total",
                                 "Time from query start to the end of its stream.")),
-      active(r->AddGauge("ingester_query_active", "Queries started and not finished.")) {}
+      active(r->AddGauge("ingester_query_active", "Queries started and not finished.")),
+      duration_seconds(r->AddHistogram(
+          "ingester_query_duration_seconds",
+          "Seconds from query start to the end of its stream.", LatencyBuckets())) {}
 
 MetricsQueryExec::MetricsQueryExec(std::shared_ptr<QueryExec> inner,
                                    MetricsRegistry* registry)

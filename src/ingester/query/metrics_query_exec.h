@@ -29,6 +29,8 @@ struct QueryMetrics {
   Counter* bytes;
   Counter* duration_us;
   Gauge* active;
+  // Seconds from query start to the end of its stream (ingester_query_duration_seconds).
+  Histogram* duration_seconds;
 };
 
 // Thread-safe when `inner` is (the counters are atomics).

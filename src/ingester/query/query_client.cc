@@ -1,8 +1,10 @@
 #include "ingester/query/query_client.h"
 
 #include <arrow/array.h>
+#include <arrow/compute/api.h>
 #include <arrow/flight/api.h>
 #include <arrow/scalar.h>
+#include <arrow/table.h>
 #include <arrow/type.h>
 #include <CLI/CLI.hpp>
 
@@ -10,6 +12,7 @@
 #include <iostream>
 #include <map>
 
+#include "ingester/common/column_type.h"
 #include "ingester/common/error.h"
 #include "ingester/common/json.h"
 #include "ingester/common/text_file.h"
@@ -39,6 +42,53 @@ std::vector<std::string> SplitCommas(const std::string& text) {
   return out;
 }
 
+// The code point at text[*i] (advancing *i past it), or -1 for a byte that is not UTF-8.
+int32_t NextCodePoint(std::string_view text, size_t* i) {
+  const auto b = [&](size_t k) { return static_cast<uint8_t>(text[k]); };
+  const uint8_t b0 = b(*i);
+  int len = b0 < 0x80         ? 1
+            : (b0 >> 5) == 6  ? 2
+            : (b0 >> 4) == 14 ? 3
+            : (b0 >> 3) == 30 ? 4
+                              : 0;
+  if (len == 0 || *i + len > text.size()) {
+    ++*i;
+    return -1;
+  }
+  int32_t cp = len == 1 ? b0 : b0 & (0x7F >> len);
+  for (int k = 1; k < len; ++k) {
+    if ((b(*i + k) & 0xC0) != 0x80) {
+      ++*i;
+      return -1;
+    }
+    cp = (cp << 6) | (b(*i + k) & 0x3F);
+  }
+  *i += len;
+  return cp;
+}
+
+int CodePointWidth(int32_t cp) {
+  if (cp < 0) return 1;
+  // Combining marks and zero-width characters.
+  if ((cp >= 0x0300 && cp <= 0x036F) || (cp >= 0x1AB0 && cp <= 0x1AFF) ||
+      (cp >= 0x1DC0 && cp <= 0x1DFF) || (cp >= 0x20D0 && cp <= 0x20FF) ||
+      (cp >= 0xFE20 && cp <= 0xFE2F) || cp == 0x200B || cp == 0x200C || cp == 0x200D ||
+      (cp >= 0xFE00 && cp <= 0xFE0F)) {
+    return 0;
+  }
+  // East Asian Wide and Fullwidth ranges, and emoji.
+  if ((cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0x303E) ||
+      (cp >= 0x3041 && cp <= 0x33FF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
+      (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xA000 && cp <= 0xA4CF) ||
+      (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF) ||
+      (cp >= 0xFE30 && cp <= 0xFE4F) || (cp >= 0xFF00 && cp <= 0xFF60) ||
+      (cp >= 0xFFE0 && cp <= 0xFFE6) || (cp >= 0x1F300 && cp <= 0x1F64F) ||
+      (cp >= 0x1F900 && cp <= 0x1F9FF) || (cp >= 0x20000 && cp <= 0x3FFFD)) {
+    return 2;
+  }
+  return 1;
+}
+
 void PrintTable(const arrow::Schema& schema,
                 const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches,
                 std::ostream& out) {
@@ -46,7 +96,7 @@ void PrintTable(const arrow::Schema& schema,
   std::vector<size_t> width(columns);
   std::vector<bool> right(columns);
   for (int c = 0; c < columns; ++c) {
-    width[c] = schema.field(c)->name().size();
+    width[c] = DisplayWidth(schema.field(c)->name());
     right[c] = IsNumericType(*schema.field(c)->type());
   }
   std::vector<std::vector<std::string>> rows;
@@ -55,7 +105,7 @@ void PrintTable(const arrow::Schema& schema,
       std::vector<std::string> row(columns);
       for (int c = 0; c < columns; ++c) {
         row[c] = CellText(*batch->column(c), r).value_or("");
-        width[c] = std::max(width[c], row[c].size());
+        width[c] = std::max(width[c], DisplayWidth(row[c]));
       }
       rows.push_back(std::move(row));
     }
@@ -68,7 +118,7 @@ void PrintTable(const arrow::Schema& schema,
   auto line = [&](const std::vector<std::string>& cells, bool header) {
     out << '|';
     for (int c = 0; c < columns; ++c) {
-      const std::string pad(width[c] - cells[c].size(), ' ');
+      const std::string pad(width[c] - DisplayWidth(cells[c]), ' ');
       out << ' ' << (right[c] && !header ? pad + cells[c] : cells[c] + pad) << " |";
     }
     out << '\n';
@@ -163,6 +213,36 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> Fetch(
 
 }  // namespace
 
+size_t DisplayWidth(std::string_view text) {
+  size_t width = 0;
+  for (size_t i = 0; i < text.size();) width += CodePointWidth(NextCodePoint(text, &i));
+  return width;
+}
+
+arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> InTimeOrder(
+    const std::shared_ptr<arrow::Schema>& schema,
+    const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches, int64_t limit) {
+  if (schema->GetFieldIndex(std::string(kTimeColumnName)) < 0) {
+    if (limit <= 0) return batches;
+    ARROW_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(schema, batches));
+    table = table->Slice(0, limit);
+    arrow::TableBatchReader reader(*table);
+    return reader.ToRecordBatches();
+  }
+  // The compute kernels register once per process; the client may run without a server.
+  static const arrow::Status kComputeReady = arrow::compute::Initialize();
+  ARROW_RETURN_NOT_OK(kComputeReady);
+  ARROW_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(schema, batches));
+  // Table sorts are stable.
+  arrow::compute::SortOptions options(
+      {arrow::compute::SortKey(std::string(kTimeColumnName))});
+  ARROW_ASSIGN_OR_RAISE(auto indices, arrow::compute::SortIndices(table, options));
+  if (limit > 0 && limit < indices->length()) indices = indices->Slice(0, limit);
+  ARROW_ASSIGN_OR_RAISE(arrow::Datum sorted, arrow::compute::Take(table, indices));
+  arrow::TableBatchReader reader(*sorted.table());
+  return reader.ToRecordBatches();
+}
+
 arrow::Result<TimeRange> ParseTimeRange(std::string_view text) {
   const size_t dots = text.find("..");
   if (dots == std::string_view::npos) {
@@ -204,6 +284,7 @@ arrow::Result<QueryRequest> BuildQueryRequest(const QueryCommand& command) {
   }
   for (auto& [name, values] : tags)
     request.predicate.tags.push_back({name, std::move(values)});
+  if (command.limit < 0) return InvalidInput("--limit must be 0 (all) or more");
   if (command.format != "table" && command.format != "csv" && command.format != "json") {
     return InvalidInput("--format must be table, csv or json, got '" + command.format +
                         "'");
@@ -226,16 +307,44 @@ arrow::Status PrintResult(const arrow::Schema& schema,
   return arrow::Status::OK();
 }
 
+std::string CommandErrorMessage(const arrow::Status& status, std::string_view host) {
+  std::string message = status.message();
+  // "Flight returned not found error, with message: X. gRPC client debug context: ...
+  // Detail: ..." -> "X": gRPC's debug context repeats the message and says nothing a
+  // person can act on.
+  static constexpr std::string_view kWithMessage = "error, with message: ";
+  if (message.starts_with("Flight returned ")) {
+    if (auto at = message.find(kWithMessage); at != std::string::npos)
+      message.erase(0, at + kWithMessage.size());
+  }
+  if (auto at = message.find(". gRPC client debug context:"); at != std::string::npos)
+    message.resize(at);
+  const std::string where(host);
+  if (message.find("Trying to connect an http1.x server") != std::string::npos) {
+    return where +
+           " answers HTTP/1.x, not Arrow Flight: it looks like the ingester's HTTP port; "
+           "--host takes its Flight address (--flight-bind, 127.0.0.1:8082 by default)";
+  }
+  if (message.find("failed to connect to all addresses") != std::string::npos) {
+    const bool refused = message.find("Connection refused") != std::string::npos;
+    return "cannot connect to the Flight server at " + where +
+           (refused ? ": connection refused" : ": " + message) +
+           " (is `ingester serve` running, and is this its --flight-bind address?)";
+  }
+  return message;
+}
+
 int RunQueryCommand(const QueryCommand& command, std::ostream& out, std::ostream& err) {
   auto run = [&]() -> arrow::Status {
     ARROW_ASSIGN_OR_RAISE(QueryRequest request, BuildQueryRequest(command));
     std::shared_ptr<arrow::Schema> schema;
     ARROW_ASSIGN_OR_RAISE(auto batches, Fetch(command, request, &schema));
+    ARROW_ASSIGN_OR_RAISE(batches, InTimeOrder(schema, batches, command.limit));
     return PrintResult(*schema, batches, command.format, out);
   };
   auto status = run();
   if (!status.ok()) {
-    err << "error: " << status.message() << '\n';
+    err << "error: " << CommandErrorMessage(status, command.host) << '\n';
     return 1;
   }
   out.flush();
@@ -259,6 +368,10 @@ CLI::App* AddQuerySubcommand(CLI::App* app, QueryCommand* command) {
       "empty");
   query->add_option("--tag", command->tags,
                     "KEY=VALUE; repeat a key to match any of its values");
+  query
+      ->add_option("--limit", command->limit,
+                   "At most this many rows, the earliest by time (0: all)")
+      ->capture_default_str();
   query->add_option("--format", command->format, "table, csv or json")
       ->capture_default_str();
   query->add_option("--host", command->host, "Flight address of the ingester")

@@ -14,6 +14,8 @@
 //   +------+-------+--------------------------------+
 //   2 rows
 //
+// Rows print in time order (InTimeOrder), at most --limit of them; table cells are
+// padded by display width (DisplayWidth), so non-ASCII text lines up.
 // Values print as value_format.h says (shared with POST /api/v3/query): times as RFC 3339
 // in UTC with as many fractional digits as they need, floats with a decimal point; nulls
 // are empty cells (CSV: empty fields, JSON: null). JSON is an array of row objects; CSV
@@ -55,6 +57,9 @@ struct QueryCommand {
   // "key=value"; a key given several times matches any of its values (IN).
   std::vector<std::string> tags;
   std::string format = "table";  // table, csv or json
+  // At most this many rows, the earliest by time (0: all). The whole result is fetched
+  // and sorted first.
+  int64_t limit = 0;
 };
 
 // Registers the `query` subcommand and its flags on `app`, filling `*command` when
@@ -71,8 +76,24 @@ int RunQueryCommand(const QueryCommand& command);
 // The request a command describes. InvalidInput for bad flags.
 arrow::Result<QueryRequest> BuildQueryRequest(const QueryCommand& command);
 
+// What the CLI prints for `status`: a Flight error's message without gRPC's debug
+// context, and for a connection that fails, what to check (the server running, the
+// Flight rather than the HTTP port).
+std::string CommandErrorMessage(const arrow::Status& status, std::string_view host);
+
 // "START..END" with either side optional; each side as ParseTimestamp (time_format.h).
 arrow::Result<TimeRange> ParseTimeRange(std::string_view text);
+
+// The rows of `batches` in time order (a stable sort on the `time` column, so rows of one
+// timestamp keep the server's order: by partition, then by tags), at most `limit` of
+// them (0: all). Unchanged when there is no `time` column.
+arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> InTimeOrder(
+    const std::shared_ptr<arrow::Schema>& schema,
+    const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches, int64_t limit);
+
+// The columns `text` takes in a terminal: a wide (East Asian, emoji) character counts
+// two, a combining mark none, any other character one; a byte that is not UTF-8 one.
+size_t DisplayWidth(std::string_view text);
 
 // Prints `batches` (all under `schema`) in `format`.
 arrow::Status PrintResult(const arrow::Schema& schema,

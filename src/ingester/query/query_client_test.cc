@@ -153,6 +153,61 @@ TEST(QueryClientTest, PrintsCsvAndJson) {
   EXPECT_EQ(Print("json", {}), "[]\n");
 }
 
+TEST(QueryClientTest, DisplayWidthCountsTerminalColumns) {
+  EXPECT_EQ(DisplayWidth("abc"), 3u);
+  EXPECT_EQ(DisplayWidth("caf\xC3\xA9"), 4u);               // é: 2 bytes, 1 column
+  EXPECT_EQ(DisplayWidth("cafe\xCC\x81"), 4u);              // e + combining acute
+  EXPECT_EQ(DisplayWidth("\xE6\x9D\xB1\xE4\xBA\xAC"), 4u);  // 東京: wide
+  EXPECT_EQ(DisplayWidth("\xF0\x9F\x94\xA5"), 2u);          // an emoji
+  EXPECT_EQ(DisplayWidth("\xFF"), 1u);                      // not UTF-8: one per byte
+}
+
+TEST(QueryClientTest, AlignsTheTableByDisplayWidth) {
+  auto batch = buffer_test::BatchMaker()
+                   .Tag("city", {"\xE6\x9D\xB1\xE4\xBA\xAC", "caf\xC3\xA9"})
+                   .Time({kT, kT})
+                   .Build();
+  std::ostringstream out;
+  ASSERT_TRUE(PrintResult(*batch->schema(), {batch}, "table", out).ok());
+  EXPECT_THAT(out.str(), HasSubstr("| \xE6\x9D\xB1\xE4\xBA\xAC | 2023-11-14T22:13:20Z |\n"
+                                   "| caf\xC3\xA9 | 2023-11-14T22:13:20Z |\n"));
+}
+
+TEST(QueryClientTest, RowsInTimeOrderWithALimit) {
+  // Two partitions' batches as the server sends them: by partition, then by tags.
+  auto first =
+      buffer_test::BatchMaker().Tag("host", {"a", "b"}).Time({kT + 5, kT + 1}).Build();
+  auto second =
+      buffer_test::BatchMaker().Tag("host", {"a", "c"}).Time({kT + 3, kT + 1}).Build();
+  auto sorted = InTimeOrder(first->schema(), {first, second}, 0).ValueOrDie();
+  std::ostringstream out;
+  ASSERT_TRUE(PrintResult(*first->schema(), sorted, "csv", out).ok());
+  // Stable: b before c at the same time, as the server sent them.
+  EXPECT_EQ(out.str(),
+            "host,time\r\nb,2023-11-14T22:13:20.000000001Z\r\n"
+            "c,2023-11-14T22:13:20.000000001Z\r\na,2023-11-14T22:13:20.000000003Z\r\n"
+            "a,2023-11-14T22:13:20.000000005Z\r\n");
+  auto limited = InTimeOrder(first->schema(), {first, second}, 2).ValueOrDie();
+  int64_t rows = 0;
+  for (const auto& b : limited) rows += b->num_rows();
+  EXPECT_EQ(rows, 2);
+  EXPECT_TRUE(InTimeOrder(first->schema(), {}, 3).ValueOrDie().empty());
+  QueryCommand command;
+  command.namespace_name = "db";
+  command.table = "cpu";
+  command.limit = -1;
+  EXPECT_THAT(BuildQueryRequest(command).status().message(), HasSubstr("--limit"));
+}
+
+TEST(QueryClientTest, ErrorsWithoutGrpcDebugContext) {
+  EXPECT_EQ(CommandErrorMessage(
+                arrow::Status::IOError(
+                    "Flight returned not found error, with message: namespace 'x' not "
+                    "found. gRPC client debug context: UNKNOWN:... Detail: NotFound"),
+                "h:1"),
+            "namespace 'x' not found");
+}
+
 TEST(QueryClientTest, QueriesARunningServer) {
   QueryFixture f;
   f.Write("cpu,host=a,region=eu usage=0.5 " + std::to_string(kT) + "\n" +

@@ -4,7 +4,8 @@
 //   POST /api/v3/configure/database  {"db": "name", "partition_template": {...}}
 //        201 created, 200 exists with that template, 409 exists with another
 //   GET  /api/v3/configure/database
-//        200 {"databases": [{"name": ..., "partition_template": {...}}, ...]}
+//        200 {"databases": [{"name": ..., "partition_template": {...}, "max_tables": N,
+//             "max_columns_per_table": M}, ...]}
 //   POST /api/v3/configure/table     {"db": ..., "table": ..., "partition_template":
 //   {...},
 //                                     "tags": ["a", ...]}

@@ -126,6 +126,15 @@ arrow::Result<HttpClientResponse> HttpClient::Post(const std::string& target,
            ec == asio::ssl::error::stream_truncated ||
            ec == asio::error::connection_reset || ec == asio::error::broken_pipe);
       if (stale) continue;
+      if (ec.category() == http::make_error_code(http::error::end_of_stream).category() &&
+          ec != http::error::end_of_stream && ec != http::error::partial_message) {
+        // Bytes came back, but not an HTTP/1.x response: most often the Flight (gRPC)
+        // port, which answers HTTP/2 frames.
+        return arrow::Status::IOError(
+            impl_->host_port, " does not answer in HTTP/1.1 (", ec.message(),
+            "): is it the Arrow Flight port? --host takes the ingester's HTTP address "
+            "(its --http-bind, 127.0.0.1:8080 by default)");
+      }
       return arrow::Status::IOError("request to ", impl_->host_port,
                                     " failed: ", ec.message());
     }

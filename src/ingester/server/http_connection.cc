@@ -326,6 +326,7 @@ class Connection final : public HttpConnection,
   }
 
   void OnResponse(HttpResponse response) {
+    front_->CountRefusal(response.status);
     if (state_ == State::kClosed) return;
     request_ = HttpRequest();
     close_after_ = !keep_alive_ || front_->stopping.load() || front_->draining.load();
@@ -405,7 +406,8 @@ class Connection final : public HttpConnection,
   void SendError(int status, std::string message) {
     front_->malformed->Add();
     spdlog::debug("HTTP {}: {}", status, message);
-    auto response = HttpResponse::JsonError(status, message);
+    front_->CountRefusal(status);
+    auto response = HttpResponse::ProtocolError(status, message);
     if (status == 503) response.SetHeader("Retry-After", "1");
     close_after_ = true;
     out_ = Head(response, false, response.body.size()) + response.body;
@@ -413,7 +415,8 @@ class Connection final : public HttpConnection,
   }
 
   void Refuse() {
-    auto response = HttpResponse::JsonError(
+    front_->CountRefusal(503);
+    auto response = HttpResponse::ProtocolError(
         503, "over the server's limit of " + std::to_string(front_->max_connections) +
                  " connections; retry later");
     response.SetHeader("Retry-After", "1");
@@ -553,13 +556,46 @@ void Shard::Sweep(FrontState* front) {
   });
 }
 
+std::vector<std::pair<int, Counter*>> FrontState::RegisterRefusals(
+    MetricsRegistry* metrics) {
+  // The statuses this server answers; 0 stands for any other.
+  static constexpr int kStatuses[] = {400, 401, 404, 405, 408, 411, 413, 414, 415,
+                                      417, 422, 431, 500, 501, 503, 505, 0};
+  std::vector<std::pair<int, Counter*>> out;
+  for (int status : kStatuses) {
+    const std::string labels = status == 0
+                                   ? std::string("status=\"other\",code=\"other\"")
+                                   : "status=\"" + std::to_string(status) + "\",code=\"" +
+                                         std::string(InfluxErrorCode(status)) + "\"";
+    out.emplace_back(
+        status, metrics->AddCounter(
+                    "ingester_http_refusals_total",
+                    "HTTP requests answered with an error status, by status and "
+                    "InfluxDB's code for it (400 invalid input, 401 no or a wrong token, "
+                    "413 too large, 503 overloaded or refusing writes, ...).",
+                    labels));
+  }
+  return out;
+}
+
+void FrontState::CountRefusal(int status) const {
+  if (status < 400) return;
+  for (const auto& [s, counter] : refusals) {
+    if (s == status || s == 0) {
+      counter->Add();
+      return;
+    }
+  }
+}
+
 HttpResponse FrontState::Run(HttpRequest& request, ContentCoding coding) const {
   if (coding != ContentCoding::kIdentity) {
     auto decoded = DecodeContent(coding, std::move(request.body), options.max_body_bytes);
     if (!decoded.ok()) {
       malformed->Add();
       const bool too_large = ErrorKindOf(decoded.status()) == ErrorKind::kTooLarge;
-      return HttpResponse::JsonError(too_large ? 413 : 400, decoded.status().message());
+      return HttpResponse::ProtocolError(too_large ? 413 : 400,
+                                         decoded.status().message());
     }
     request.body = std::move(*decoded);
   }
@@ -567,7 +603,7 @@ HttpResponse FrontState::Run(HttpRequest& request, ContentCoding coding) const {
     return handler(request);
   } catch (const std::exception& e) {
     spdlog::error("HTTP {} {}: {}", request.method, request.path, e.what());
-    return HttpResponse::JsonError(500, e.what());
+    return HttpResponse::ProtocolError(500, e.what());
   }
 }
 

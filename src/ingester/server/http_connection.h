@@ -56,6 +56,12 @@ struct FrontState {
                          "HTTP connections closed for a header, body, write or TLS "
                          "handshake timeout");
 
+  // Every error answer (status >= 400), by status: a route's, the connection layer's
+  // and the connection limit's (ingester_http_refusals_total{status, code}).
+  std::vector<std::pair<int, Counter*>> refusals = RegisterRefusals(&metrics);
+  void CountRefusal(int status) const;
+  static std::vector<std::pair<int, Counter*>> RegisterRefusals(MetricsRegistry* metrics);
+
   // On a worker: decodes the body (413/415/400 when it cannot) and runs the handler.
   HttpResponse Run(HttpRequest& request, ContentCoding coding) const;
 };

@@ -60,6 +60,58 @@ HttpResponse HttpResponse::JsonError(int status, std::string_view message) {
   return Json(status, std::move(body));
 }
 
+HttpResponse HttpResponse::InfluxError(int status, std::string_view message,
+                                       std::string_view extra_members) {
+  std::string body = "{\"code\":";
+  json::AppendString(&body, InfluxErrorCode(status));
+  body += ",\"message\":";
+  json::AppendString(&body, message);
+  body += extra_members;
+  body += "}";
+  return Json(status, std::move(body));
+}
+
+HttpResponse HttpResponse::ProtocolError(int status, std::string_view message) {
+  std::string body = "{\"error\":";
+  json::AppendString(&body, message);
+  body += ",\"code\":";
+  json::AppendString(&body, InfluxErrorCode(status));
+  body += ",\"message\":";
+  json::AppendString(&body, message);
+  body += "}";
+  return Json(status, std::move(body));
+}
+
+std::string_view InfluxErrorCode(int status) {
+  switch (status) {
+    case 400:
+    case 411:
+      return "invalid";
+    case 401:
+      return "unauthorized";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "not found";
+    case 405:
+      return "method not allowed";
+    case 409:
+      return "conflict";
+    case 413:
+      return "request too large";
+    case 415:
+      return "unsupported media type";
+    case 422:
+      return "unprocessable entity";
+    case 429:
+      return "too many requests";
+    case 503:
+      return "unavailable";
+    default:
+      return status >= 500 ? "internal error" : "invalid";
+  }
+}
+
 HttpResponse HttpResponse::Text(int status, std::string body, std::string content_type) {
   HttpResponse response;
   response.status = status;

@@ -53,10 +53,23 @@ struct HttpResponse {
   void SetHeader(std::string name, std::string value);
   // A JSON body with its Content-Type.
   static HttpResponse Json(int status, std::string body);
-  // {"error": message}
+  // {"error": message}: the v1 and v3 error body.
   static HttpResponse JsonError(int status, std::string_view message);
+  // {"code": InfluxErrorCode(status), "message": message}, then `extra_members` (",
+  // \"key\": value..." or empty): the v2 error body, which InfluxDB 2 clients read.
+  static HttpResponse InfluxError(int status, std::string_view message,
+                                  std::string_view extra_members = "");
+  // {"error": message, "code": ..., "message": message}: a refusal before any route ran
+  // (framing, limits, content coding), readable by every client generation.
+  static HttpResponse ProtocolError(int status, std::string_view message);
   static HttpResponse Text(int status, std::string body, std::string content_type);
 };
+
+// InfluxDB 2's error code for an HTTP status: "invalid" (400, 411), "unauthorized"
+// (401), "forbidden", "not found", "method not allowed", "conflict", "request too large"
+// (413), "unsupported media type" (415), "unprocessable entity" (422), "too many
+// requests", "unavailable" (503), "internal error" (other 5xx).
+std::string_view InfluxErrorCode(int status);
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "ingester/common/build_info.h"
 #include "ingester/common/error.h"
 #include "ingester/common/json.h"
 #include "ingester/common/secret.h"
@@ -12,6 +13,7 @@
 #include "ingester/query/result_stream.h"
 #include "ingester/query/ticket.h"
 #include "ingester/server/configure_api.h"
+#include "ingester/server/influxql_api.h"
 #include "ingester/server/ingester.h"
 
 namespace ingester {
@@ -26,15 +28,18 @@ struct RouteContext {
   std::function<std::string()> front_metrics;
 };
 
-// Where each write endpoint finds its namespace.
+// Where each write endpoint finds its namespace, and which error body it answers.
 struct WriteEndpoint {
   const char* path;
   const char* namespace_param;
+  // InfluxDB 2's {"code", "message"} error bodies (and `bucket=db/rp`); else the
+  // {"error": ...} of v1 and v3.
+  bool v2;
 };
 constexpr WriteEndpoint kWriteEndpoints[] = {
-    {"/api/v3/write_lp", "db"},
-    {"/api/v2/write", "bucket"},
-    {"/write", "db"},
+    {"/api/v3/write_lp", "db", false},
+    {"/api/v2/write", "bucket", true},
+    {"/write", "db", false},
 };
 
 int HttpStatusFor(const arrow::Status& status) {
@@ -75,12 +80,10 @@ bool ParseBoolParam(const HttpRequest& req, std::string_view name, bool fallback
   return true;
 }
 
-std::string RejectedLinesJson(const WriteSummary& summary) {
-  std::string body = "{\"error\":";
-  json::AppendString(&body, summary.lines_written > 0
-                                ? "partial write of line protocol occurred"
-                                : "no line of the request was written");
-  body += ",\"lines_written\":" + std::to_string(summary.lines_written);
+// The rejected lines as JSON members: ,"lines_written":N,"data":[{line_number, column,
+// error_message, original_line}, ...].
+std::string RejectedLinesMembers(const WriteSummary& summary) {
+  std::string body = ",\"lines_written\":" + std::to_string(summary.lines_written);
   body += ",\"data\":[";
   bool first = true;
   for (const auto& r : summary.rejected) {
@@ -94,8 +97,35 @@ std::string RejectedLinesJson(const WriteSummary& summary) {
     json::AppendString(&body, r.original_line);
     body += "}";
   }
-  body += "]}";
+  body += "]";
   return body;
+}
+
+std::string_view RejectedSummary(const WriteSummary& summary) {
+  return summary.lines_written > 0 ? "partial write of line protocol occurred"
+                                   : "no line of the request was written";
+}
+
+// The v1/v3 body: {"error": summary, "lines_written": N, "data": [...]}.
+std::string RejectedLinesJson(const WriteSummary& summary) {
+  std::string body = "{\"error\":";
+  json::AppendString(&body, RejectedSummary(summary));
+  return body + RejectedLinesMembers(summary) + "}";
+}
+
+// The v2 reply: {"code": "invalid", "message": ..., "lines_written", "data"}. Clients
+// show only the message, so it names the first rejected line and why.
+HttpResponse RejectedLinesV2(const WriteSummary& summary) {
+  std::string message(RejectedSummary(summary));
+  const RejectedLine& r = summary.rejected.front();
+  message += ": line " + std::to_string(r.line_number);
+  if (r.column > 0) message += ", column " + std::to_string(r.column);
+  message += ": " + r.message;
+  if (summary.rejected.size() > 1) {
+    message += " (and " + std::to_string(summary.rejected.size() - 1) +
+               " more rejected line(s), listed in \"data\")";
+  }
+  return HttpResponse::InfluxError(400, message, RejectedLinesMembers(summary));
 }
 
 // A download's file name: the table's name with anything outside [A-Za-z0-9._-]
@@ -155,22 +185,50 @@ bool Authorized(const RouteContext& ctx, const HttpRequest& req) {
   return password.has_value() && ConstantTimeEquals(*password, ctx.token);
 }
 
-HttpResponse Unauthorized() {
-  auto res = HttpResponse::JsonError(401, "missing or invalid token");
+HttpResponse Unauthorized(bool v2 = false) {
+  constexpr std::string_view kMessage = "missing or invalid token";
+  auto res = v2 ? HttpResponse::InfluxError(401, kMessage)
+                : HttpResponse::JsonError(401, kMessage);
   res.SetHeader("WWW-Authenticate", "Bearer");
   return res;
+}
+
+// An error in the endpoint's dialect (WriteEndpoint::v2).
+HttpResponse WriteError(const WriteEndpoint& endpoint, int status,
+                        std::string_view message) {
+  return endpoint.v2 ? HttpResponse::InfluxError(status, message)
+                     : HttpResponse::JsonError(status, message);
+}
+
+// The namespace of a v2 `bucket`: "db", "db/" or "db/autogen" as InfluxDB 1.8's
+// compatibility API takes them; an error message for another retention policy.
+arrow::Result<std::string> NamespaceOfBucket(std::string_view bucket) {
+  const auto slash = bucket.find('/');
+  if (slash == std::string_view::npos) return std::string(bucket);
+  const std::string_view rp = bucket.substr(slash + 1);
+  if (!rp.empty() && rp != "autogen") {
+    return arrow::Status::Invalid("retention policy not found: ", rp,
+                                  " (bucket 'database/retention-policy' takes only "
+                                  "'autogen', the one retention policy of this server)");
+  }
+  return std::string(bucket.substr(0, slash));
 }
 
 // The body arrives read whole and decoded, within --max-http-request-size (the
 // connection layer answers 413/415/400 before a handler runs).
 HttpResponse HandleWrite(const RouteContext& ctx, const WriteEndpoint& endpoint,
                          const HttpRequest& req) {
-  if (!Authorized(ctx, req)) return Unauthorized();
-  const std::string ns = req.ParamOr(endpoint.namespace_param, "");
+  if (!Authorized(ctx, req)) return Unauthorized(endpoint.v2);
+  std::string ns = req.ParamOr(endpoint.namespace_param, "");
+  if (endpoint.v2) {
+    auto bucket = NamespaceOfBucket(ns);
+    if (!bucket.ok()) return WriteError(endpoint, 404, bucket.status().message());
+    ns = std::move(*bucket);
+  }
   if (ns.empty()) {
-    return HttpResponse::JsonError(400, std::string("missing the '") +
-                                            endpoint.namespace_param +
-                                            "' query parameter naming the database");
+    return WriteError(endpoint, 400,
+                      std::string("missing the '") + endpoint.namespace_param +
+                          "' query parameter naming the database");
   }
   const std::string precision = req.ParamOr("precision", "auto");
   LineProtocolWrite write;
@@ -180,15 +238,14 @@ HttpResponse HandleWrite(const RouteContext& ctx, const WriteEndpoint& endpoint,
   bool no_sync = false;
   if (!ParseBoolParam(req, "accept_partial", true, &write.accept_partial) ||
       !ParseBoolParam(req, "no_sync", false, &no_sync)) {
-    return HttpResponse::JsonError(400, "accept_partial and no_sync take true or false");
+    return WriteError(endpoint, 400, "accept_partial and no_sync take true or false");
   }
   write.sync = !no_sync;
 
   auto result = ctx.ingester->WriteLineProtocol(write);
   if (!result.ok()) {
     const int status = HttpStatusFor(result.status());
-    auto res =
-        HttpResponse::JsonError(status, ctx.ingester->ClientMessage(result.status()));
+    auto res = WriteError(endpoint, status, ctx.ingester->ClientMessage(result.status()));
     if (status == 503) {
       // Backpressure: its start and end are logged where it is set and cleared; one
       // line per refused write would flood the log exactly when the server is busiest.
@@ -199,8 +256,10 @@ HttpResponse HandleWrite(const RouteContext& ctx, const WriteEndpoint& endpoint,
     }
     return res;
   }
-  if (!result->rejected.empty())
+  if (!result->rejected.empty()) {
+    if (endpoint.v2) return RejectedLinesV2(*result);
     return HttpResponse::Json(400, RejectedLinesJson(*result));
+  }
   HttpResponse res;
   res.status = 204;
   return res;
@@ -291,21 +350,72 @@ HttpResponse HandleQuery(const RouteContext& ctx, const HttpRequest& req) {
   return res;
 }
 
+// The headers by which InfluxDB clients recognise the server (the Python v1 client's
+// ping() reads X-Influxdb-Version).
+void SetVersionHeaders(HttpResponse* res) {
+  res->SetHeader("X-Influxdb-Version", std::string(BuildVersion()));
+  res->SetHeader("X-Influxdb-Build", std::string(BuildName()));
+}
+
+// InfluxDB 2's health check: {"name", "message", "status": "pass"|"fail", "checks",
+// "version"}; 503 with Retry-After while writes are refused. A partition that cannot be
+// persisted is a failing check under a passing status ("degraded"): writes are accepted
+// and acknowledged durably, so a load balancer keeps sending them (200), while the
+// message tells the operator what to fix (docs/architecture.md, "Persist failures").
+// Only "pass" and "fail" exist in InfluxDB's schema: its clients refuse other values.
 HttpResponse HandleHealth(const RouteContext& ctx, const HttpRequest&) {
   auto status = ctx.ingester->CheckHealth();
-  if (status.ok()) {
-    // Writes are accepted and acknowledged durably, so a load balancer keeps sending
-    // them (200), while the message tells the operator what to fix (docs/architecture.md,
-    // "Persist failures").
-    const std::string warning = ctx.ingester->HealthWarning();
-    if (warning.empty()) return HttpResponse::Json(200, "{\"status\":\"pass\"}");
-    return HttpResponse::Json(
-        200, "{\"status\":\"warn\",\"message\":" + json::Quote(warning) + "}");
+  const bool pass = status.ok();
+  const std::string warning = pass ? ctx.ingester->HealthWarning() : std::string();
+  std::string body = "{\"name\":" + json::Quote(BuildName()) + ",\"message\":";
+  json::AppendString(&body, !pass             ? ctx.ingester->ClientMessage(status)
+                            : warning.empty() ? std::string("ready for writes")
+                                              : warning);
+  body += ",\"status\":";
+  body += pass ? "\"pass\"" : "\"fail\"";
+  body += ",\"checks\":[";
+  if (!warning.empty()) {
+    body += "{\"name\":\"persist\",\"status\":\"fail\",\"message\":" +
+            json::Quote(warning) + "}";
   }
-  auto res =
-      HttpResponse::Json(503, "{\"status\":\"fail\",\"message\":" +
-                                  json::Quote(ctx.ingester->ClientMessage(status)) + "}");
-  res.SetHeader("Retry-After", "1");
+  body += "],\"version\":" + json::Quote(BuildVersion()) + "}";
+  auto res = HttpResponse::Json(pass ? 200 : 503, std::move(body));
+  if (!pass) res.SetHeader("Retry-After", "1");
+  SetVersionHeaders(&res);
+  return res;
+}
+
+HttpResponse HandlePing(const RouteContext&, const HttpRequest&) {
+  HttpResponse res;
+  res.status = 204;
+  SetVersionHeaders(&res);
+  return res;
+}
+
+// InfluxDB 1.x /query (influxql_api.h): `q`, `db`, `epoch` from the query string or, on
+// a POST, from a form-encoded body; `u`/`p` authenticate like every v1 route.
+HttpResponse HandleInfluxQuery(const RouteContext& ctx, const HttpRequest& req) {
+  HttpRequest merged;
+  const HttpRequest* source = &req;
+  if (req.method == "POST" &&
+      req.Header("Content-Type").starts_with("application/x-www-form-urlencoded")) {
+    merged.params = req.params;
+    std::string path;
+    std::vector<std::pair<std::string, std::string>> form;
+    if (!ParseTarget("/?" + req.body, &path, &form)) {
+      return HttpResponse::JsonError(400, "the form-encoded request body is malformed");
+    }
+    merged.params.insert(merged.params.end(), form.begin(), form.end());
+    merged.headers = req.headers;
+    source = &merged;
+  }
+  if (!Authorized(ctx, *source)) return Unauthorized();
+  const std::string q = source->ParamOr("q", "");
+  const std::string db = source->ParamOr("db", "");
+  const std::string epoch = source->ParamOr("epoch", "");
+  HttpReply reply = InfluxQuery(ctx.ingester, {q, db, epoch});
+  auto res = HttpResponse::Json(reply.status, std::move(reply.body));
+  SetVersionHeaders(&res);
   return res;
 }
 
@@ -364,11 +474,9 @@ HttpRouter MakeIngesterRoutes(Ingester* ingester, std::string token, bool open_m
   }
   router.Add("POST", "/api/v3/query", bind(HandleQuery));
   router.Add("GET", "/health", bind(HandleHealth));
-  router.Add("GET", "/ping", [](const HttpRequest&) {
-    HttpResponse res;
-    res.status = 204;
-    return res;
-  });
+  router.Add("GET", "/ping", bind(HandlePing));
+  router.Add("GET", "/query", bind(HandleInfluxQuery));
+  router.Add("POST", "/query", bind(HandleInfluxQuery));
   router.Add("GET", "/metrics", bind(HandleMetrics));
   router.Add("GET", "/api/v3/catalog", bind(HandleCatalog));
   router.Add("POST", "/api/v3/configure/database", bind(HandleConfigureDatabase));

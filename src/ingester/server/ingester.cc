@@ -23,6 +23,7 @@
 #include "ingester/buffer/catalog_adapters.h"
 #include "ingester/buffer/partition_cache.h"
 #include "ingester/catalog/open.h"
+#include "ingester/common/build_info.h"
 #include "ingester/common/clock.h"
 #include "ingester/common/error.h"
 #include "ingester/common/json.h"
@@ -92,6 +93,27 @@ struct WriteMetrics {
   Gauge* buffered_rows;
 };
 
+// Durations as Prometheus histograms, and what this binary is.
+struct LatencyMetrics {
+  explicit LatencyMetrics(MetricsRegistry* r)
+      : write_seconds(r->AddHistogram(
+            "ingester_write_duration_seconds",
+            "Seconds to handle a line protocol write request, from parsing to the WAL "
+            "acknowledgement (refused and failed requests included).",
+            LatencyBuckets())),
+        wal_fsync_seconds(r->AddHistogram("ingester_wal_fsync_duration_seconds",
+                                          "Seconds of each WAL group commit's fdatasync.",
+                                          LatencyBuckets())) {
+    r->AddGauge("ingester_build_info",
+                "Always 1; the labels say which version and build this process is.",
+                "version=\"" + std::string(BuildVersion()) + "\",build=\"" +
+                    std::string(BuildName()) + "\"")
+        ->Set(1);
+  }
+  Histogram* write_seconds;
+  Histogram* wal_fsync_seconds;
+};
+
 }  // namespace
 
 // Keeps up to `kMaxPooled` parsed bodies for reuse; more are freed on release, which
@@ -134,6 +156,7 @@ struct Ingester::Impl {
   const Clock* clock = SystemClock::Get();
   MetricsRegistry metrics;
   WriteMetrics write_metrics{&metrics};
+  LatencyMetrics latency_metrics{&metrics};
 
   // Construction order is dependency order; destruction runs backwards.
   std::unique_ptr<catalog::Catalog> catalog;
@@ -299,6 +322,7 @@ arrow::Status Ingester::Impl::Open() {
   wal_options.dir = options.wal_dir;
   wal_options.fs = fs;
   wal_options.allow_missing_segments = options.wal_allow_missing_segments;
+  wal_options.fsync_seconds = latency_metrics.wal_fsync_seconds;
   ARROW_ASSIGN_OR_RAISE(wal, wal::Wal::Make(std::move(wal_options)));
   for (auto& segment : replay.segments) {
     tracker->AddSegment(segment.id, std::move(segment.sequence_numbers));
@@ -560,6 +584,7 @@ arrow::Result<std::unique_ptr<Ingester>> Ingester::Make(IngesterOptions options)
 }
 
 arrow::Result<WriteSummary> Ingester::WriteLineProtocol(const LineProtocolWrite& write) {
+  ScopedHistogramTimer timer(impl_->latency_metrics.write_seconds);
   impl_->write_metrics.requests->Add();
   impl_->write_metrics.bytes->Add(static_cast<int64_t>(write.body.size()));
   // Count ourselves in before looking at the flag, so Shutdown() either sees us in flight
@@ -643,9 +668,39 @@ arrow::Result<std::string> Ingester::DatabasesJson() const {
   for (size_t i = 0; i < namespaces.size(); ++i) {
     out += i ? "," : "";
     out += "{\"name\":" + json::Quote(namespaces[i].name) +
-           ",\"partition_template\":" + namespaces[i].partition_template.ToJson() + "}";
+           ",\"partition_template\":" + namespaces[i].partition_template.ToJson() +
+           ",\"max_tables\":" + std::to_string(namespaces[i].max_tables) +
+           ",\"max_columns_per_table\":" +
+           std::to_string(namespaces[i].max_columns_per_table) + "}";
   }
   out += "]}";
+  return out;
+}
+
+arrow::Result<std::vector<std::string>> Ingester::DatabaseNames() const {
+  ARROW_ASSIGN_OR_RAISE(auto namespaces, impl_->catalog->ListNamespaces());
+  std::vector<std::string> names;
+  for (const auto& ns : namespaces) names.push_back(ns.name);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+arrow::Result<std::vector<TableDescription>> Ingester::DescribeDatabase(
+    const std::string& db) const {
+  auto& catalog = *impl_->catalog;
+  ARROW_ASSIGN_OR_RAISE(auto ns, catalog.GetNamespaceByName(db));
+  if (!ns) return NotFound("database not found: " + db);
+  ARROW_ASSIGN_OR_RAISE(auto tables, catalog.ListTables(ns->id));
+  std::vector<TableDescription> out;
+  for (const auto& table : tables) {
+    ARROW_ASSIGN_OR_RAISE(auto schema, catalog.GetTableSchema(table.id));
+    TableDescription& d = out.emplace_back();
+    d.name = schema.table.name;
+    for (const auto& column : schema.columns)
+      d.columns.emplace_back(column.name, column.type);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
   return out;
 }
 

@@ -14,6 +14,7 @@
 #include <arrow/result.h>
 #include <arrow/status.h>
 
+#include "ingester/common/column_type.h"
 #include "ingester/server/options.h"
 
 namespace ingester {
@@ -57,6 +58,13 @@ struct RejectedLine {
 // template is a Conflict error instead.
 enum class ConfigureOutcome { kCreated, kAlreadyExists };
 
+// A table's columns as the catalog holds them, for the describing statements of the
+// v1 query API (SHOW MEASUREMENTS, SHOW TAG KEYS, SHOW FIELD KEYS).
+struct TableDescription {
+  std::string name;
+  std::vector<std::pair<std::string, ColumnType>> columns;  // in catalog order
+};
+
 struct WriteSummary {
   int64_t lines_written = 0;
   int64_t rows_written = 0;
@@ -95,8 +103,17 @@ class Ingester {
                                               std::string_view template_json,
                                               const std::vector<std::string>& tags = {});
 
-  // {"databases":[{"name":"db","partition_template":{"parts":[...]}}, ...]}, by name.
+  // {"databases":[{"name":"db","partition_template":{"parts":[...]},"max_tables":N,
+  // "max_columns_per_table":M}, ...]}, by name.
   arrow::Result<std::string> DatabasesJson() const;
+
+  // The databases (namespaces) of the catalog, by name.
+  arrow::Result<std::vector<std::string>> DatabaseNames() const;
+
+  // The tables of database `db` with their columns, by table name; NotFound when the
+  // database does not exist.
+  arrow::Result<std::vector<TableDescription>> DescribeDatabase(
+      const std::string& db) const;
 
   // Handlers for the Flight server (DoGet, DoPut, listing); valid while the Ingester
   // lives.

@@ -72,7 +72,8 @@ void AddServeFlags(CLI::App* serve, ingester::IngesterOptions* o, TextFlags* t) 
        "Persist when all buffers together hold more (0: no limit)");
   flag("--wal-disk-full-percent", &o->wal_disk_full_percent,
        "INGESTER_WAL_DISK_FULL_PERCENT",
-       "Refuse writes (503) and persist everything while the WAL volume is this full");
+       "Refuse writes (503) and persist everything while the WAL volume is this full "
+       "(used / (used + available), as df shows it)");
   serve
       ->add_flag("--wal-allow-missing-segments", o->wal_allow_missing_segments,
                  "Start although WAL segments the ingester never deleted are missing "

@@ -191,6 +191,7 @@ class PosixFs final : public FileSystem {
     DiskSpace space;
     space.capacity = static_cast<uint64_t>(st.f_blocks) * st.f_frsize;
     space.available = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+    space.used = static_cast<uint64_t>(st.f_blocks - st.f_bfree) * st.f_frsize;
     return space;
   }
 };

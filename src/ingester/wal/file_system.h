@@ -43,6 +43,9 @@ class RandomAccessFile {
 struct DiskSpace {
   uint64_t capacity = 0;
   uint64_t available = 0;  // to an unprivileged user
+  // Bytes in use: capacity less the free blocks (the blocks reserved for root count as
+  // neither used nor available, as in df).
+  uint64_t used = 0;
 };
 
 // Implementations are thread-safe.

@@ -201,7 +201,10 @@ arrow::Status Wal::FlushQueue(bool force_sync) {
   if (any_no_sync) complete(false, arrow::Status::OK());
   if (need_sync && writer->has_unsynced_data()) {
     mu_.Unlock();
-    status = writer->Sync();
+    {
+      ScopedHistogramTimer timer(options_.fsync_seconds);
+      status = writer->Sync();
+    }
     mu_.Lock();
     ++stats_.syncs;
     if (!status.ok()) return fail_all(MakeSticky(status));

@@ -33,12 +33,13 @@
 #include <string>
 #include <vector>
 
+#include "ingester/common/metrics.h"
 #include "ingester/common/thread_annotations.h"
 #include "ingester/dml/write_op.h"
 #include "ingester/wal/closed_segment.h"
 #include "ingester/wal/file_system.h"
-#include "ingester/wal/segment_ledger.h"
 #include "ingester/wal/format.h"
+#include "ingester/wal/segment_ledger.h"
 #include "ingester/wal/segment_writer.h"
 
 namespace ingester::wal {
@@ -64,6 +65,9 @@ struct WalOptions {
   // neither on disk nor deleted by the ingester, unless this is set: then they are
   // recorded as deleted, with a warning naming them.
   bool allow_missing_segments = false;
+  // When set, observes the seconds of each group commit's fdatasync (must outlive the
+  // WAL).
+  Histogram* fsync_seconds = nullptr;
 
   arrow::Status Validate() const;
 };
