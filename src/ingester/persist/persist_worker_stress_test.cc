@@ -76,6 +76,11 @@ TEST(PersistPipelineStressTest, EveryWriteIsPersistedOnceAndEverySegmentDeleted)
       wal, std::make_shared<ReleasingBufferSink>(tree, tracker));
   TimestampOracle oracle;
   std::atomic<int64_t> ops_done{0};
+  // ops_done when the rotator last rotated. Writers wait while they are 20 ops ahead of
+  // it, so that rotations interleave with the writes however the threads are scheduled
+  // (on a loaded machine the rotator could otherwise sleep through them all).
+  std::atomic<int64_t> rotated_at{0};
+  std::atomic<bool> rotator_stopped{false};
   std::atomic<bool> writers_done{false};
   // Sequence numbers of the writes that carried rows, per writer (no lock needed).
   std::vector<std::vector<SequenceNumber>> written(kWriters);
@@ -98,24 +103,30 @@ TEST(PersistPipelineStressTest, EveryWriteIsPersistedOnceAndEverySegmentDeleted)
         const arrow::Status st =
             chain->ApplyWithOptions(MakeOp(std::move(writes)), {.no_sync = true});
         ASSERT_TRUE(st.ok()) << st.ToString();
-        ops_done.fetch_add(1);
+        const int64_t done = ops_done.fetch_add(1) + 1;
+        while (done - rotated_at.load() >= 20 && !rotator_stopped.load()) {
+          std::this_thread::yield();
+        }
       }
     });
   }
-  // Rotations interleave with the writes: one every ~10 ops.
+  // Rotations interleave with the writes: one every 10 to 20 ops.
   std::thread rotator([&] {
-    int64_t last = 0;
     while (!writers_done.load()) {
       const int64_t now = ops_done.load();
-      if (now - last < 10) {
+      if (now - rotated_at.load() < 10) {
         std::this_thread::yield();
         continue;
       }
-      last = now;
       auto closed = wal->Rotate();
-      ASSERT_TRUE(closed.ok()) << closed.status().ToString();
+      if (!closed.ok()) {
+        ADD_FAILURE() << closed.status().ToString();
+        break;
+      }
       triggers->OnWalRotated(std::move(*closed));
+      rotated_at.store(now);
     }
+    rotator_stopped.store(true);
   });
   for (auto& t : threads) t.join();
   writers_done.store(true);
