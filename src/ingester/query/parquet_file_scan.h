@@ -9,6 +9,10 @@
 //     │           by the sort key, so a tag predicate skips most row groups); a tag the
 //     │           file lacks matches nothing, so the whole file is skipped
 //     v
+//   pages: when the file has a page index (query/page_selection.h), only the data pages
+//     │ of a row group whose min/max allow the predicate are read, in every column; a row
+//     │ group none of whose pages may match is skipped (counted in `row_groups_pruned`)
+//     v
 //   filter first (late materialization), when the predicate has a tag predicate or a
 //     │ time range that does not cover the file and other columns are requested: only
 //     │ the predicate's columns (its tags, `time`) of the row group are decoded, batch by
@@ -47,6 +51,7 @@
 #include <vector>
 
 #include "ingester/catalog/types.h"
+#include "ingester/query/page_selection.h"
 #include "ingester/query/query_exec.h"
 #include "ingester/query/row_filter.h"
 
@@ -68,6 +73,7 @@ struct FileScanStats {
   int64_t rows_read = 0;         // decoded (all columns), before the row filter
   int64_t rows_returned = 0;     // after it
   int64_t bytes_read = 0;        // compressed bytes of the column chunks read
+  int64_t pages_skipped = 0;     // data pages not read (page index), over all columns
   bool file_pruned = false;      // skipped whole (a tag predicate on a missing tag)
 };
 
@@ -81,6 +87,9 @@ struct FileScanOptions {
   // Decode the predicate's columns of a row group first and skip the row group when no
   // row matches (see above). Off: every selected row group is read whole.
   bool filter_first = true;
+  // Read only the pages the predicate may match, when it can rule rows out and the file
+  // has a page index (see above). Off: whole row groups.
+  bool select_pages = true;
   // Decode the columns of a row group on Arrow's CPU pool.
   bool use_threads = true;
   // Read one batch ahead on a background thread (a small process-wide pool whose tasks
@@ -116,6 +125,9 @@ class ParquetFileScan {
   bool StartReadAhead();
   // Whether a row of row group `group` matches the predicate, decoding only its columns.
   arrow::Result<bool> RowGroupMatches(int group);
+  // Selects the pages of row group `group` to read (page_skips_); false when none may
+  // match. True without selecting when the scan does not select pages.
+  arrow::Result<bool> SelectGroupPages(int group);
   arrow::Status Annotate(const arrow::Status& st) const;
 
   const std::string path_;
@@ -126,6 +138,16 @@ class ParquetFileScan {
   // range covers them all, so the row filter need not compare times.
   bool time_covered_ = false;
   std::unique_ptr<parquet::arrow::FileReader> reader_;
+  // When selecting pages: the plan the reader's page readers follow, and the file
+  // reader under the page-skipping one (owned by reader_), which pre-buffers.
+  std::shared_ptr<PageSkips> page_skips_;
+  parquet::ParquetFileReader* inner_ = nullptr;
+  PagePredicate page_predicate_;
+  // The page index of the row group being selected (null when its pages are not), its
+  // rows, and the rows its first selection reads.
+  std::shared_ptr<parquet::RowGroupPageIndexReader> group_index_;
+  int64_t group_rows_ = 0;
+  RowRanges group_ranges_;
   std::vector<int> column_indices_;
   // The predicate's columns, when a filter pass pays (a strict subset of
   // column_indices_ and a predicate that can rule rows out); empty otherwise.
