@@ -148,7 +148,12 @@ arrow::Result<EncodedParquet> EncodeParquet(const arrow::Table& table,
       ->created_by("ingester (Apache Arrow parquet-cpp)");
   if (options.compression_level != 0)
     builder.compression_level(options.compression_level);
-  if (options.write_page_index) builder.enable_write_page_index();
+  // Arrow's default has changed between versions: say it.
+  if (options.write_page_index) {
+    builder.enable_write_page_index();
+  } else {
+    builder.disable_write_page_index();
+  }
   auto properties = builder.build();
   // ARROW:schema keeps the exact Arrow types (dictionary tags, timestamp unit) for
   // Arrow readers; other engines read the Parquet logical types.

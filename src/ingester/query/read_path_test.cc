@@ -247,6 +247,30 @@ TEST(ReadPathTest, OnlyThePagesOfMatchingRowsAreDecoded) {
   EXPECT_EQ(f.read_metrics().row_groups_pruned->value(), pruned + 1);
 }
 
+TEST(ReadPathTest, FilesWithoutAPageIndexAreReadByRowGroup) {
+  QueryFixtureOptions options;
+  options.parquet_page_rows = 10;
+  options.parquet_page_index = false;
+  QueryFixture f(options);
+  std::string body;
+  for (int h = 0; h < 10; ++h) {
+    for (int i = 0; i < 100; ++i) {
+      body += "cpu,host=h" + std::to_string(h) +
+              " usage=" + std::to_string(h * 1000 + i) + " " + T(kDay1 + i) + "\n";
+    }
+  }
+  f.Write(body);
+  f.Persist("cpu", "2023-11-14");
+  Predicate predicate;
+  predicate.tags = {{"host", {"h3"}}};
+  predicate.time.start = kDay1 + 25;
+  predicate.time.end = kDay1 + 27;
+  EXPECT_THAT(QueryRows(f, Request({"usage"}, predicate)),
+              ElementsAre("usage=3025", "usage=3026"));
+  // The one row group, decoded whole (with a page index: the page of rows 320-329).
+  EXPECT_EQ(f.read_metrics().file_rows->value(), 1000);
+}
+
 TEST(ReadPathTest, FilesOutsideTheTimeRangeAreNotOpened) {
   QueryFixture f;
   f.Write("cpu,host=a usage=1 " + T(kDay1 + 10) + "\n");
