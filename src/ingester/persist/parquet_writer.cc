@@ -118,6 +118,9 @@ arrow::Status ParquetWriterOptions::Validate() const {
   if (max_row_group_rows < 1) {
     return arrow::Status::Invalid("parquet max_row_group_rows must be >= 1");
   }
+  if (max_rows_per_page < 1) {
+    return arrow::Status::Invalid("parquet max_rows_per_page must be >= 1");
+  }
   return arrow::Status::OK();
 }
 
@@ -140,10 +143,17 @@ arrow::Result<EncodedParquet> EncodeParquet(const arrow::Table& table,
   builder.memory_pool(pool)
       ->compression(codec)
       ->max_row_group_length(options.max_row_group_rows)
+      ->max_rows_per_page(options.max_rows_per_page)
       ->set_sorting_columns(std::move(sorting))
       ->created_by("ingester (Apache Arrow parquet-cpp)");
   if (options.compression_level != 0)
     builder.compression_level(options.compression_level);
+  // Arrow's default has changed between versions: say it.
+  if (options.write_page_index) {
+    builder.enable_write_page_index();
+  } else {
+    builder.disable_write_page_index();
+  }
   auto properties = builder.build();
   // ARROW:schema keeps the exact Arrow types (dictionary tags, timestamp unit) for
   // Arrow readers; other engines read the Parquet logical types.

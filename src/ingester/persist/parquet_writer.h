@@ -6,7 +6,9 @@
 //   PAR1 | row group 0 | row group 1 | ... | footer: schema, row group stats,      | PAR1
 //        |  ≤ 65,536 rows each, columns     |   sorting_columns (the sort key),     |
 //        |  zstd, dictionary pages for tags |   key-value metadata (below),         |
-//        |                                  |   ARROW:schema (exact Arrow types)    |
+//        |  data pages ≤ 8,192 rows         |   ARROW:schema (exact Arrow types)    |
+//        | page index: per column chunk, each page's min/max (column index) and first
+//        |   row and location (offset index), just before the footer
 //
 // Key-value metadata (all values are text; ids and times are base-10 integers, times in
 // ns since the epoch, UTC):
@@ -79,6 +81,13 @@ struct ParquetWriterOptions {
   // a few percent more time and bytes (2 % larger files at 2M TSBS rows), less memory.
   // 32,768 made the persist job 1.4-1.7x slower than pyarrow.
   int64_t max_row_group_rows = 65'536;
+  // Rows of a data page, and whether the page index (each page's min/max and first row)
+  // is written: a query reads only the pages whose rows its predicate may match
+  // (query/parquet_file_scan.h), so a one-host query decodes a few thousand rows of a
+  // row group instead of all of them. Measured in docs/benchmarks.md ("Reads over
+  // persisted data").
+  int64_t max_rows_per_page = 8'192;
+  bool write_page_index = true;
   // Encode the columns of a row group in parallel on Arrow's CPU thread pool (not the
   // CompactionExecutor's threads, one of which waits for the encoding). Costs the
   // encoded row group in memory until it is flushed. Off under ThreadSanitizer: Arrow

@@ -5,9 +5,12 @@
 #include <arrow/filesystem/path_util.h>
 #include <arrow/io/interfaces.h>
 #include <arrow/record_batch.h>
+#include <arrow/util/thread_pool.h>
 #include <parquet/arrow/reader.h>
+#include <parquet/exception.h>
 #include <parquet/file_reader.h>
 #include <parquet/metadata.h>
+#include <parquet/page_index.h>
 #include <parquet/properties.h>
 #include <parquet/schema.h>
 #include <parquet/statistics.h>
@@ -60,6 +63,23 @@ bool TagMayMatch(const parquet::RowGroupMetaData& group, int column,
                      [&](const std::string& v) { return v >= lo && v <= hi; });
 }
 
+// The read-ahead tasks' threads. Their tasks block on Arrow's CPU and I/O pools (column
+// decoding, pre-buffered reads); tasks of those pools never wait on this one, so no
+// cycle of waits can form however many scans run. Leaked: scans may outlive statics.
+arrow::internal::ThreadPool* ReadAheadPool() {
+  static std::shared_ptr<arrow::internal::ThreadPool>* pool = [] {
+    auto made = arrow::internal::ThreadPool::Make(4);
+    return made.ok() ? new std::shared_ptr<arrow::internal::ThreadPool>(*made) : nullptr;
+  }();
+  return pool == nullptr ? nullptr : pool->get();
+}
+
+// Whether the writer wrote the page index (the persist job does, since it was added).
+bool HasPageIndex(const parquet::FileMetaData& metadata) {
+  if (metadata.num_row_groups() == 0 || metadata.num_columns() == 0) return false;
+  return metadata.RowGroup(0)->ColumnChunk(0)->GetOffsetIndexLocation().has_value();
+}
+
 }  // namespace
 
 ParquetFileScan::ParquetFileScan(std::string path, FileScanOptions options)
@@ -67,7 +87,10 @@ ParquetFileScan::ParquetFileScan(std::string path, FileScanOptions options)
       options_(std::move(options)),
       filter_(options_.predicate, options_.pool) {}
 
-ParquetFileScan::~ParquetFileScan() = default;
+ParquetFileScan::~ParquetFileScan() {
+  // The task uses this scan.
+  if (ahead_.is_valid()) ahead_.Wait();
+}
 
 arrow::Status ParquetFileScan::Annotate(const arrow::Status& st) const {
   if (st.ok()) return st;
@@ -111,13 +134,32 @@ arrow::Result<std::unique_ptr<ParquetFileScan>> ParquetFileScan::Open(
   arrow_properties.set_use_threads(scan->options_.use_threads && !kThreadSanitizer);
   // One row group's column chunks are fetched together (coalesced ranged reads).
   arrow_properties.set_pre_buffer(!kThreadSanitizer);
-  parquet::arrow::FileReaderBuilder builder;
-  ARROW_RETURN_NOT_OK(scan->Annotate(builder.Open(*std::move(input), properties)));
-  builder.memory_pool(scan->options_.pool)->properties(arrow_properties);
-  auto reader = builder.Build();
+  std::unique_ptr<parquet::ParquetFileReader> parquet_file;
+  try {
+    parquet_file = parquet::ParquetFileReader::Open(*std::move(input), properties);
+  } catch (const parquet::ParquetException& e) {
+    return scan->Annotate(arrow::Status::IOError(e.what()));
+  }
+  const auto& predicate = scan->options_.predicate;
+  if (scan->options_.select_pages && (!predicate.tags.empty() || !scan->time_covered_) &&
+      HasPageIndex(*parquet_file->metadata())) {
+    scan->page_skips_ = std::make_shared<PageSkips>();
+    scan->inner_ = parquet_file.get();
+    parquet_file =
+        MakePageSkippingReader(std::move(parquet_file), scan->page_skips_, properties);
+    // The page-skipping reader cannot pre-buffer; SelectGroupPages does it through
+    // inner_.
+    arrow_properties.set_pre_buffer(false);
+  }
+  auto reader = parquet::arrow::FileReader::Make(
+      scan->options_.pool, std::move(parquet_file), arrow_properties);
   if (!reader.ok()) return scan->Annotate(reader.status());
   scan->reader_ = *std::move(reader);
   ARROW_RETURN_NOT_OK(scan->Annotate(scan->SelectRowGroups()));
+  if (scan->options_.read_ahead && !kThreadSanitizer && !scan->stats_.file_pruned &&
+      !scan->row_groups_.empty()) {
+    scan->StartReadAhead();
+  }
   return scan;
 }
 
@@ -164,6 +206,11 @@ arrow::Status ParquetFileScan::SelectRowGroups() {
       return arrow::Status::OK();
     }
     tag_columns.push_back(index);
+    page_predicate_.tags.emplace_back(index, &tag.values);
+  }
+  if (!time_covered_) {
+    page_predicate_.time_column = time_column;
+    page_predicate_.time = options_.predicate.time;
   }
   stats_.row_groups = metadata->num_row_groups();
   for (int i = 0; i < metadata->num_row_groups(); ++i) {
@@ -189,25 +236,92 @@ arrow::Result<bool> ParquetFileScan::RowGroupMatches(int group) {
   }
   ARROW_ASSIGN_OR_RAISE(auto reader,
                         reader_->GetRecordBatchReader({group}, filter_indices_));
+  // Selecting pages: every batch is evaluated, and where rows matched (positions among
+  // the rows read) becomes the pages the second read selects. Otherwise the first match
+  // settles it.
+  const bool collect = group_index_ != nullptr;
+  RowRanges positions;
+  int64_t offset = 0;
   while (true) {
     std::shared_ptr<arrow::RecordBatch> batch;
     ARROW_RETURN_NOT_OK(reader->ReadNext(&batch));
-    if (batch == nullptr) return false;
+    if (batch == nullptr) break;
     stats_.filter_rows_read += batch->num_rows();
     ARROW_ASSIGN_OR_RAISE(auto mask, filter_.Evaluate(*batch, time_covered_));
-    if (mask.kind == RowMask::Kind::kAll) return true;
-    // A null entry of the mask does not match, a false one neither.
-    if (mask.kind == RowMask::Kind::kSome &&
-        static_cast<const arrow::BooleanArray&>(*mask.mask).true_count() > 0) {
-      return true;
+    if (mask.kind == RowMask::Kind::kAll) {
+      if (!collect) return true;
+      AppendRows(&positions, offset, offset + batch->num_rows());
+    } else if (mask.kind == RowMask::Kind::kSome) {
+      // A null entry of the mask does not match, a false one neither.
+      const auto& bits = static_cast<const arrow::BooleanArray&>(*mask.mask);
+      if (!collect) {
+        if (bits.true_count() > 0) return true;
+      } else {
+        for (int64_t i = 0; i < bits.length(); ++i) {
+          if (bits.IsValid(i) && bits.Value(i)) {
+            AppendRows(&positions, offset + i, offset + i + 1);
+          }
+        }
+      }
     }
+    offset += batch->num_rows();
   }
+  if (!collect || positions.empty()) return false;
+  std::optional<PageSelection> selection;
+  try {
+    selection = SelectPagesOfRows(*group_index_, group, group_rows_, column_indices_,
+                                  Unproject(positions, group_ranges_));
+  } catch (const parquet::ParquetException& e) {
+    return arrow::Status::IOError(e.what());
+  }
+  if (selection) {
+    stats_.pages_skipped += selection->pages_skipped;
+    *page_skips_ = std::move(selection->skips);
+  }
+  return true;
+}
+
+arrow::Result<bool> ParquetFileScan::SelectGroupPages(int group) {
+  if (page_skips_ == nullptr) return true;
+  *page_skips_ = PageSkips{};
+  group_index_.reset();
+  std::optional<PageSelection> selection;
+  try {
+    std::shared_ptr<parquet::PageIndexReader> index = inner_->GetPageIndexReader();
+    group_index_ = index == nullptr ? nullptr : index->RowGroup(group);
+    if (group_index_ != nullptr) {
+      group_rows_ = inner_->metadata()->RowGroup(group)->num_rows();
+      selection = SelectPages(*group_index_, group, group_rows_, column_indices_,
+                              page_predicate_);
+    }
+    if (!selection) group_index_.reset();  // no offset index: the row group is read whole
+    if (selection && selection->rows == 0) return false;
+    if (!kThreadSanitizer) {
+      // What pre_buffer does for the plain reader: the row group's column chunks in a
+      // few coalesced reads, each made when a column first needs it.
+      inner_->PreBuffer({group}, column_indices_, reader_->properties().io_context(),
+                        arrow::io::CacheOptions::LazyDefaults());
+    }
+  } catch (const parquet::ParquetException& e) {
+    return arrow::Status::IOError(e.what());
+  }
+  if (selection) {
+    *page_skips_ = std::move(selection->skips);
+    group_ranges_ = std::move(selection->ranges);
+    stats_.pages_skipped += selection->pages_skipped;
+  }
+  return true;
 }
 
 arrow::Status ParquetFileScan::OpenNextRowGroup() {
   int group = -1;
   while (next_row_group_ < row_groups_.size()) {
     const int candidate = row_groups_[next_row_group_++];
+    ARROW_ASSIGN_OR_RAISE(bool may_match, SelectGroupPages(candidate));
+    if (!may_match) {
+      ++stats_.row_groups_pruned;
+      continue;
+    }
     if (filter_indices_.empty()) {
       group = candidate;
       break;
@@ -229,7 +343,27 @@ arrow::Status ParquetFileScan::OpenNextRowGroup() {
   return arrow::Status::OK();
 }
 
+bool ParquetFileScan::StartReadAhead() {
+  arrow::internal::ThreadPool* pool = ReadAheadPool();
+  if (pool == nullptr) return false;
+  auto submitted = pool->Submit([this] { return ReadNext(); });
+  if (!submitted.ok()) return false;
+  ahead_ = *std::move(submitted);
+  return true;
+}
+
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> ParquetFileScan::Next() {
+  if (!ahead_.is_valid()) {
+    if (!options_.read_ahead || kThreadSanitizer || !StartReadAhead()) return ReadNext();
+  }
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> batch = ahead_.result();
+  ahead_ = {};
+  // The next one is read while the caller uses this one; none after the end or an error.
+  if (batch.ok() && *batch != nullptr) StartReadAhead();
+  return batch;
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> ParquetFileScan::ReadNext() {
   if (stats_.file_pruned) return nullptr;
   while (true) {
     if (current_ == nullptr) {

@@ -9,6 +9,10 @@
 //     │           by the sort key, so a tag predicate skips most row groups); a tag the
 //     │           file lacks matches nothing, so the whole file is skipped
 //     v
+//   pages: when the file has a page index (query/page_selection.h), only the data pages
+//     │ of a row group whose min/max allow the predicate are read, in every column; a row
+//     │ group none of whose pages may match is skipped (counted in `row_groups_pruned`)
+//     v
 //   filter first (late materialization), when the predicate has a tag predicate or a
 //     │ time range that does not cover the file and other columns are requested: only
 //     │ the predicate's columns (its tags, `time`) of the row group are decoded, batch by
@@ -19,22 +23,27 @@
 //     │ sees a few large reads, not one request per page), decoded into batches of at
 //     v most `batch_rows` rows
 //   rows filtered by the predicate (row_filter.h)
+//     │ read-ahead: the next batch is decoded on a background thread while the caller
+//     v uses the current one (from Open on, so the files of a merge decode in parallel)
 //
-// Memory: one row group's requested column chunks plus one decoded batch (the filter
-// pass holds one batch of the predicate's columns, let go before the second read).
+// Memory: one row group's requested column chunks plus two decoded batches, the one
+// returned and the one read ahead (the filter pass holds one batch of the predicate's
+// columns, let go before the second read).
 // Batches keep the file's Arrow types (the writer stores the Arrow schema, so tags come
 // back as dictionary<int32, utf8> and `time` as timestamp[ns]) and only the requested
 // columns the file has, in file order: the caller conforms them (ConformBatch).
 //
 // Errors name the file by its object store path (never a local absolute path), so that
 // a missing or unreadable object fails the query with a message an operator can act on.
-// Not thread-safe: one consumer pulls.
+// Not thread-safe: one consumer pulls. The read-ahead task is the only other user of the
+// scan's state; Next() waits for it, and the destructor too.
 #pragma once
 
 #include <arrow/memory_pool.h>
 #include <arrow/record_batch.h>
 #include <arrow/result.h>
 #include <arrow/type_fwd.h>
+#include <arrow/util/future.h>
 
 #include <cstdint>
 #include <memory>
@@ -42,6 +51,7 @@
 #include <vector>
 
 #include "ingester/catalog/types.h"
+#include "ingester/query/page_selection.h"
 #include "ingester/query/query_exec.h"
 #include "ingester/query/row_filter.h"
 
@@ -63,6 +73,7 @@ struct FileScanStats {
   int64_t rows_read = 0;         // decoded (all columns), before the row filter
   int64_t rows_returned = 0;     // after it
   int64_t bytes_read = 0;        // compressed bytes of the column chunks read
+  int64_t pages_skipped = 0;     // data pages not read (page index), over all columns
   bool file_pruned = false;      // skipped whole (a tag predicate on a missing tag)
 };
 
@@ -76,8 +87,14 @@ struct FileScanOptions {
   // Decode the predicate's columns of a row group first and skip the row group when no
   // row matches (see above). Off: every selected row group is read whole.
   bool filter_first = true;
+  // Read only the pages the predicate may match, when it can rule rows out and the file
+  // has a page index (see above). Off: whole row groups.
+  bool select_pages = true;
   // Decode the columns of a row group on Arrow's CPU pool.
   bool use_threads = true;
+  // Read one batch ahead on a background thread (a small process-wide pool whose tasks
+  // wait on Arrow's pools, never the other way round). Off: Next() decodes.
+  bool read_ahead = true;
   arrow::MemoryPool* pool = arrow::default_memory_pool();
 };
 
@@ -93,6 +110,8 @@ class ParquetFileScan {
   // The next batch of matching rows (never empty), or null at the end.
   arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next();
 
+  // Complete once Next() returned null (no read-ahead runs then); between two Next()
+  // calls the read-ahead task may be updating it.
   const FileScanStats& stats() const { return stats_; }
   const std::string& path() const { return path_; }
 
@@ -100,8 +119,15 @@ class ParquetFileScan {
   ParquetFileScan(std::string path, FileScanOptions options);
   arrow::Status SelectRowGroups();
   arrow::Status OpenNextRowGroup();
+  // What Next() returns, decoded on the calling thread.
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadNext();
+  // Starts ReadNext() on the read-ahead pool; false when it could not be submitted.
+  bool StartReadAhead();
   // Whether a row of row group `group` matches the predicate, decoding only its columns.
   arrow::Result<bool> RowGroupMatches(int group);
+  // Selects the pages of row group `group` to read (page_skips_); false when none may
+  // match. True without selecting when the scan does not select pages.
+  arrow::Result<bool> SelectGroupPages(int group);
   arrow::Status Annotate(const arrow::Status& st) const;
 
   const std::string path_;
@@ -112,6 +138,16 @@ class ParquetFileScan {
   // range covers them all, so the row filter need not compare times.
   bool time_covered_ = false;
   std::unique_ptr<parquet::arrow::FileReader> reader_;
+  // When selecting pages: the plan the reader's page readers follow, and the file
+  // reader under the page-skipping one (owned by reader_), which pre-buffers.
+  std::shared_ptr<PageSkips> page_skips_;
+  parquet::ParquetFileReader* inner_ = nullptr;
+  PagePredicate page_predicate_;
+  // The page index of the row group being selected (null when its pages are not), its
+  // rows, and the rows its first selection reads.
+  std::shared_ptr<parquet::RowGroupPageIndexReader> group_index_;
+  int64_t group_rows_ = 0;
+  RowRanges group_ranges_;
   std::vector<int> column_indices_;
   // The predicate's columns, when a filter pass pays (a strict subset of
   // column_indices_ and a predicate that can rule rows out); empty otherwise.
@@ -121,6 +157,8 @@ class ParquetFileScan {
   std::shared_ptr<arrow::RecordBatchReader> current_;
   RowFilter filter_;
   FileScanStats stats_;
+  // The batch being read ahead; invalid when none is.
+  arrow::Future<std::shared_ptr<arrow::RecordBatch>> ahead_;
 };
 
 }  // namespace ingester::query

@@ -84,6 +84,10 @@ struct QueryFixtureOptions {
   int64_t max_batch_rows = 64 * 1024;
   // Row groups of the Parquet files Persist() writes.
   int64_t parquet_row_group_rows = 1024 * 1024;
+  // Rows of their data pages (the page index lets a scan skip pages).
+  int64_t parquet_page_rows = 8192;
+  // Whether they carry the page index (files persisted before it was written lack it).
+  bool parquet_page_index = true;
 };
 
 // Catalog, buffer tree, WAL and a local object store in a temp dir; a BufferTreeQueryExec
@@ -112,6 +116,8 @@ class QueryFixture {
     job_.object_store = store_.get();
     job_.executor = compaction_.get();
     job_.parquet.max_row_group_rows = options.parquet_row_group_rows;
+    job_.parquet.max_rows_per_page = options.parquet_page_rows;
+    job_.parquet.write_page_index = options.parquet_page_index;
     BufferTreeQueryExecOptions exec;
     exec.buffer = buffer_;
     exec.resolver = std::make_shared<CatalogTableResolver>(catalog_.get());

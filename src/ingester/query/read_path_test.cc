@@ -199,6 +199,78 @@ TEST(ReadPathTest, RowGroupsWithoutAMatchAreSkippedAfterDecodingThePredicateColu
   EXPECT_EQ(f.read_metrics().row_groups_read->value(), 6);
 }
 
+TEST(ReadPathTest, OnlyThePagesOfMatchingRowsAreDecoded) {
+  QueryFixtureOptions options;
+  options.parquet_page_rows = 10;
+  QueryFixture f(options);
+  // Sort key (dc, host, time): dc x holds the even hosts, y the odd ones; one row group
+  // of 1,000 rows in pages of 10: h0 rows 0-99, h2 100-199, ..., h8 400-499, h1
+  // 500-599, h3 600-699, ... Each page's `host` min/max is one host.
+  std::string body;
+  for (int h = 0; h < 10; ++h) {
+    for (int i = 0; i < 100; ++i) {
+      body += "cpu,dc=" + std::string(h % 2 == 0 ? "x" : "y") + ",host=h" +
+              std::to_string(h) + " usage=" + std::to_string(h * 1000 + i) + " " +
+              T(kDay1 + i) + "\n";
+    }
+  }
+  f.Write(body);
+  f.Persist("cpu", "2023-11-14");
+  Predicate predicate;
+  predicate.tags = {{"host", {"h3"}}};
+  predicate.time.start = kDay1 + 25;
+  predicate.time.end = kDay1 + 32;
+  EXPECT_THAT(QueryRows(f, Request({"usage"}, predicate)),
+              ElementsAre("usage=3025", "usage=3026", "usage=3027", "usage=3028",
+                          "usage=3029", "usage=3030", "usage=3031"));
+  // Rows 625-631 of h3: the pages of rows 620-629 and 630-639 decoded in full.
+  EXPECT_EQ(f.read_metrics().file_rows->value(), 20);
+  EXPECT_EQ(f.read_metrics().row_groups_read->value(), 1);
+
+  // A time range alone (pages span 10 times of one host): 7 rows of each host, from
+  // two pages each.
+  Predicate time_only;
+  time_only.time.start = kDay1 + 25;
+  time_only.time.end = kDay1 + 32;
+  auto rows = QueryRows(f, Request({"usage", "host"}, time_only));
+  EXPECT_EQ(rows.size(), 70u);
+  EXPECT_EQ(std::count(rows.begin(), rows.end(), "usage=9031 host=h9"), 1);
+  EXPECT_EQ(f.read_metrics().file_rows->value(), 20 + 200);
+
+  // A host between h3 and h4: the row group's `host` statistics (h0..h9) allow it, no
+  // page's does: the row group is skipped without decoding anything.
+  const int64_t pruned = f.read_metrics().row_groups_pruned->value();
+  Predicate none;
+  none.tags = {{"host", {"h33"}}};
+  EXPECT_THAT(QueryRows(f, Request({"usage"}, none)), ::testing::IsEmpty());
+  EXPECT_EQ(f.read_metrics().file_rows->value(), 20 + 200);
+  EXPECT_EQ(f.read_metrics().row_groups_pruned->value(), pruned + 1);
+}
+
+TEST(ReadPathTest, FilesWithoutAPageIndexAreReadByRowGroup) {
+  QueryFixtureOptions options;
+  options.parquet_page_rows = 10;
+  options.parquet_page_index = false;
+  QueryFixture f(options);
+  std::string body;
+  for (int h = 0; h < 10; ++h) {
+    for (int i = 0; i < 100; ++i) {
+      body += "cpu,host=h" + std::to_string(h) +
+              " usage=" + std::to_string(h * 1000 + i) + " " + T(kDay1 + i) + "\n";
+    }
+  }
+  f.Write(body);
+  f.Persist("cpu", "2023-11-14");
+  Predicate predicate;
+  predicate.tags = {{"host", {"h3"}}};
+  predicate.time.start = kDay1 + 25;
+  predicate.time.end = kDay1 + 27;
+  EXPECT_THAT(QueryRows(f, Request({"usage"}, predicate)),
+              ElementsAre("usage=3025", "usage=3026"));
+  // The one row group, decoded whole (with a page index: the page of rows 320-329).
+  EXPECT_EQ(f.read_metrics().file_rows->value(), 1000);
+}
+
 TEST(ReadPathTest, FilesOutsideTheTimeRangeAreNotOpened) {
   QueryFixture f;
   f.Write("cpu,host=a usage=1 " + T(kDay1 + 10) + "\n");
