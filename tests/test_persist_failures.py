@@ -90,7 +90,8 @@ def test_permanent_local_error_warns_keeps_data_and_wal_and_persists_after_fix(m
     server.start()
     wait_until(lambda: server.persisted_rows("db", "cpu") == 100 and
                server.buffered_rows("db", "cpu") == 0, 60, "persisted after the fix")
-    assert health(server) == (200, {"status": "pass"})
+    code, body = health(server)
+    assert (code, body["status"], body["checks"]) == (200, "pass", []), body
     assert server.stop() == 0
     assert wal_inspect(server.wal_dir)["rows"] == 0
 
