@@ -21,16 +21,21 @@ build: bootstrap $(BUILD_DIR)/build.ninja
 run: build
 	./$(BUILD_DIR)/ingester serve
 
+# Checks of the tree that need no build: every module directory is described in the docs.
+lint:
+	python3 scripts/check_docs.py
+
 # Every test: unit and integration suites (ctest), then the end-to-end suite (pytest).
 # Both always run, so one failing suite does not hide the other's results.
 test: build
 	@status=0; \
+	$(MAKE) --no-print-directory lint || status=1; \
 	(cd $(BUILD_DIR) && ctest -j $(JOBS) --output-on-failure) || status=1; \
 	./scripts/test_e2e.sh || status=1; \
 	exit $$status
 
 # The quick loop: unit tests only.
-check: build
+check: build lint
 	cd $(BUILD_DIR) && ctest -j $(JOBS) -L unit --output-on-failure
 
 test-e2e: build
