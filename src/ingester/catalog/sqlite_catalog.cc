@@ -402,8 +402,8 @@ arrow::Status SqliteCatalog::CheckStorage() {
 }
 
 template <typename Fn>
-auto SqliteCatalog::InTransaction(TxnKind kind, Fn&& fn)
-    -> decltype(fn(std::declval<Connection&>())) {
+std::invoke_result_t<Fn&, sqlite::Connection&> SqliteCatalog::InTransaction(TxnKind kind,
+                                                                            Fn&& fn) {
   for (int attempt = 0;; ++attempt) {
     {
       MutexLock lock(&mu_);

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include "ingester/catalog/catalog.h"
 #include "ingester/common/clock.h"
@@ -97,6 +98,10 @@ class SqliteCatalog final : public Catalog {
  private:
   enum class TxnKind { kRead, kWrite };
 
+  // Guards conn_. Declared before InTransaction: clang reads a template's attributes
+  // where they are written.
+  Mutex mu_;
+
   SqliteCatalog(const SqliteCatalogOptions& options,
                 std::unique_ptr<sqlite::Connection> conn);
 
@@ -105,8 +110,8 @@ class SqliteCatalog final : public Catalog {
   // mu_ released) while the database is busy. `fn` may run several times, so it must
   // not have effects outside the transaction.
   template <typename Fn>
-  auto InTransaction(TxnKind kind, Fn&& fn)
-      -> decltype(fn(std::declval<sqlite::Connection&>())) EXCLUDES(mu_);
+  std::invoke_result_t<Fn&, sqlite::Connection&> InTransaction(TxnKind kind, Fn&& fn)
+      EXCLUDES(mu_);
 
   // Sets the connection's pragmas and applies pending migrations.
   arrow::Status Initialize() EXCLUDES(mu_);
@@ -115,8 +120,8 @@ class SqliteCatalog final : public Catalog {
   // Device and inode of the file opened (0, 0 for ":memory:"); set once by Make().
   uint64_t opened_device_ = 0;
   uint64_t opened_inode_ = 0;
-  Mutex mu_;
-  // The one connection of this instance; every use holds mu_.
+  // The one connection of this instance; every use holds mu_ (declared above, before
+  // the template that names it in EXCLUDES).
   const std::unique_ptr<sqlite::Connection> conn_ PT_GUARDED_BY(mu_);
 };
 

@@ -10,13 +10,13 @@ arrow::Result<catalog::NamespaceRecord> SchemaCache::GetOrCreateNamespace(
     const std::string& name,
     const std::optional<partition::PartitionTemplate>& partition_template) {
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(&mu_);
     if (auto it = namespaces_.find(name); it != namespaces_.end()) return it->second;
   }
   ARROW_ASSIGN_OR_RAISE(
       auto ns, catalog_->GetOrCreateNamespace(
                    name, limits_, partition_template.value_or(default_template_)));
-  std::unique_lock lock(mu_);
+  WriterLock lock(&mu_);
   namespaces_.emplace(name, ns);
   return ns;
 }
@@ -25,7 +25,7 @@ arrow::Result<std::shared_ptr<const catalog::TableSchema>> SchemaCache::GetOrCre
     const catalog::NamespaceRecord& ns, const std::string& name,
     const std::optional<partition::PartitionTemplate>& partition_template) {
   {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(&mu_);
     if (auto it = tables_.find({ns.id.value(), name}); it != tables_.end())
       return it->second;
   }
@@ -67,7 +67,7 @@ arrow::Result<std::shared_ptr<const catalog::TableSchema>> SchemaCache::AddColum
 
 void SchemaCache::Store(NamespaceId ns,
                         std::shared_ptr<const catalog::TableSchema> schema) {
-  std::unique_lock lock(mu_);
+  WriterLock lock(&mu_);
   auto& slot = tables_[{ns.value(), schema->table.name}];
   // Keep the larger schema: columns are only ever added, so a racing writer's older
   // snapshot must not replace a newer one.
@@ -76,7 +76,7 @@ void SchemaCache::Store(NamespaceId ns,
 }
 
 void SchemaCache::Clear() {
-  std::unique_lock lock(mu_);
+  WriterLock lock(&mu_);
   namespaces_.clear();
   tables_.clear();
 }

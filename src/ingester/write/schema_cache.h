@@ -74,7 +74,7 @@ class SchemaCache {
   const partition::PartitionTemplate default_template_;
   // Readers (every write) take it shared; inserts take it exclusively. Never held across
   // a catalog call.
-  mutable std::shared_mutex mu_;
+  mutable SharedMutex mu_;
   std::unordered_map<std::string, catalog::NamespaceRecord> namespaces_ GUARDED_BY(mu_);
   std::unordered_map<TableKey, std::shared_ptr<const catalog::TableSchema>, TableKeyHash>
       tables_ GUARDED_BY(mu_);
