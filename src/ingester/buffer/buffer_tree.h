@@ -33,8 +33,8 @@
 #include "ingester/buffer/partition_provider.h"
 #include "ingester/buffer/table_data.h"
 #include "ingester/buffer/tree_context.h"
-#include "ingester/dml/dml_sink.h"
 #include "ingester/common/thread_annotations.h"
+#include "ingester/dml/dml_sink.h"
 
 namespace ingester {
 

@@ -24,12 +24,13 @@ std::shared_ptr<arrow::RecordBatch> MakeBatch() {
     EXPECT_TRUE(usage.Append(i * 0.5).ok());
     EXPECT_TRUE(times.Append(1'700'000'000'000'000'000LL + i).ok());
   }
-  auto schema = arrow::schema({arrow::field("host", arrow::utf8()),
-                               arrow::field("usage", arrow::float64()),
-                               arrow::field("time", arrow::timestamp(arrow::TimeUnit::NANO))});
-  return arrow::RecordBatch::Make(schema, 100,
-                                  {hosts.Finish().ValueOrDie(), usage.Finish().ValueOrDie(),
-                                   times.Finish().ValueOrDie()});
+  auto schema = arrow::schema(
+      {arrow::field("host", arrow::utf8()), arrow::field("usage", arrow::float64()),
+       arrow::field("time", arrow::timestamp(arrow::TimeUnit::NANO))});
+  return arrow::RecordBatch::Make(
+      schema, 100,
+      {hosts.Finish().ValueOrDie(), usage.Finish().ValueOrDie(),
+       times.Finish().ValueOrDie()});
 }
 
 TEST(ArrowFoundation, ParquetRoundTrip) {
@@ -39,12 +40,17 @@ TEST(ArrowFoundation, ParquetRoundTrip) {
   {
     auto sink = arrow::io::FileOutputStream::Open(path.string()).ValueOrDie();
     auto table = arrow::Table::FromRecordBatches({batch}).ValueOrDie();
-    auto props = parquet::WriterProperties::Builder().compression(arrow::Compression::ZSTD)->build();
-    ASSERT_TRUE(parquet::arrow::WriteTable(*table, arrow::default_memory_pool(), sink, 64, props).ok());
+    auto props = parquet::WriterProperties::Builder()
+                     .compression(arrow::Compression::ZSTD)
+                     ->build();
+    ASSERT_TRUE(
+        parquet::arrow::WriteTable(*table, arrow::default_memory_pool(), sink, 64, props)
+            .ok());
     ASSERT_TRUE(sink->Close().ok());
   }
   auto input = arrow::io::ReadableFile::Open(path.string()).ValueOrDie();
-  auto reader = parquet::arrow::OpenFile(input, arrow::default_memory_pool()).ValueOrDie();
+  auto reader =
+      parquet::arrow::OpenFile(input, arrow::default_memory_pool()).ValueOrDie();
   auto read = reader->ReadTable().ValueOrDie();
   EXPECT_EQ(reader->parquet_reader()->metadata()->num_row_groups(), 2);  // 100 rows / 64
   auto combined = read->CombineChunksToBatch().ValueOrDie();
@@ -54,8 +60,10 @@ TEST(ArrowFoundation, ParquetRoundTrip) {
 
 class OneBatchServer : public arrow::flight::FlightServerBase {
  public:
-  explicit OneBatchServer(std::shared_ptr<arrow::RecordBatch> batch) : batch_(std::move(batch)) {}
-  arrow::Status DoGet(const arrow::flight::ServerCallContext&, const arrow::flight::Ticket& ticket,
+  explicit OneBatchServer(std::shared_ptr<arrow::RecordBatch> batch)
+      : batch_(std::move(batch)) {}
+  arrow::Status DoGet(const arrow::flight::ServerCallContext&,
+                      const arrow::flight::Ticket& ticket,
                       std::unique_ptr<arrow::flight::FlightDataStream>* stream) override {
     if (ticket.ticket != "the-batch") return arrow::Status::KeyError("no such ticket");
     ARROW_ASSIGN_OR_RAISE(auto reader, arrow::RecordBatchReader::Make({batch_}));

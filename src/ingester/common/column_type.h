@@ -23,6 +23,7 @@ std::optional<ColumnType> ColumnTypeFromName(std::string_view name);
 // convention); fields map to int64, uint64, float64, boolean and utf8.
 std::shared_ptr<arrow::DataType> ArrowTypeFor(ColumnType type);
 // The inverse of ArrowTypeFor, for a column named `name`; nullopt for any other type.
-std::optional<ColumnType> ColumnTypeFromArrow(std::string_view name, const arrow::DataType& type);
+std::optional<ColumnType> ColumnTypeFromArrow(std::string_view name,
+                                              const arrow::DataType& type);
 
 }  // namespace ingester

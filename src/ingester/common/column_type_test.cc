@@ -19,9 +19,11 @@ TEST(ColumnType, ArrowRoundTrip) {
                  ColumnType::kBool, ColumnType::kString}) {
     EXPECT_EQ(ColumnTypeFromArrow("x", *ArrowTypeFor(t)), t);
   }
-  EXPECT_EQ(ColumnTypeFromArrow("time", *ArrowTypeFor(ColumnType::kTime)), ColumnType::kTime);
+  EXPECT_EQ(ColumnTypeFromArrow("time", *ArrowTypeFor(ColumnType::kTime)),
+            ColumnType::kTime);
   // A timestamp column that is not `time` is not part of the data model.
-  EXPECT_FALSE(ColumnTypeFromArrow("other", *ArrowTypeFor(ColumnType::kTime)).has_value());
+  EXPECT_FALSE(
+      ColumnTypeFromArrow("other", *ArrowTypeFor(ColumnType::kTime)).has_value());
   EXPECT_FALSE(ColumnTypeFromArrow("x", *arrow::int32()).has_value());
 }
 

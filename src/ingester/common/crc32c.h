@@ -12,6 +12,8 @@ namespace ingester::crc32c {
 uint32_t Extend(uint32_t crc, const void* data, size_t size);
 
 inline uint32_t Value(const void* data, size_t size) { return Extend(0, data, size); }
-inline uint32_t Value(std::string_view data) { return Extend(0, data.data(), data.size()); }
+inline uint32_t Value(std::string_view data) {
+  return Extend(0, data.data(), data.size());
+}
 
 }  // namespace ingester::crc32c

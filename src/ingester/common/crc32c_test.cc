@@ -23,7 +23,8 @@ TEST(Crc32c, ExtendEqualsWhole) {
   std::string data = "the quick brown fox jumps over the lazy dog, twice or more";
   for (size_t split = 0; split <= data.size(); ++split) {
     uint32_t part = Extend(0, data.data(), split);
-    EXPECT_EQ(Extend(part, data.data() + split, data.size() - split), Value(data)) << split;
+    EXPECT_EQ(Extend(part, data.data() + split, data.size() - split), Value(data))
+        << split;
   }
 }
 

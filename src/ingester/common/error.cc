@@ -32,16 +32,19 @@ arrow::Status MakeError(ErrorKind kind, arrow::StatusCode code, std::string mess
 }
 
 arrow::Status InvalidInput(std::string message) {
-  return MakeError(ErrorKind::kInvalidInput, arrow::StatusCode::Invalid, std::move(message));
+  return MakeError(ErrorKind::kInvalidInput, arrow::StatusCode::Invalid,
+                   std::move(message));
 }
 arrow::Status NotFound(std::string message) {
   return MakeError(ErrorKind::kNotFound, arrow::StatusCode::KeyError, std::move(message));
 }
 arrow::Status Conflict(std::string message) {
-  return MakeError(ErrorKind::kConflict, arrow::StatusCode::TypeError, std::move(message));
+  return MakeError(ErrorKind::kConflict, arrow::StatusCode::TypeError,
+                   std::move(message));
 }
 arrow::Status LimitExceeded(std::string message) {
-  return MakeError(ErrorKind::kLimit, arrow::StatusCode::CapacityError, std::move(message));
+  return MakeError(ErrorKind::kLimit, arrow::StatusCode::CapacityError,
+                   std::move(message));
 }
 arrow::Status Backpressure(std::string message) {
   return MakeError(ErrorKind::kBackpressure, arrow::StatusCode::Cancelled,
@@ -53,7 +56,8 @@ arrow::Status DataLoss(std::string message) {
 
 std::optional<ErrorKind> ErrorKindOf(const arrow::Status& status) {
   const auto& detail = status.detail();
-  if (detail == nullptr || detail->type_id() != std::string_view(IngesterErrorDetail::kTypeId)) {
+  if (detail == nullptr ||
+      detail->type_id() != std::string_view(IngesterErrorDetail::kTypeId)) {
     return std::nullopt;
   }
   return static_cast<const IngesterErrorDetail&>(*detail).kind();

@@ -11,14 +11,14 @@
 namespace ingester {
 
 enum class ErrorKind {
-  kInvalidInput,   // the client sent something malformed (HTTP 400)
-  kNotFound,       // an unknown namespace or table (404 / NOT_FOUND)
-  kConflict,       // a column type conflicts with the catalog (400)
-  kLimit,          // a namespace limit (tables, columns) was reached (422)
-  kTooLarge,       // a request body over the configured size (413)
-  kBackpressure,   // try again later: persist saturated, disk full, shutting down (503)
-  kRetryable,      // a transient failure of a dependency (object store, catalog)
-  kDataLoss,       // on-disk data is corrupt
+  kInvalidInput,  // the client sent something malformed (HTTP 400)
+  kNotFound,      // an unknown namespace or table (404 / NOT_FOUND)
+  kConflict,      // a column type conflicts with the catalog (400)
+  kLimit,         // a namespace limit (tables, columns) was reached (422)
+  kTooLarge,      // a request body over the configured size (413)
+  kBackpressure,  // try again later: persist saturated, disk full, shutting down (503)
+  kRetryable,     // a transient failure of a dependency (object store, catalog)
+  kDataLoss,      // on-disk data is corrupt
 };
 
 class IngesterErrorDetail : public arrow::StatusDetail {

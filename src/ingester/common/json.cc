@@ -10,14 +10,18 @@ namespace {
 size_t Utf8SequenceLength(std::string_view s, size_t i) {
   auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
   unsigned char c = byte(i);
-  size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+  size_t len = c < 0x80           ? 1
+               : (c >> 5) == 0x6  ? 2
+               : (c >> 4) == 0xE  ? 3
+               : (c >> 3) == 0x1E ? 4
+                                  : 0;
   if (len == 0 || i + len > s.size()) return 0;
   for (size_t k = 1; k < len; ++k) {
     if ((byte(i + k) & 0xC0) != 0x80) return 0;
   }
   if (len == 2 && c < 0xC2) return 0;                          // overlong
-  if (len == 3 && c == 0xE0 && byte(i + 1) < 0xA0) return 0;    // overlong
-  if (len == 3 && c == 0xED && byte(i + 1) >= 0xA0) return 0;   // surrogate
+  if (len == 3 && c == 0xE0 && byte(i + 1) < 0xA0) return 0;   // overlong
+  if (len == 3 && c == 0xED && byte(i + 1) >= 0xA0) return 0;  // surrogate
   if (len == 4 && (c > 0xF4 || (c == 0xF0 && byte(i + 1) < 0x90) ||
                    (c == 0xF4 && byte(i + 1) >= 0x90))) {
     return 0;

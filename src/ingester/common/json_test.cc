@@ -14,7 +14,10 @@ TEST(Json, EscapesSpecialCharacters) {
 
 TEST(Json, KeepsValidUtf8AndReplacesInvalidBytes) {
   EXPECT_EQ(Quote("caf\xC3\xA9 \xF0\x9F\x93\x88"), "\"caf\xC3\xA9 \xF0\x9F\x93\x88\"");
-  EXPECT_EQ(Quote("bad\xFF" "end"), "\"bad\xEF\xBF\xBD" "end\"");
+  EXPECT_EQ(Quote("bad\xFF"
+                  "end"),
+            "\"bad\xEF\xBF\xBD"
+            "end\"");
   EXPECT_EQ(Quote("\xC0\xAF"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");  // overlong '/'
   EXPECT_EQ(Quote("cut\xE2\x82"), "\"cut\xEF\xBF\xBD\xEF\xBF\xBD\"");
 }

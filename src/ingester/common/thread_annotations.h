@@ -20,8 +20,10 @@
 #define EXCLUDES(...) INGESTER_THREAD_ANNOTATION(locks_excluded(__VA_ARGS__))
 #define ACQUIRE(...) INGESTER_THREAD_ANNOTATION(acquire_capability(__VA_ARGS__))
 #define RELEASE(...) INGESTER_THREAD_ANNOTATION(release_capability(__VA_ARGS__))
-#define ACQUIRE_SHARED(...) INGESTER_THREAD_ANNOTATION(acquire_shared_capability(__VA_ARGS__))
-#define RELEASE_SHARED(...) INGESTER_THREAD_ANNOTATION(release_shared_capability(__VA_ARGS__))
+#define ACQUIRE_SHARED(...) \
+  INGESTER_THREAD_ANNOTATION(acquire_shared_capability(__VA_ARGS__))
+#define RELEASE_SHARED(...) \
+  INGESTER_THREAD_ANNOTATION(release_shared_capability(__VA_ARGS__))
 #define NO_THREAD_SAFETY_ANALYSIS INGESTER_THREAD_ANNOTATION(no_thread_safety_analysis)
 
 namespace ingester {
@@ -94,7 +96,8 @@ class CondVar {
     cv_.wait(*mu, pred);
   }
   template <typename Duration, typename Predicate>
-  bool WaitFor(Mutex* mu, Duration d, Predicate pred) REQUIRES(mu) NO_THREAD_SAFETY_ANALYSIS {
+  bool WaitFor(Mutex* mu, Duration d, Predicate pred)
+      REQUIRES(mu) NO_THREAD_SAFETY_ANALYSIS {
     return cv_.wait_for(*mu, d, pred);
   }
   void NotifyOne() { cv_.notify_one(); }

@@ -15,7 +15,8 @@ namespace {
 // Splits "20MB" into 20 and "mb" (lower case); fails on a missing or negative number.
 arrow::Result<std::pair<double, std::string>> SplitNumber(std::string_view text) {
   size_t i = 0;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
+  while (i < text.size() &&
+         (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
     ++i;
   }
   double value = 0;
@@ -33,10 +34,19 @@ arrow::Result<std::pair<double, std::string>> SplitNumber(std::string_view text)
 
 arrow::Result<int64_t> ParseByteSize(std::string_view text) {
   ARROW_ASSIGN_OR_RAISE(auto parts, SplitNumber(text));
-  static const std::pair<std::string_view, double> kUnits[] = {
-      {"", 1},          {"b", 1},         {"kb", 1e3},           {"mb", 1e6},
-      {"gb", 1e9},      {"tb", 1e12},     {"kib", 1024.0},       {"mib", 1048576.0},
-      {"gib", 1073741824.0}, {"tib", 1099511627776.0}, {"k", 1e3}, {"m", 1e6}, {"g", 1e9}};
+  static const std::pair<std::string_view, double> kUnits[] = {{"", 1},
+                                                               {"b", 1},
+                                                               {"kb", 1e3},
+                                                               {"mb", 1e6},
+                                                               {"gb", 1e9},
+                                                               {"tb", 1e12},
+                                                               {"kib", 1024.0},
+                                                               {"mib", 1048576.0},
+                                                               {"gib", 1073741824.0},
+                                                               {"tib", 1099511627776.0},
+                                                               {"k", 1e3},
+                                                               {"m", 1e6},
+                                                               {"g", 1e9}};
   for (const auto& [suffix, scale] : kUnits) {
     if (parts.second == suffix) return static_cast<int64_t>(parts.first * scale);
   }
@@ -47,7 +57,8 @@ arrow::Result<int64_t> ParseByteSize(std::string_view text) {
 arrow::Result<std::chrono::nanoseconds> ParseDuration(std::string_view text) {
   ARROW_ASSIGN_OR_RAISE(auto parts, SplitNumber(text));
   static const std::pair<std::string_view, double> kUnits[] = {
-      {"", 1e9}, {"s", 1e9}, {"ns", 1}, {"us", 1e3}, {"ms", 1e6}, {"m", 60e9}, {"h", 3600e9}};
+      {"", 1e9},   {"s", 1e9},  {"ns", 1},    {"us", 1e3},
+      {"ms", 1e6}, {"m", 60e9}, {"h", 3600e9}};
   for (const auto& [suffix, scale] : kUnits) {
     if (parts.second == suffix) {
       return std::chrono::nanoseconds(static_cast<int64_t>(parts.first * scale));

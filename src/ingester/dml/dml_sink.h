@@ -1,5 +1,6 @@
 // The write path is a chain of sinks: WalSink (wal/) makes an op durable, then passes it
-// to the next sink, the BufferTree (buffer/). WAL replay feeds the chain without the WalSink.
+// to the next sink, the BufferTree (buffer/). WAL replay feeds the chain without the
+// WalSink.
 #pragma once
 
 #include <arrow/status.h>

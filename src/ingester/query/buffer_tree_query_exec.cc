@@ -216,7 +216,8 @@ arrow::Result<std::unique_ptr<QueryResponse>> BufferTreeQueryExec::Query(
   ordered.reserve(partitions.size());
   for (auto& [id, p] : partitions) {
     if (!partition::PartitionKeyMayMatch(table.partition_template, p.key,
-                                         request.predicate.time, request.predicate.tags)) {
+                                         request.predicate.time,
+                                         request.predicate.tags)) {
       continue;
     }
     ordered.push_back(std::move(p));

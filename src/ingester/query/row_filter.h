@@ -22,7 +22,6 @@
 
 namespace ingester::query {
 
-
 // Which rows of a batch match.
 struct RowMask {
   enum class Kind { kAll, kNone, kSome };

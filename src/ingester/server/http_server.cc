@@ -375,8 +375,9 @@ HttpResponse HandleHealth(const RouteContext& ctx, const HttpRequest&) {
   body += pass ? "\"pass\"" : "\"fail\"";
   body += ",\"checks\":[";
   if (!warning.empty()) {
-    body += "{\"name\":\"persist\",\"status\":\"fail\",\"message\":" +
-            json::Quote(warning) + "}";
+    body +=
+        "{\"name\":\"persist\",\"status\":\"fail\",\"message\":" + json::Quote(warning) +
+        "}";
   }
   body += "],\"version\":" + json::Quote(BuildVersion()) + "}";
   auto res = HttpResponse::Json(pass ? 200 : 503, std::move(body));

@@ -29,14 +29,16 @@ class ReplayEquivalenceTest : public ::testing::Test {
     dir_ = std::filesystem::temp_directory_path() /
            ("replay-eq-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
     std::filesystem::create_directories(dir_ / "wal");
-    catalog_ = catalog::OpenCatalog("sqlite://" + (dir_ / "catalog.sqlite").string()).ValueOrDie();
+    catalog_ = catalog::OpenCatalog("sqlite://" + (dir_ / "catalog.sqlite").string())
+                   .ValueOrDie();
     cache_ = std::make_unique<SchemaCache>(catalog_.get(), catalog::NamespaceLimits{});
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::shared_ptr<BufferTree> NewTree() {
     BufferTreeOptions options;
-    options.partition_provider = std::make_shared<CatalogPartitionProvider>(catalog_.get());
+    options.partition_provider =
+        std::make_shared<CatalogPartitionProvider>(catalog_.get());
     options.name_resolver = std::make_shared<CatalogNameResolver>(catalog_.get());
     return std::shared_ptr<BufferTree>(BufferTree::Make(std::move(options)).ValueOrDie());
   }
@@ -78,21 +80,26 @@ TEST_F(ReplayEquivalenceTest, ReplayRebuildsTheSameBuffer) {
       for (int line = 0; line < 40; ++line) {
         int host = static_cast<int>(rng() % 5);
         int64_t day = static_cast<int64_t>(rng() % 3);
-        int64_t ts = 1'700'000'000'000'000'000LL + day * 86'400'000'000'000LL + request * 1000 + line;
+        int64_t ts = 1'700'000'000'000'000'000LL + day * 86'400'000'000'000LL +
+                     request * 1000 + line;
         body += "cpu,host=h" + std::to_string(host);
         // Columns that come and go: schemas evolve between and within requests.
         if (rng() % 2) body += ",region=r" + std::to_string(rng() % 3);
         body += " usage=" + std::to_string(rng() % 1000) + "i";
-        if (request > 20 && rng() % 3 == 0) body += ",note=\"n" + std::to_string(line) + "\"";
+        if (request > 20 && rng() % 3 == 0)
+          body += ",note=\"n" + std::to_string(line) + "\"";
         body += " " + std::to_string(ts) + "\n";
-        if (line % 10 == 0) body += "mem,host=h1 free=" + std::to_string(line) + "u " + std::to_string(ts) + "\n";
+        if (line % 10 == 0)
+          body += "mem,host=h1 free=" + std::to_string(line) + "u " + std::to_string(ts) +
+                  "\n";
       }
       auto parsed = parser.Parse(body, {});
       ASSERT_FALSE(parsed.has_errors()) << parsed.ErrorStatus().ToString();
       auto built = BuildWrite(ns, body, parsed, cache_.get()).ValueOrDie();
       ASSERT_TRUE(built.rejected.empty());
       SequenceNumber first = oracle.Next(built.op.writes.size());
-      for (size_t i = 0; i < built.op.writes.size(); ++i) built.op.writes[i].sequence_number = first + i;
+      for (size_t i = 0; i < built.op.writes.size(); ++i)
+        built.op.writes[i].sequence_number = first + i;
       max_seq = oracle.Peek() - 1;
       ASSERT_TRUE(sink.Apply(built.op).ok());
       if (request == 30) {
@@ -116,8 +123,8 @@ TEST_F(ReplayEquivalenceTest, ReplayRebuildsTheSameBuffer) {
   for (const auto& [id, table] : expected) {
     ASSERT_TRUE(actual.count(id)) << "partition " << id << " missing after replay";
     EXPECT_TRUE(actual[id]->Equals(*table)) << "partition " << id << "\nexpected:\n"
-                                             << table->ToString() << "\nactual:\n"
-                                             << actual[id]->ToString();
+                                            << table->ToString() << "\nactual:\n"
+                                            << actual[id]->ToString();
   }
 }
 

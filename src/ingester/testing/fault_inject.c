@@ -1,8 +1,8 @@
-// LD_PRELOAD shim for the end-to-end fault injection tests (tests/test_fault_injection.py):
-// makes file system calls on paths under one directory fail with a chosen errno while a
-// control file exists, so that a test can switch a fault on and off under a running
-// server (tests run as root: chmod cannot make a directory read-only, and they may not
-// mount anything).
+// LD_PRELOAD shim for the end-to-end fault injection tests
+// (tests/test_fault_injection.py): makes file system calls on paths under one directory
+// fail with a chosen errno while a control file exists, so that a test can switch a fault
+// on and off under a running server (tests run as root: chmod cannot make a directory
+// read-only, and they may not mount anything).
 //
 //   LD_PRELOAD=libfault_inject.so
 //   INGESTER_FAULT_DIR=/abs/dir          calls on `dir` itself or anything under it
@@ -44,9 +44,9 @@ static size_t g_dir_len;
 static char g_control[4096];
 
 // Every call goes to the next definition (libc's), looked up on first use.
-#define REAL(name, ret, ...)                                      \
-  static ret (*real_##name)(__VA_ARGS__);                         \
-  static void resolve_##name(void) {                              \
+#define REAL(name, ret, ...)                                        \
+  static ret (*real_##name)(__VA_ARGS__);                           \
+  static void resolve_##name(void) {                                \
     if (real_##name == NULL) real_##name = dlsym(RTLD_NEXT, #name); \
   }
 REAL(open, int, const char*, int, ...)
@@ -88,7 +88,8 @@ static void report(const char* what, const char* path, int err) {
   char line[4600];
   int n = snprintf(line, sizeof line, "fault_inject: %s '%s' -> %s\n", what, path,
                    strerrorname_np(err) ? strerrorname_np(err) : "?");
-  if (n > 0) syscall(SYS_write, 2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line);
+  if (n > 0)
+    syscall(SYS_write, 2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line);
 }
 
 static int parse_errno(const char* name, size_t len) {
@@ -187,23 +188,23 @@ static int writes(int flags) {
   return (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) != 0;
 }
 
-#define FAIL(err) \
-  do {            \
+#define FAIL(err)  \
+  do {             \
     errno = (err); \
-    return -1;    \
+    return -1;     \
   } while (0)
 
-#define OPEN_BODY(name, dirfd, ...)                                            \
-  mode_t mode = 0;                                                             \
-  if (flags & (O_CREAT | O_TMPFILE)) {                                         \
-    va_list ap;                                                                \
-    va_start(ap, flags);                                                       \
-    mode = va_arg(ap, mode_t);                                                 \
-    va_end(ap);                                                                \
-  }                                                                            \
-  int err = writes(flags) ? path_fault(kOpen, dirfd, path, #name) : 0;         \
-  if (err) FAIL(err);                                                          \
-  resolve_##name();                                                            \
+#define OPEN_BODY(name, dirfd, ...)                                    \
+  mode_t mode = 0;                                                     \
+  if (flags & (O_CREAT | O_TMPFILE)) {                                 \
+    va_list ap;                                                        \
+    va_start(ap, flags);                                               \
+    mode = va_arg(ap, mode_t);                                         \
+    va_end(ap);                                                        \
+  }                                                                    \
+  int err = writes(flags) ? path_fault(kOpen, dirfd, path, #name) : 0; \
+  if (err) FAIL(err);                                                  \
+  resolve_##name();                                                    \
   return real_##name(__VA_ARGS__, flags, mode);
 
 int open(const char* path, int flags, ...) { OPEN_BODY(open, AT_FDCWD, path) }
@@ -211,13 +212,11 @@ int open64(const char* path, int flags, ...) { OPEN_BODY(open64, AT_FDCWD, path)
 int openat(int dirfd, const char* path, int flags, ...) {
   OPEN_BODY(openat, dirfd, dirfd, path)
 }
-int openat64(int dirfd, const char* path, int flags, ...) {
-  OPEN_BODY(openat64, dirfd, dirfd, path)
-}
+int openat64(int dirfd, const char* path, int flags,
+             ...){OPEN_BODY(openat64, dirfd, dirfd, path)}
 // What fortified callers (_FORTIFY_SOURCE) call for an open without a mode argument.
 REAL(__open_2, int, const char*, int)
-REAL(__open64_2, int, const char*, int)
-int __open_2(const char* path, int flags) {
+    REAL(__open64_2, int, const char*, int) int __open_2(const char* path, int flags) {
   int err = writes(flags) ? path_fault(kOpen, AT_FDCWD, path, "open") : 0;
   if (err) FAIL(err);
   resolve___open_2();
@@ -317,7 +316,8 @@ int renameat(int fromfd, const char* from, int tofd, const char* to) {
   resolve_renameat();
   return real_renameat(fromfd, from, tofd, to);
 }
-int renameat2(int fromfd, const char* from, int tofd, const char* to, unsigned int flags) {
+int renameat2(int fromfd, const char* from, int tofd, const char* to,
+              unsigned int flags) {
   int err = path_fault(kMeta, fromfd, from, "renameat2");
   if (!err) err = path_fault(kMeta, tofd, to, "renameat2");
   if (err) FAIL(err);

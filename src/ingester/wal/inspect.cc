@@ -138,7 +138,6 @@ std::string FormatInspectionText(const WalInspection& inspection) {
   return out;
 }
 
-
 std::string FormatInspectionJson(const WalInspection& inspection) {
   std::string out = "{\"dir\": " + json::Quote(inspection.dir) + ", \"segments\": [";
   for (size_t i = 0; i < inspection.segments.size(); ++i) {

@@ -10,9 +10,9 @@
 #include "ingester/common/logging.h"
 #include "ingester/dml/write_validation.h"
 #include "ingester/wal/quarantine.h"
+#include "ingester/wal/segment_ledger.h"
 #include "ingester/wal/segment_reader.h"
 #include "ingester/wal/write_op_codec.h"
-#include "ingester/wal/segment_ledger.h"
 
 namespace ingester::wal {
 

@@ -10,7 +10,8 @@ LineIndex::LineIndex(std::string_view body) : body_(body) {
   const char* begin = body.data();
   const char* end = begin + body.size();
   for (const char* p = begin; p < end;) {
-    auto* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
+    auto* nl =
+        static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
     if (nl == nullptr) break;
     starts_.push_back(static_cast<size_t>(nl - begin) + 1);
     p = nl + 1;

@@ -259,12 +259,12 @@ class TableWriteBuilder {
       }
       if (wanted.empty()) return arrow::Status::OK();
       if (wanted.size() > room) {
-        column_error_ = "table '" + schema_->table.name + "' would have more than " +
-                        std::to_string(limit) + " columns (" +
-                        std::to_string(schema_->columns.size()) + " existing + at least " +
-                        std::to_string(wanted.size()) +
-                        " new), over its limit of max_columns_per_table=" +
-                        std::to_string(limit);
+        column_error_ =
+            "table '" + schema_->table.name + "' would have more than " +
+            std::to_string(limit) + " columns (" +
+            std::to_string(schema_->columns.size()) + " existing + at least " +
+            std::to_string(wanted.size()) +
+            " new), over its limit of max_columns_per_table=" + std::to_string(limit);
         break;
       }
       auto added = cache_->AddColumns(ns_, schema_->table.id, wanted);
