@@ -23,10 +23,15 @@ run: build
 
 # Checks of the tree beside the tests: every module directory is described in the docs;
 # the lock annotations hold under clang's -Wthread-safety (GCC ignores them).
-lint: check-docs check-threads
+lint: check-docs check-format check-threads
 
 check-docs:
 	python3 scripts/check_docs.py
+
+# Every C++ and C file as clang-format-14 formats it (`make format` fixes the tree).
+check-format: bootstrap
+	clang-format-14 --dry-run --Werror $$(git ls-files '*.cc' '*.h' '*.c')
+	@echo "check-format: $$(git ls-files '*.cc' '*.h' '*.c' | wc -l) files formatted"
 
 check-threads: bootstrap
 	python3 scripts/check_thread_safety.py
@@ -78,7 +83,7 @@ bench-peers: build
 	BUILD_DIR=$(BUILD_DIR) ./scripts/bench_peers.sh
 
 format:
-	clang-format-14 -i $$(git ls-files '*.cc' '*.h')
+	clang-format-14 -i $$(git ls-files '*.cc' '*.h' '*.c')
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz build-tsa
