@@ -134,7 +134,7 @@ class Ingester {
   // While writes are accepted, what an operator must still fix: partitions that cannot
   // be persisted (a permanent persist failure: their data stays buffered and in the
   // WAL), with the reason and what to do. Empty when there is nothing. /health answers
-  // 200 with status "warn" and this message.
+  // 200, status "pass", with this message and a failing "persist" check.
   std::string HealthWarning() const;
 
   // `status`'s message for a client: the server's own directories (data dir, WAL dir,
