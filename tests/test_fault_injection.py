@@ -66,6 +66,15 @@ def write(server, start, count):
     return server.write(lines(start, count), db="f")
 
 
+def write_acknowledged(server, requests_count):
+    """`requests_count` writes of 10 rows each, all acknowledged; their row numbers."""
+    acked = []
+    for k in range(requests_count):
+        assert write(server, k * 10, 10).status_code == 204
+        acked += range(k * 10, k * 10 + 10)
+    return acked
+
+
 def read_back(server):
     """n -> (host, n, s) of every row of f.cpu, read over POST /api/v3/query."""
     r = requests.post(server.url + "/api/v3/query", params={"format": "arrow"},
@@ -157,10 +166,7 @@ def recover(server, faults, acked, sigterm=False):
 def test_fsync_eio_refuses_writes_never_retries_the_fsync_and_loses_nothing(faulty):
     server, faults = faulty
     server.start()
-    acked = []
-    for k in range(5):
-        assert write(server, k * 10, 10).status_code == 204
-        acked += range(k * 10, k * 10 + 10)
+    acked = write_acknowledged(server, 5)
     put(server, 50, 10)
     acked += range(50, 60)
 
@@ -175,10 +181,7 @@ def test_fsync_eio_refuses_writes_never_retries_the_fsync_and_loses_nothing(faul
 def test_enospc_on_write_refuses_writes_and_replay_cuts_the_partial_entry(faulty):
     server, faults = faulty
     server.start()
-    acked = []
-    for k in range(5):
-        assert write(server, k * 10, 10).status_code == 204
-        acked += range(k * 10, k * 10 + 10)
+    acked = write_acknowledged(server, 5)
 
     faults.on("write=ENOSPC")
     assert_refused_while_faulty(server, 1000, "No space left on device")
@@ -191,10 +194,7 @@ def test_enospc_on_write_refuses_writes_and_replay_cuts_the_partial_entry(faulty
 def test_read_only_wal_directory_at_runtime_and_at_start(faulty):
     server, faults = faulty
     server.start()
-    acked = []
-    for k in range(5):
-        assert write(server, k * 10, 10).status_code == 204
-        acked += range(k * 10, k * 10 + 10)
+    acked = write_acknowledged(server, 5)
 
     faults.on("readonly")
     assert_refused_while_faulty(server, 1000, "Read-only file system")
