@@ -15,8 +15,11 @@ namespace ingester::catalog {
 //                      sqlite://./data/catalog.sqlite (relative to the working dir);
 //                      the parent directory is created if missing
 //   sqlite::memory:    a private in-memory SQLite catalog (tests)
-// postgres:// and postgresql:// are recognised but not supported yet; anything else is
-// refused. Errors are InvalidInput naming the URL.
+//   postgres://user:password@host:port/database
+//   postgresql://...   a PostgreSQL database (PostgresCatalog), shared by any number of
+//                      ingesters; anything libpq accepts in a URI (?sslmode=... and
+//                      other parameters). Messages name it without the password.
+// Anything else is refused with InvalidInput naming the URL.
 arrow::Result<std::unique_ptr<Catalog>> OpenCatalog(std::string_view url);
 
 }  // namespace ingester::catalog
