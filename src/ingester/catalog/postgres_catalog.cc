@@ -364,7 +364,7 @@ std::invoke_result_t<Fn&, pg::Connection&, bool> PostgresCatalog::InTransaction(
       pool_->DropIdle();
       if (reconnected) return result;
       reconnected = true;
-      spdlog::warn("catalog {}: {}; reconnecting", server_, StatusOf(result).message());
+      spdlog::warn("{}; reconnecting", StatusOf(result).message());
       continue;
     }
     if (failure == pg::FailureKind::kRetry && attempt < options_.max_conflict_retries) {
