@@ -287,11 +287,11 @@ arrow::Status PostgresTestServer::Launch() {
                    "-c",
                    "max_connections=300",
                    "-c",
-                   "fsync=off",
-                   "-c",
-                   "full_page_writes=off",
-                   "-c",
                    "shared_buffers=32MB"};
+  if (!options_.durable) {
+    postgres.argv.insert(postgres.argv.end(),
+                         {"-c", "fsync=off", "-c", "full_page_writes=off"});
+  }
   ARROW_ASSIGN_OR_RAISE(pid_, StartProcess(postgres));
   const std::string conninfo = ConnInfo(port_, "postgres");
   const auto deadline = Clock::now() + options_.start_timeout;

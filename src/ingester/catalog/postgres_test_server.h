@@ -29,6 +29,9 @@ struct PostgresTestServerOptions {
   std::string bin_dir;
   std::chrono::seconds start_timeout{60};
   std::chrono::seconds stop_timeout{30};
+  // false (tests): fsync=off and full_page_writes=off, fast and not crash-safe. true
+  // (benchmarks): PostgreSQL's durable defaults, so commits cost what they would.
+  bool durable = false;
 };
 
 class PostgresTestServer {
