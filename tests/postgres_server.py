@@ -17,6 +17,7 @@ scripts/bootstrap.sh installs). Every wait is bounded.
 `require_postgres()` skips the calling test when PostgreSQL is missing, and fails it
 under CI=true (a CI run must not pass by skipping).
 """
+import ctypes
 import os
 import pwd
 import re
@@ -59,6 +60,14 @@ def require_postgres():
             pytest.fail("PostgreSQL required under CI=true: " + message)
         pytest.skip(message)
     return bin_dir
+
+
+def _die_with_parent():
+    """In the child, before exec (after the uid change, which clears it): SIGINT (a fast
+    shutdown) when the test process ends, so a crashed test leaves no server behind."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_PDEATHSIG = 1
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGINT, 0, 0, 0)
 
 
 def _free_port():
@@ -130,7 +139,7 @@ class PostgresServer:
              "-k", str(self.dir), "-c", "listen_addresses=127.0.0.1",
              "-c", "max_connections=300", "-c", "fsync=off", "-c", "full_page_writes=off"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.dir,
-            start_new_session=True, **self._run_as())
+            start_new_session=True, preexec_fn=_die_with_parent, **self._run_as())
         log.close()
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:

@@ -11,7 +11,9 @@
 // than initdb.
 //
 // Every wait is bounded (start_timeout, stop_timeout); failures name what failed and
-// end with the tail of the server's log.
+// end with the tail of the server's log. The server gets SIGINT from the kernel when the
+// thread that started it (Start, Resume, Restart) ends, so a crashed test leaves no
+// server behind: call those from a thread that outlives the server (the main thread).
 #pragma once
 
 #include <arrow/result.h>
