@@ -11,9 +11,17 @@ namespace ingester::catalog::pg {
 
 namespace {
 
+// libpq's message on one line (it spreads some over several, indented with tabs).
 std::string Trimmed(const char* message) {
-  std::string text = message == nullptr ? "" : message;
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  std::string text;
+  for (const char* p = message == nullptr ? "" : message; *p != '\0'; ++p) {
+    if (*p == '\n' || *p == '\t') {
+      if (!text.empty() && text.back() != ' ') text += ' ';
+    } else {
+      text += *p;
+    }
+  }
+  while (!text.empty() && text.back() == ' ') text.pop_back();
   return text;
 }
 
