@@ -247,6 +247,90 @@ TEST(PostgresCatalogTest, ReconnectsAfterTheServerRestarts) {
   EXPECT_EQ(tables.size(), 2u);
 }
 
+TEST(PostgresCatalogTest, ReconnectsWhenItsConnectionsAreTerminated) {
+  REQUIRE_POSTGRES();
+  // The server stays up but cuts the catalog's sessions (a failover, an idle timeout,
+  // an administrator's pg_terminate_backend).
+  const std::string url = NewDatabase();
+  ASSERT_FALSE(url.empty());
+  SteppingClock clock;
+  ASSERT_OK_AND_ASSIGN(auto catalog, OpenPg(url, &clock));
+  ASSERT_OK_AND_ASSIGN(NamespaceRecord ns, catalog->GetOrCreateNamespace("db"));
+  const std::string database = url.substr(url.rfind('/') + 1);
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_NE(Sql(url,
+                  "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                  "WHERE application_name = 'ingester' AND datname = '" +
+                      database + "'"),
+              "0")
+        << "the catalog had no session to terminate";
+    ASSERT_OK_AND_ASSIGN(TableRecord t,
+                         catalog->GetOrCreateTable(ns.id, "t" + std::to_string(round)));
+    EXPECT_EQ(t.name, "t" + std::to_string(round));
+  }
+  ASSERT_OK_AND_ASSIGN(auto tables, catalog->ListTables(ns.id));
+  EXPECT_EQ(tables.size(), 3u);
+}
+
+TEST(PostgresCatalogTest, ThreadsBeyondThePoolWaitForAConnection) {
+  REQUIRE_POSTGRES();
+  const std::string url = NewDatabase();
+  ASSERT_FALSE(url.empty());
+  SteppingClock clock;
+  PostgresCatalogOptions options;
+  options.url = url;
+  options.clock = &clock;
+  options.max_connections = 2;
+  ASSERT_OK_AND_ASSIGN(auto catalog, PostgresCatalog::Make(options));
+  ASSERT_OK_AND_ASSIGN(NamespaceRecord ns, catalog->GetOrCreateNamespace("db"));
+  constexpr int kThreads = 12;
+  std::vector<arrow::Status> results(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      results[i] = [&]() -> arrow::Status {
+        for (int k = 0; k < 5; ++k) {
+          ARROW_ASSIGN_OR_RAISE(
+              TableRecord t, catalog->GetOrCreateTable(ns.id, "t" + std::to_string(k)));
+          ARROW_RETURN_NOT_OK(catalog
+                                  ->GetOrCreateColumns(
+                                      t.id, {{"c" + std::to_string(i), ColumnType::kF64}})
+                                  .status());
+        }
+        return arrow::Status::OK();
+      }();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kThreads; ++i)
+    EXPECT_TRUE(results[i].ok()) << results[i].ToString();
+  // The pool opened at most max_connections sessions (it closes none that work, so all
+  // it ever opened are still there).
+  const std::string database = url.substr(url.rfind('/') + 1);
+  EXPECT_EQ(Sql(url,
+                "SELECT COUNT(*) <= 2 FROM pg_stat_activity WHERE application_name = "
+                "'ingester' AND datname = '" +
+                    database + "'"),
+            "t");
+  ASSERT_OK_AND_ASSIGN(auto tables, catalog->ListTables(ns.id));
+  EXPECT_EQ(tables.size(), 5u);
+}
+
+TEST(PostgresCatalogOptionsTest, Validate) {
+  PostgresCatalogOptions options;
+  EXPECT_TRUE(options.Validate().IsInvalid());  // no URL
+  options.url = "postgres://127.0.0.1/db";
+  EXPECT_TRUE(options.Validate().ok());
+  options.max_connections = 0;
+  EXPECT_TRUE(options.Validate().IsInvalid());
+  options.max_connections = 4;
+  options.connect_timeout = std::chrono::seconds(0);
+  EXPECT_TRUE(options.Validate().IsInvalid());
+  options.connect_timeout = std::chrono::seconds(5);
+  options.clock = nullptr;
+  EXPECT_TRUE(options.Validate().IsInvalid());
+}
+
 // --- races between processes ------------------------------------------------------
 
 TEST(PostgresCatalogProcessRaceTest, SameColumnFirstCreatedConcurrently) {
