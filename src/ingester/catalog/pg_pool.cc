@@ -27,6 +27,11 @@ Pool::Lease::~Lease() {
 
 void Pool::Lease::Discard() { conn_.reset(); }
 
+arrow::Result<std::unique_ptr<Pool>> Pool::Make(PoolOptions options) {
+  ARROW_RETURN_NOT_OK(options.Validate());
+  return std::unique_ptr<Pool>(new Pool(std::move(options)));
+}
+
 Pool::~Pool() {
   MutexLock lock(&mu_);
   idle_.clear();

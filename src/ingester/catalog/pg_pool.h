@@ -58,7 +58,8 @@ class Pool {
     std::unique_ptr<Connection> conn_;
   };
 
-  explicit Pool(PoolOptions options) : options_(std::move(options)) {}
+  // Opens no connection yet: the first Acquire does.
+  static arrow::Result<std::unique_ptr<Pool>> Make(PoolOptions options);
   ~Pool();
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
@@ -73,6 +74,7 @@ class Pool {
   const PoolOptions& options() const { return options_; }
 
  private:
+  explicit Pool(PoolOptions options) : options_(std::move(options)) {}
   // Takes back `conn` (nullptr: it was closed) from a Lease.
   void Return(std::unique_ptr<Connection> conn) EXCLUDES(mu_);
 

@@ -327,9 +327,8 @@ arrow::Result<std::unique_ptr<PostgresCatalog>> PostgresCatalog::Make(
   pool_options.acquire_timeout = options.acquire_timeout;
   pool_options.connect_timeout_seconds =
       static_cast<int>(options.connect_timeout.count());
-  ARROW_RETURN_NOT_OK(pool_options.Validate());
   std::string server = pool_options.server;
-  auto pool = std::make_unique<pg::Pool>(std::move(pool_options));
+  ARROW_ASSIGN_OR_RAISE(auto pool, pg::Pool::Make(std::move(pool_options)));
   std::unique_ptr<PostgresCatalog> catalog(
       new PostgresCatalog(options, std::move(server), std::move(pool)));
   ARROW_RETURN_NOT_OK(catalog->Migrate());

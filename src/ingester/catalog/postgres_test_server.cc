@@ -184,8 +184,16 @@ arrow::Result<std::string> PostgresTestServer::FindBinDir(const std::string& con
       "INGESTER_PG_BIN");
 }
 
+arrow::Status PostgresTestServerOptions::Validate() const {
+  if (start_timeout.count() <= 0 || stop_timeout.count() <= 0) {
+    return arrow::Status::Invalid("postgres test server: timeouts must be positive");
+  }
+  return arrow::Status::OK();
+}
+
 arrow::Result<std::unique_ptr<PostgresTestServer>> PostgresTestServer::Start(
     const PostgresTestServerOptions& options) {
+  ARROW_RETURN_NOT_OK(options.Validate());
   std::unique_ptr<PostgresTestServer> server(new PostgresTestServer());
   server->options_ = options;
   ARROW_ASSIGN_OR_RAISE(server->bin_dir_, FindBinDir(options.bin_dir));

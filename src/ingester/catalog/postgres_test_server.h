@@ -34,6 +34,8 @@ struct PostgresTestServerOptions {
   // false (tests): fsync=off and full_page_writes=off, fast and not crash-safe. true
   // (benchmarks): PostgreSQL's durable defaults, so commits cost what they would.
   bool durable = false;
+
+  arrow::Status Validate() const;
 };
 
 class PostgresTestServer {
