@@ -143,10 +143,23 @@ arrow::Result<Rows> Connection::Query(const char* sql, const Params& params) {
   std::vector<const char*> values;
   values.reserve(params.values().size());
   for (const std::string& v : params.values()) values.push_back(v.c_str());
-  PGresult* result =
-      PQexecParams(conn_, sql, static_cast<int>(values.size()), /*paramTypes=*/nullptr,
-                   values.data(), /*paramLengths=*/nullptr, /*paramFormats=*/nullptr,
-                   /*resultFormat=*/0);
+  auto prepared = prepared_.find(sql);
+  if (prepared == prepared_.end()) {
+    std::string name = "ingester_" + std::to_string(prepared_.size());
+    PGresult* result =
+        PQprepare(conn_, name.c_str(), sql, static_cast<int>(values.size()),
+                  /*paramTypes=*/nullptr);
+    if (result == nullptr || PQresultStatus(result) != PGRES_COMMAND_OK) {
+      arrow::Status st = Failure(result, sql);
+      if (result != nullptr) PQclear(result);
+      return st;
+    }
+    PQclear(result);
+    prepared = prepared_.emplace(sql, std::move(name)).first;
+  }
+  PGresult* result = PQexecPrepared(
+      conn_, prepared->second.c_str(), static_cast<int>(values.size()), values.data(),
+      /*paramLengths=*/nullptr, /*paramFormats=*/nullptr, /*resultFormat=*/0);
   const ExecStatusType status =
       result == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(result);
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {

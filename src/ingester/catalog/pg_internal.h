@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 // libpq's types, so this header does not pull in libpq-fe.h.
@@ -83,7 +84,9 @@ class Connection {
   // Runs SQL text without parameters (may hold several statements).
   arrow::Status Exec(const char* sql);
   // Runs one statement with bound parameters and returns its rows (none for a
-  // statement that returns none).
+  // statement that returns none). `sql` must have static storage: it is prepared once
+  // per connection (a named server-side prepared statement, keyed by the pointer) and
+  // executed by name afterwards, which saves the server parsing and planning it again.
   arrow::Result<Rows> Query(const char* sql, const Params& params = Params());
 
   // Rolls back an open transaction, if any; errors are ignored.
@@ -102,6 +105,8 @@ class Connection {
   PGconn* conn_;
   const std::string server_;
   FailureKind last_failure_ = FailureKind::kNone;
+  // SQL text -> name of its prepared statement on this connection.
+  std::unordered_map<const char*, std::string> prepared_;
 };
 
 // `url` with its password removed (postgres://user@host:port/db), for messages and
