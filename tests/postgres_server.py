@@ -15,7 +15,9 @@ scripts/bootstrap.sh installs). Every wait is bounded.
     pg.close()
 
 `require_postgres()` skips the calling test when PostgreSQL is missing, and fails it
-under CI=true (a CI run must not pass by skipping).
+under CI=true (a CI run must not pass by skipping). The `postgres` fixture below does
+that and yields a started server it closes afterwards; import it into a test module
+(`from postgres_server import postgres  # noqa: F401`) to use it.
 """
 import ctypes
 import os
@@ -199,3 +201,15 @@ class PostgresServer:
             raise ValueError(f"bad database name {name!r}")
         self.sql("postgres", f"CREATE DATABASE {name}")
         return self.url(name)
+
+
+@pytest.fixture
+def postgres():
+    """A started PostgresServer of the test's own (skipped without PostgreSQL, failed
+    under CI=true), closed after the test."""
+    require_postgres()
+    pg = PostgresServer().start()
+    try:
+        yield pg
+    finally:
+        pg.close()

@@ -8,24 +8,15 @@ import threading
 import time
 
 import pyarrow.flight as flight
-import pytest
 import requests
 
 from conftest import wait_until
-from postgres_server import PostgresServer, require_postgres
+from postgres_server import postgres  # noqa: F401 (the fixture)
 
 T0 = 1_700_000_000_000_000_000  # 2023-11-14T22:13:20Z
 DAY = 86_400_000_000_000
 # Persist often: after ~64 KB of writes to a partition and at every WAL rotation (200 ms).
 PERSIST_OFTEN = ["--persist-hot-partition-cost", "64KB", "--wal-rotation-period", "200ms"]
-
-
-@pytest.fixture
-def postgres():
-    require_postgres()
-    pg = PostgresServer().start()
-    yield pg
-    pg.close()
 
 
 def lines(seq, count):
