@@ -58,6 +58,9 @@ def check_rows(table, expected_seqs):
 
 def test_write_persist_read_with_a_postgres_catalog(make_server, postgres):
     url = postgres.create_database("catalog")
+    # The server trusts loopback, so the password is never asked for: it is here to
+    # check that the ingester does not log it.
+    url = url.replace("postgres://postgres@", "postgres://postgres:s3cret-pw@")
     server = make_server(["--catalog", url, *PERSIST_OFTEN]).start()
     n = 3000
     for seq in range(0, n, 500):
@@ -86,6 +89,8 @@ def test_write_persist_read_with_a_postgres_catalog(make_server, postgres):
     assert server.stop() == 0
     server.start()
     check_rows(read_flight(server, "pg", "m"), range(n))
+    assert f"catalog postgres://postgres@127.0.0.1:{postgres.port}/catalog" in server.log()
+    assert "s3cret-pw" not in server.log()
 
 
 def test_postgres_restart_under_writes_loses_nothing(make_server, postgres):

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "ingester/catalog/names.h"
+#include "ingester/catalog/pg_internal.h"
 #include "ingester/catalog/postgres_catalog.h"
 #include "ingester/catalog/sqlite_catalog.h"
 #include "ingester/common/error.h"
@@ -38,6 +39,13 @@ arrow::Result<std::unique_ptr<Catalog>> OpenCatalog(std::string_view url) {
   }
   ARROW_ASSIGN_OR_RAISE(auto catalog, SqliteCatalog::Make(options));
   return std::unique_ptr<Catalog>(std::move(catalog));
+}
+
+std::string DescribeCatalogUrl(const std::string& url) {
+  if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+    return pg::RedactUrl(url);
+  }
+  return url;
 }
 
 }  // namespace ingester::catalog

@@ -4,6 +4,7 @@
 #include <arrow/result.h>
 
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "ingester/catalog/catalog.h"
@@ -21,5 +22,9 @@ namespace ingester::catalog {
 //                      other parameters). Messages name it without the password.
 // Anything else is refused with InvalidInput naming the URL.
 arrow::Result<std::unique_ptr<Catalog>> OpenCatalog(std::string_view url);
+
+// `url` as logs and messages may show it: a PostgreSQL URL without its password and
+// query string (postgres://user@host:port/database), any other URL as given.
+std::string DescribeCatalogUrl(const std::string& url);
 
 }  // namespace ingester::catalog

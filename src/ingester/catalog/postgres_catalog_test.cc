@@ -141,6 +141,19 @@ TEST(OpenCatalogTest, PostgresUnreachableNamesServerWithoutPassword) {
   }
 }
 
+TEST(OpenCatalogTest, DescribeCatalogUrlHidesThePassword) {
+  EXPECT_EQ(
+      DescribeCatalogUrl("postgres://ing:s3cret@db.example:5433/cat?sslmode=require"),
+      "postgres://ing@db.example:5433/cat");
+  EXPECT_EQ(DescribeCatalogUrl("postgresql://ing:s3cret@db.example/cat"),
+            "postgresql://ing@db.example/cat");
+  EXPECT_EQ(DescribeCatalogUrl("postgres://db.example/cat?password=s3cret"),
+            "postgres://db.example/cat");
+  EXPECT_EQ(DescribeCatalogUrl("postgres://ing@db.example"), "postgres://ing@db.example");
+  EXPECT_EQ(DescribeCatalogUrl("sqlite:///srv/catalog.sqlite"),
+            "sqlite:///srv/catalog.sqlite");
+}
+
 TEST(PostgresCatalogTest, OpensByUrlAndRecordsTheSchemaVersion) {
   REQUIRE_POSTGRES();
   const std::string url = NewDatabase();
