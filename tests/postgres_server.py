@@ -139,7 +139,9 @@ class PostgresServer:
         self.proc = subprocess.Popen(
             [str(self.bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
              "-k", str(self.dir), "-c", "listen_addresses=127.0.0.1",
-             "-c", "max_connections=300", "-c", "fsync=off", "-c", "full_page_writes=off"],
+             "-c", "max_connections=300", "-c", "fsync=off", "-c", "full_page_writes=off",
+             # Files in the data directory, not /dev/shm (small in containers).
+             "-c", "dynamic_shared_memory_type=mmap"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.dir,
             start_new_session=True, preexec_fn=_die_with_parent, **self._run_as())
         log.close()

@@ -287,19 +287,11 @@ arrow::Status PostgresTestServer::Launch() {
   postgres.gid = run_gid_;
   postgres.cwd = dir_;
   postgres.log_path = dir_ + "/postgres.log";
-  postgres.argv = {bin_dir_ + "/postgres",
-                   "-D",
-                   data_dir_,
-                   "-p",
-                   std::to_string(port_),
-                   "-k",
-                   dir_,
-                   "-c",
-                   "listen_addresses=127.0.0.1",
-                   "-c",
-                   "max_connections=300",
-                   "-c",
-                   "shared_buffers=32MB"};
+  postgres.argv = {bin_dir_ + "/postgres", "-D", data_dir_, "-p", std::to_string(port_),
+                   "-k", dir_, "-c", "listen_addresses=127.0.0.1", "-c",
+                   "max_connections=300", "-c", "shared_buffers=32MB",
+                   // Files in the data directory, not /dev/shm (small in containers).
+                   "-c", "dynamic_shared_memory_type=mmap"};
   if (!options_.durable) {
     postgres.argv.insert(postgres.argv.end(),
                          {"-c", "fsync=off", "-c", "full_page_writes=off"});
