@@ -158,3 +158,67 @@ def test_postgres_restart_under_writes_loses_nothing(make_server, postgres):
     assert server.stop() == 0
     server.start()
     check_rows(read_flight(server, "pg", "m"), acknowledged)
+
+
+def test_two_ingesters_share_one_postgres_catalog(make_server, postgres, tmp_path):
+    """Two ingesters on one PostgreSQL catalog and one object store: their first writes
+    of the same new columns race (with clashing types), each column ends up with one
+    type both agree on, and each reads the other's persisted rows."""
+    url = postgres.create_database("catalog")
+    store = ["--object-store", f"file://{tmp_path / 'objects'}"]
+    servers = [make_server(["--catalog", url, *store, *PERSIST_OFTEN]).start()
+               for _ in range(2)]
+    columns = 12
+    results = [[None] * columns for _ in servers]
+
+    def race(i):
+        session = requests.Session()
+        for c in range(columns):
+            barrier.wait(timeout=30)
+            # Ingester 0 offers an integer, ingester 1 a float, for the same new field.
+            value = f"{c}i" if i == 0 else f"{c}.5"
+            r = session.post(servers[i].url + "/api/v3/write_lp", params={"db": "shared"},
+                             data=f"m,host=s{i} c{c}={value} {T0 + c}\n".encode(), timeout=30)
+            results[i][c] = (r.status_code, r.text)
+
+    barrier = threading.Barrier(2)
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads)
+
+    stored = dict(postgres.sql("catalog", "SELECT name, column_type FROM column_name"))
+    assert postgres.sql("catalog", "SELECT count(*) FROM namespace") == [["1"]]
+    assert postgres.sql("catalog", "SELECT count(*) FROM table_name") == [["1"]]
+    for c in range(columns):
+        winner = stored[f"c{c}"]
+        assert winner in ("i64", "f64")
+        for i in range(2):
+            status, text = results[i][c]
+            offered = "i64" if i == 0 else "f64"
+            if offered == winner:
+                assert status == 204, (c, i, text)
+            else:
+                assert status == 400 and f"c{c}" in text and "i64" in text and "f64" in text, \
+                    (c, i, status, text)
+
+    # Each writes a row of every column with the winning types, then persists it.
+    acknowledged = []
+    for i, server in enumerate(servers):
+        fields = ",".join(f"c{c}={c}i" if stored[f"c{c}"] == "i64" else f"c{c}={c}.5"
+                          for c in range(columns))
+        r = server.write(f"m,host=all{i} {fields} {T0 + 1000 + i}\n", db="shared")
+        assert r.status_code == 204, r.text
+        acknowledged.append(f"all{i}")
+    for server in servers:
+        assert server.stop() == 0  # SIGTERM persists everything
+
+    # Either ingester, restarted, reads both ingesters' rows from the shared store.
+    for server in servers:
+        server.start()
+        hosts = read_flight(server, "shared", "m").column("host").to_pylist()
+        assert set(acknowledged) <= set(hosts), hosts
+        assert hosts.count("all0") == 1 and hosts.count("all1") == 1
+        server.stop()
