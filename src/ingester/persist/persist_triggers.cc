@@ -43,19 +43,6 @@ struct TriggerCore {
   }
 };
 
-ReleasingBufferSink::ReleasingBufferSink(std::shared_ptr<BufferTree> tree,
-                                         std::shared_ptr<wal::ReferenceTracker> tracker)
-    : tree_(std::move(tree)), tracker_(std::move(tracker)) {}
-
-arrow::Status ReleasingBufferSink::Apply(const WriteOp& op) {
-  std::vector<SequenceNumber> not_buffered;
-  arrow::Status st = tree_->Apply(op, &not_buffered);
-  // Failed or empty writes never reach a persist: nothing else would ever release them
-  // and their WAL segment would stay for ever.
-  if (tracker_ != nullptr && !not_buffered.empty()) tracker_->Release(not_buffered);
-  return st;
-}
-
 void PersistWriteObserver::ObserveWrite(const std::shared_ptr<PartitionData>& partition,
                                         const PartitionStats& stats) {
   TriggerCore* core = core_.load(std::memory_order_acquire);

@@ -24,8 +24,7 @@
 //
 //   auto observer = std::make_shared<persist::PersistWriteObserver>();
 //   tree_options.post_write_observer = observer;               // BufferTree::Make
-//   auto sink = std::make_shared<persist::ReleasingBufferSink>(tree, tracker);
-//   wal_sink = std::make_shared<wal::WalSink>(wal, sink);      // and replay into `sink`
+//   wal_sink = std::make_shared<wal::WalSink>(wal, tree, tracker);  // replay into `tree`
 //   triggers = PersistTriggers::Make({.tree = tree, .handle = handle, .observer =
 //   observer,
 //                                     .tracker = tracker, ...});
@@ -56,22 +55,6 @@
 #include "ingester/wal/reference_tracker.h"
 
 namespace ingester::persist {
-
-// The inner end of the write chain (and the replay sink): buffers each op with
-// BufferTree::Apply(op, &not_buffered) and releases at once the WAL references of the
-// writes that will never be persisted (failed or empty), so their segments can go.
-// Thread-safe.
-class ReleasingBufferSink final : public DmlSink {
- public:
-  // `tracker` may be null (nothing to release).
-  ReleasingBufferSink(std::shared_ptr<BufferTree> tree,
-                      std::shared_ptr<wal::ReferenceTracker> tracker);
-  arrow::Status Apply(const WriteOp& op) override;
-
- private:
-  const std::shared_ptr<BufferTree> tree_;
-  const std::shared_ptr<wal::ReferenceTracker> tracker_;
-};
 
 struct TriggerCore;
 
@@ -159,7 +142,7 @@ class PersistTriggers {
   // PersistAll().
   arrow::Status RotateAndPersistAll();
 
-  // For startup, after WAL replay into this tree (through a ReleasingBufferSink) and
+  // For startup, after WAL replay into this tree and
   // Wal::Make: gives the replayed segments to the tracker, persists every partition and
   // waits until the jobs are done and the replayed segments deleted. IOError at
   // `timeout`.

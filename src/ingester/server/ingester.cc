@@ -302,8 +302,6 @@ arrow::Status Ingester::Impl::Open() {
   tree_options.name_resolver = std::make_shared<CatalogNameResolver>(catalog.get());
   tree_options.post_write_observer = observer;
   ARROW_ASSIGN_OR_RAISE(buffer, BufferTree::Make(std::move(tree_options)));
-  // Writes that never reach a buffer (no rows, failed) are released at once.
-  auto buffer_sink = std::make_shared<persist::ReleasingBufferSink>(buffer, tracker);
 
   // Replay through the chain without the WalSink, then open a fresh segment.
   std::filesystem::create_directories(options.wal_dir, ec);
@@ -312,8 +310,8 @@ arrow::Status Ingester::Impl::Open() {
   auto fs = wal::PosixFileSystem();
   wal::ReplayOptions replay_options;
   replay_options.allow_missing_segments = options.wal_allow_missing_segments;
-  ARROW_ASSIGN_OR_RAISE(
-      auto replay, wal::ReplayWal(*fs, options.wal_dir, *buffer_sink, replay_options));
+  ARROW_ASSIGN_OR_RAISE(auto replay,
+                        wal::ReplayWal(*fs, options.wal_dir, *buffer, replay_options));
   write_metrics.replayed_rows->Add(replay.rows);
   write_metrics.replay_quarantined->Add(static_cast<int64_t>(replay.quarantined.size()));
   oracle = std::make_unique<TimestampOracle>(replay.max_sequence_number.value_or(0) + 1);
@@ -327,7 +325,8 @@ arrow::Status Ingester::Impl::Open() {
   for (auto& segment : replay.segments) {
     tracker->AddSegment(segment.id, std::move(segment.sequence_numbers));
   }
-  wal_sink = std::make_shared<wal::WalSink>(wal, buffer_sink);
+  // Writes that never reach a buffer (no rows, failed) are released by the WalSink.
+  wal_sink = std::make_shared<wal::WalSink>(wal, buffer, tracker);
 
   persist::ObjectStoreOptions store_options;
   store_options.url = options.object_store_url;
@@ -520,7 +519,7 @@ arrow::Status Ingester::Impl::SequenceAndApply(WriteOp* op, bool sync) {
   SequenceNumber first = oracle->Next(op->writes.size());
   for (size_t i = 0; i < op->writes.size(); ++i)
     op->writes[i].sequence_number = first + i;
-  return wal_sink->ApplyWithOptions(*op, {.no_sync = !sync});
+  return wal_sink->Apply(*op, {.no_sync = !sync});
 }
 
 arrow::Result<std::shared_ptr<void>> Ingester::Impl::AdmitWrite() {

@@ -145,7 +145,7 @@ class Fixtures {
       }
       // Synced or not, the bytes in the segment are the same; not waiting for an fsync
       // per request keeps the setup quick (Close() syncs at the end).
-      ARROW_RETURN_NOT_OK(sink.ApplyWithOptions(built.op, {.no_sync = true}));
+      ARROW_RETURN_NOT_OK(sink.Apply(built.op, {.no_sync = true}));
       f->rows += built.op.RowCount();
       f->entries += 1;
     }
@@ -163,7 +163,8 @@ Fixtures& GetFixtures() {
 
 class CountingSink final : public DmlSink {
  public:
-  arrow::Status Apply(const WriteOp& op) override {
+  using DmlSink::Apply;
+  arrow::Status Apply(const WriteOp& op, const ApplyOptions&) override {
     rows_ += op.RowCount();
     return arrow::Status::OK();
   }

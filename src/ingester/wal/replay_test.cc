@@ -208,7 +208,8 @@ TEST_F(ReplayTest, EntryThatPassesItsChecksumButDoesNotDecodeIsRefused) {
 
 class FailingSink : public DmlSink {
  public:
-  arrow::Status Apply(const WriteOp& op) override {
+  using DmlSink::Apply;
+  arrow::Status Apply(const WriteOp& op, const ApplyOptions&) override {
     if (op.writes[0].sequence_number == 3) return arrow::Status::Invalid("table is gone");
     return arrow::Status::OK();
   }
