@@ -22,6 +22,7 @@
 #include "ingester/buffer/buffer_tree.h"
 #include "ingester/buffer/catalog_adapters.h"
 #include "ingester/buffer/partition_cache.h"
+#include "ingester/catalog/catalog_listing.h"
 #include "ingester/catalog/open.h"
 #include "ingester/common/build_info.h"
 #include "ingester/common/clock.h"
@@ -29,13 +30,12 @@
 #include "ingester/common/json.h"
 #include "ingester/common/metrics.h"
 #include "ingester/common/thread_annotations.h"
-#include "ingester/dml/timestamp_oracle.h"
-#include "ingester/lp/parser.h"
 #include "ingester/persist/compaction.h"
 #include "ingester/persist/ingest_state.h"
 #include "ingester/persist/object_store.h"
 #include "ingester/persist/persist_handle.h"
 #include "ingester/persist/persist_triggers.h"
+#include "ingester/pipeline/write_pipeline.h"
 #include "ingester/query/buffer_tree_query_exec.h"
 #include "ingester/query/catalog_table_resolver.h"
 #include "ingester/query/flight_service.h"
@@ -49,29 +49,17 @@
 #include "ingester/wal/rotation_task.h"
 #include "ingester/wal/wal.h"
 #include "ingester/wal/wal_sink.h"
-#include "ingester/write/arrow_write_builder.h"
-#include "ingester/write/line_index.h"
 #include "ingester/write/schema_cache.h"
-#include "ingester/write/write_builder.h"
 
 namespace ingester {
 
 namespace {
 
-constexpr size_t kMaxOriginalLineBytes = 256;
-
+// The write pipeline counts its own (ingester_write_*); these are the startup's and the
+// buffer's.
 struct WriteMetrics {
   explicit WriteMetrics(MetricsRegistry* r)
-      : requests(
-            r->AddCounter("ingester_write_requests_total", "Write requests received.")),
-        failed(r->AddCounter("ingester_write_requests_failed_total",
-                             "Write requests that wrote nothing because of an error.")),
-        lines(r->AddCounter("ingester_write_lines_total", "Lines written.")),
-        rejected(r->AddCounter("ingester_write_lines_rejected_total", "Lines rejected.")),
-        rows(r->AddCounter("ingester_write_rows_total", "Rows written.")),
-        bytes(
-            r->AddCounter("ingester_write_bytes_total", "Request body bytes received.")),
-        replayed_rows(r->AddCounter("ingester_wal_replayed_rows_total",
+      : replayed_rows(r->AddCounter("ingester_wal_replayed_rows_total",
                                     "Rows replayed from the WAL at startup.")),
         replay_quarantined(r->AddCounter(
             "ingester_wal_replay_quarantined_entries_total",
@@ -81,12 +69,6 @@ struct WriteMetrics {
             r->AddGauge("ingester_buffered_bytes", "Bytes held by the buffer tree.")),
         buffered_rows(
             r->AddGauge("ingester_buffered_rows", "Rows held by the buffer tree.")) {}
-  Counter* requests;
-  Counter* failed;
-  Counter* lines;
-  Counter* rejected;
-  Counter* rows;
-  Counter* bytes;
   Counter* replayed_rows;
   Counter* replay_quarantined;
   Gauge* buffered_bytes;
@@ -96,12 +78,7 @@ struct WriteMetrics {
 // Durations as Prometheus histograms, and what this binary is.
 struct LatencyMetrics {
   explicit LatencyMetrics(MetricsRegistry* r)
-      : write_seconds(r->AddHistogram(
-            "ingester_write_duration_seconds",
-            "Seconds to handle a line protocol write request, from parsing to the WAL "
-            "acknowledgement (refused and failed requests included).",
-            LatencyBuckets())),
-        wal_fsync_seconds(r->AddHistogram("ingester_wal_fsync_duration_seconds",
+      : wal_fsync_seconds(r->AddHistogram("ingester_wal_fsync_duration_seconds",
                                           "Seconds of each WAL group commit's fdatasync.",
                                           LatencyBuckets())) {
     r->AddGauge("ingester_build_info",
@@ -110,50 +87,13 @@ struct LatencyMetrics {
                     std::string(BuildName()) + "\"")
         ->Set(1);
   }
-  Histogram* write_seconds;
   Histogram* wal_fsync_seconds;
 };
 
 }  // namespace
 
-// Keeps up to `kMaxPooled` parsed bodies for reuse; more are freed on release, which
-// bounds the memory held for bodies not in use.
-class ParsedBodyPool {
- public:
-  struct Release {
-    ParsedBodyPool* pool;
-    void operator()(lp::ParsedBody* body) const { pool->Put(body); }
-  };
-  using Handle = std::unique_ptr<lp::ParsedBody, Release>;
-
-  Handle Acquire() {
-    {
-      MutexLock lock(&mu_);
-      if (!free_.empty()) {
-        auto* body = free_.back().release();
-        free_.pop_back();
-        return Handle(body, Release{this});
-      }
-    }
-    return Handle(new lp::ParsedBody(), Release{this});
-  }
-
- private:
-  static constexpr size_t kMaxPooled = 8;
-  void Put(lp::ParsedBody* body) {
-    std::unique_ptr<lp::ParsedBody> owned(body);
-    MutexLock lock(&mu_);
-    if (free_.size() < kMaxPooled) free_.push_back(std::move(owned));
-  }
-
-  Mutex mu_;
-  std::vector<std::unique_ptr<lp::ParsedBody>> free_ GUARDED_BY(mu_);
-};
-
 struct Ingester::Impl {
   IngesterOptions options;
-  ParsedBodyPool parsed_bodies;
-  const Clock* clock = SystemClock::Get();
   MetricsRegistry metrics;
   WriteMetrics write_metrics{&metrics};
   LatencyMetrics latency_metrics{&metrics};
@@ -165,7 +105,8 @@ struct Ingester::Impl {
   std::shared_ptr<BufferTree> buffer;
   std::shared_ptr<wal::Wal> wal;
   std::shared_ptr<wal::WalSink> wal_sink;  // the head of the write chain
-  std::unique_ptr<TimestampOracle> oracle;
+  // Admission, parse + validate, sequence, then `wal_sink`: every write's one path.
+  std::unique_ptr<WritePipeline> pipeline;
   std::unique_ptr<wal::RotationTask> rotation;
 
   // Persistence: WAL segments are deleted by `tracker` once every write in them is
@@ -193,64 +134,32 @@ struct Ingester::Impl {
   Mutex catalog_mu;
   arrow::Status catalog_error GUARDED_BY(catalog_mu);
 
-  // Writes are refused once set; `in_flight` counts the ones admitted before. The last
-  // write to leave after the flag is set wakes Shutdown() through `drained`.
-  std::atomic<bool> shutting_down{false};
-  std::atomic<int64_t> in_flight{0};
-  Mutex drain_mu;
-  CondVar drained;
-
-  // Set by Shutdown when in-flight writes outlive --shutdown-timeout: a write that has
-  // not reached the WAL yet is then refused; `applying` counts the ones past that check.
-  std::atomic<bool> writes_cancelled{false};
-  std::atomic<int64_t> applying{0};
-
-  void LeaveWrite() {
-    if (in_flight.fetch_sub(1) == 1 && shutting_down.load()) {
-      MutexLock lock(&drain_mu);
-      drained.NotifyAll();
-    }
-  }
-  void LeaveApply() {
-    if (applying.fetch_sub(1) == 1 && writes_cancelled.load()) {
-      MutexLock lock(&drain_mu);
-      drained.NotifyAll();
-    }
-  }
-  // Waits until no admitted write is in flight, or until `deadline`; then (false) stops
-  // the remaining ones from applying and waits for those already applying (one WAL
-  // append each). True when all finished in time.
-  bool DrainWrites(std::chrono::steady_clock::time_point deadline);
   // Logs, at WARN, each partition that still holds data (left to the WAL).
   void LogLeftToWal();
 
   arrow::Status Open();
-  arrow::Result<WriteSummary> Write(const LineProtocolWrite& write);
-  // Numbers the op's writes and sends it down the chain (WAL, then buffer).
-  arrow::Status SequenceAndApply(WriteOp* op, bool sync);
-  // Admits a write unless shutting down; the returned guard leaves on destruction.
-  arrow::Result<std::shared_ptr<void>> AdmitWrite();
+  // The pipeline's admission check: refuses writes while the ingest state blocks them
+  // or the catalog is gone.
+  arrow::Status CheckAdmission();
   // The catalog's CheckStorage(), asked at most once a second (a stat of its file):
   // writes are refused (503) and /health fails while the catalog is gone.
   arrow::Status CheckCatalog();
   arrow::Result<std::vector<query::NamespaceListing>> ListTables();
-  arrow::Result<query::BatchWriteResult> WriteArrow(
-      const std::string& namespace_name, const std::string& table_name,
-      const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches);
 
-  // Flight DoPut: Arrow batches through the same validation, oracle, WAL and buffer as
-  // line protocol.
+  // Flight DoPut: the write pipeline's Arrow entry, as the Flight service's interface.
   class DoPutWriter final : public query::BatchWriter {
    public:
-    explicit DoPutWriter(Impl* impl) : impl_(impl) {}
+    explicit DoPutWriter(WritePipeline* pipeline) : pipeline_(pipeline) {}
     arrow::Result<query::BatchWriteResult> WriteBatches(
         const std::string& namespace_name, const std::string& table_name,
         const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches) override {
-      return impl_->WriteArrow(namespace_name, table_name, batches);
+      ARROW_ASSIGN_OR_RAISE(int64_t rows,
+                            pipeline_->WriteBatches(namespace_name, table_name, batches));
+      return query::BatchWriteResult{rows};
     }
 
    private:
-    Impl* const impl_;
+    WritePipeline* const pipeline_;
   };
 
   std::string ingester_id;
@@ -314,7 +223,6 @@ arrow::Status Ingester::Impl::Open() {
                         wal::ReplayWal(*fs, options.wal_dir, *buffer, replay_options));
   write_metrics.replayed_rows->Add(replay.rows);
   write_metrics.replay_quarantined->Add(static_cast<int64_t>(replay.quarantined.size()));
-  oracle = std::make_unique<TimestampOracle>(replay.max_sequence_number.value_or(0) + 1);
 
   wal::WalOptions wal_options;
   wal_options.dir = options.wal_dir;
@@ -327,6 +235,13 @@ arrow::Status Ingester::Impl::Open() {
   }
   // Writes that never reach a buffer (no rows, failed) are released by the WalSink.
   wal_sink = std::make_shared<wal::WalSink>(wal, buffer, tracker);
+  WritePipelineOptions pipeline_options;
+  pipeline_options.schema_cache = schema_cache.get();
+  pipeline_options.sink = wal_sink;
+  pipeline_options.first_sequence_number = replay.max_sequence_number.value_or(0) + 1;
+  pipeline_options.admission_check = [this] { return CheckAdmission(); };
+  pipeline_options.metrics = &metrics;
+  ARROW_ASSIGN_OR_RAISE(pipeline, WritePipeline::Make(std::move(pipeline_options)));
 
   persist::ObjectStoreOptions store_options;
   store_options.url = options.object_store_url;
@@ -406,80 +321,13 @@ arrow::Status Ingester::Impl::Open() {
   limit_options.metrics = &metrics;
   ARROW_ASSIGN_OR_RAISE(query_exec,
                         query::LimitedQueryExec::Make(std::move(traced), limit_options));
-  batch_writer = std::make_unique<DoPutWriter>(this);
+  batch_writer = std::make_unique<DoPutWriter>(pipeline.get());
   ingester_id = options.ingester_id;
   if (ingester_id.empty()) {
     char host[256] = {0};
     ingester_id = ::gethostname(host, sizeof host - 1) == 0 ? host : "ingester";
   }
   return arrow::Status::OK();
-}
-
-arrow::Result<WriteSummary> Ingester::Impl::Write(const LineProtocolWrite& write) {
-  ARROW_ASSIGN_OR_RAISE(auto precision, lp::ParsePrecision(write.precision));
-  lp::ParseOptions parse_options;
-  parse_options.precision = precision;
-  parse_options.default_time_ns = clock->NowNanos();
-  // One parser per thread: it keeps scratch space between the bodies it parses. Parsed
-  // bodies come from a small pool so that their vectors keep their capacity: allocating
-  // them afresh for every request cost more in page faults than the parse itself.
-  thread_local lp::Parser parser;
-  auto pooled = parsed_bodies.Acquire();
-  const lp::ParsedBody& parsed = *pooled;
-  parser.Parse(write.body, parse_options, pooled.get());
-
-  WriteSummary summary;
-  auto report = [&](std::vector<LineRejection> rejections) {
-    LineIndex index(write.body);
-    for (auto& r : rejections) {
-      std::string_view text = index.Line(r.line_number);
-      summary.rejected.push_back({r.line_number, r.column, std::move(r.message),
-                                  std::string(text.substr(0, kMaxOriginalLineBytes))});
-    }
-    write_metrics.rejected->Add(static_cast<int64_t>(summary.rejected.size()));
-  };
-
-  // All or nothing: a bad line stops the request before the catalog learns of it.
-  if (!write.accept_partial && parsed.has_errors()) {
-    std::vector<LineRejection> rejections;
-    for (const auto& e : parsed.errors())
-      rejections.push_back({e.line, e.column, e.message});
-    report(std::move(rejections));
-    return summary;
-  }
-
-  ARROW_ASSIGN_OR_RAISE(
-      auto ns, schema_cache->GetOrCreateNamespace(std::string(write.namespace_name)));
-  ARROW_ASSIGN_OR_RAISE(auto built,
-                        BuildWrite(ns, write.body, parsed, schema_cache.get()));
-  if (!built.rejected.empty()) {
-    report(std::move(built.rejected));
-    if (!write.accept_partial) return summary;
-  }
-  ARROW_RETURN_NOT_OK(SequenceAndApply(&built.op, write.sync));
-  summary.lines_written = built.lines_accepted;
-  summary.rows_written = built.op.RowCount();
-  write_metrics.lines->Add(summary.lines_written);
-  write_metrics.rows->Add(summary.rows_written);
-  return summary;
-}
-
-bool Ingester::Impl::DrainWrites(std::chrono::steady_clock::time_point deadline) {
-  MutexLock lock(&drain_mu);
-  // The wait is in slices only to survive a wake-up lost between a writer's decrement
-  // and its notify; the predicate is what ends it.
-  while (in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
-    const auto slice = std::min<std::chrono::steady_clock::duration>(
-        std::chrono::milliseconds(50), deadline - std::chrono::steady_clock::now());
-    drained.WaitFor(&drain_mu, slice, [&] { return in_flight.load() == 0; });
-  }
-  if (in_flight.load() == 0) return true;
-  writes_cancelled.store(true);
-  while (applying.load() > 0) {
-    drained.WaitFor(&drain_mu, std::chrono::milliseconds(50),
-                    [&] { return applying.load() == 0; });
-  }
-  return false;
 }
 
 void Ingester::Impl::LogLeftToWal() {
@@ -505,46 +353,12 @@ void Ingester::Impl::LogLeftToWal() {
   }
 }
 
-arrow::Status Ingester::Impl::SequenceAndApply(WriteOp* op, bool sync) {
-  if (op->writes.empty()) return arrow::Status::OK();
-  // Counted in before the flag is read, so DrainWrites either waits for this write or
-  // this write sees the flag.
-  applying.fetch_add(1);
-  std::shared_ptr<void> leave(nullptr, [this](void*) { LeaveApply(); });
-  if (writes_cancelled.load()) {
-    return Backpressure(
-        "the ingester is shutting down (--shutdown-timeout reached): the write was not "
-        "applied");
-  }
-  SequenceNumber first = oracle->Next(op->writes.size());
-  for (size_t i = 0; i < op->writes.size(); ++i)
-    op->writes[i].sequence_number = first + i;
-  return wal_sink->Apply(*op, {.no_sync = !sync});
-}
-
-arrow::Result<std::shared_ptr<void>> Ingester::Impl::AdmitWrite() {
-  // Count ourselves in before looking at the flag, so Shutdown() either sees us in flight
-  // or we see its flag.
-  in_flight.fetch_add(1);
-  std::shared_ptr<void> guard(nullptr, [this](void*) { LeaveWrite(); });
-  if (shutting_down.load()) return Backpressure("the ingester is shutting down");
+arrow::Status Ingester::Impl::CheckAdmission() {
   ARROW_RETURN_NOT_OK(ingest_state->Check());
   if (auto catalog_ok = CheckCatalog(); !catalog_ok.ok()) {
     return Backpressure("writes are refused: " + catalog_ok.message());
   }
-  return guard;
-}
-
-arrow::Result<query::BatchWriteResult> Ingester::Impl::WriteArrow(
-    const std::string& namespace_name, const std::string& table_name,
-    const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches) {
-  ARROW_ASSIGN_OR_RAISE(auto admitted, AdmitWrite());
-  ARROW_ASSIGN_OR_RAISE(auto ns, schema_cache->GetOrCreateNamespace(namespace_name));
-  ARROW_ASSIGN_OR_RAISE(auto op,
-                        BuildArrowWrite(ns, table_name, batches, schema_cache.get()));
-  ARROW_RETURN_NOT_OK(SequenceAndApply(&op, /*sync=*/true));
-  write_metrics.rows->Add(op.RowCount());
-  return query::BatchWriteResult{op.RowCount()};
+  return arrow::Status::OK();
 }
 
 arrow::Result<std::vector<query::NamespaceListing>> Ingester::Impl::ListTables() {
@@ -583,19 +397,7 @@ arrow::Result<std::unique_ptr<Ingester>> Ingester::Make(IngesterOptions options)
 }
 
 arrow::Result<WriteSummary> Ingester::WriteLineProtocol(const LineProtocolWrite& write) {
-  ScopedHistogramTimer timer(impl_->latency_metrics.write_seconds);
-  impl_->write_metrics.requests->Add();
-  impl_->write_metrics.bytes->Add(static_cast<int64_t>(write.body.size()));
-  // Count ourselves in before looking at the flag, so Shutdown() either sees us in flight
-  // or we see its flag.
-  auto admitted = impl_->AdmitWrite();
-  if (!admitted.ok()) {
-    impl_->write_metrics.failed->Add();
-    return admitted.status();
-  }
-  auto result = impl_->Write(write);
-  if (!result.ok()) impl_->write_metrics.failed->Add();
-  return result;
+  return impl_->pipeline->WriteLineProtocol(write);
 }
 
 namespace {
@@ -662,18 +464,7 @@ arrow::Result<ConfigureOutcome> Ingester::CreateTable(
 }
 
 arrow::Result<std::string> Ingester::DatabasesJson() const {
-  ARROW_ASSIGN_OR_RAISE(auto namespaces, impl_->catalog->ListNamespaces());
-  std::string out = "{\"databases\":[";
-  for (size_t i = 0; i < namespaces.size(); ++i) {
-    out += i ? "," : "";
-    out += "{\"name\":" + json::Quote(namespaces[i].name) +
-           ",\"partition_template\":" + namespaces[i].partition_template.ToJson() +
-           ",\"max_tables\":" + std::to_string(namespaces[i].max_tables) +
-           ",\"max_columns_per_table\":" +
-           std::to_string(namespaces[i].max_columns_per_table) + "}";
-  }
-  out += "]}";
-  return out;
+  return catalog::DatabasesJson(*impl_->catalog);
 }
 
 arrow::Result<std::vector<std::string>> Ingester::DatabaseNames() const {
@@ -758,7 +549,7 @@ std::string Ingester::ClientMessage(const arrow::Status& status) const {
 }
 
 arrow::Status Ingester::CheckHealth() const {
-  if (impl_->shutting_down.load()) return Backpressure("the ingester is shutting down");
+  if (impl_->pipeline->closed()) return Backpressure("the ingester is shutting down");
   if (impl_->ingest_state->IsSet(persist::IngestBlock::kDiskFull)) {
     // Writes are refused until persists free WAL space; say so where an operator (and a
     // load balancer) looks, with what to do if it does not clear.
@@ -811,72 +602,12 @@ std::string Ingester::HealthWarning() const {
 
 arrow::Result<std::string> Ingester::CatalogJson(bool with_files) const {
   // Buffered rows by partition id, from one walk of the tree.
-  std::unordered_map<PartitionId, PartitionStats> buffered;
-  for (const auto& p : impl_->buffer->Partitions())
-    buffered[p->partition_id()] = p->Stats();
-
-  auto& catalog = *impl_->catalog;
-  std::string out = "{\"namespaces\":[";
-  ARROW_ASSIGN_OR_RAISE(auto namespaces, catalog.ListNamespaces());
-  for (size_t n = 0; n < namespaces.size(); ++n) {
-    const auto& ns = namespaces[n];
-    out += n ? "," : "";
-    out +=
-        "{\"id\":" + std::to_string(ns.id.value()) + ",\"name\":" + json::Quote(ns.name);
-    out += ",\"max_tables\":" + std::to_string(ns.max_tables);
-    out += ",\"max_columns_per_table\":" + std::to_string(ns.max_columns_per_table);
-    out += ",\"partition_template\":" + ns.partition_template.ToJson();
-    out += ",\"tables\":[";
-    ARROW_ASSIGN_OR_RAISE(auto tables, catalog.ListTables(ns.id));
-    for (size_t t = 0; t < tables.size(); ++t) {
-      ARROW_ASSIGN_OR_RAISE(auto schema, catalog.GetTableSchema(tables[t].id));
-      out += t ? "," : "";
-      out += "{\"id\":" + std::to_string(schema.table.id.value()) +
-             ",\"name\":" + json::Quote(schema.table.name) +
-             ",\"partition_template\":" + schema.table.partition_template.ToJson() +
-             ",\"columns\":[";
-      for (size_t c = 0; c < schema.columns.size(); ++c) {
-        out += c ? "," : "";
-        out += "{\"name\":" + json::Quote(schema.columns[c].name) +
-               ",\"type\":" + json::Quote(ColumnTypeName(schema.columns[c].type)) + "}";
-      }
-      out += "],\"partitions\":[";
-      ARROW_ASSIGN_OR_RAISE(auto partitions, catalog.ListPartitions(schema.table.id));
-      for (size_t p = 0; p < partitions.size(); ++p) {
-        PartitionStats stats;
-        if (auto it = buffered.find(partitions[p].id); it != buffered.end())
-          stats = it->second;
-        ARROW_ASSIGN_OR_RAISE(auto files, catalog.ListParquetFiles(partitions[p].id));
-        int64_t persisted_rows = 0;
-        for (const auto& f : files) persisted_rows += f.row_count;
-        out += p ? "," : "";
-        out += "{\"id\":" + std::to_string(partitions[p].id.value()) +
-               ",\"key\":" + json::Quote(partitions[p].key) +
-               ",\"buffered_rows\":" + std::to_string(stats.rows()) +
-               ",\"buffered_bytes\":" + std::to_string(stats.bytes()) +
-               ",\"completed_persists\":" + std::to_string(stats.completed_persists) +
-               ",\"parquet_files\":" + std::to_string(files.size()) +
-               ",\"persisted_rows\":" + std::to_string(persisted_rows);
-        if (with_files) {
-          out += ",\"files\":[";
-          for (size_t f = 0; f < files.size(); ++f) {
-            out += f ? "," : "";
-            out += "{\"path\":" + json::Quote(files[f].path) +
-                   ",\"rows\":" + std::to_string(files[f].row_count) +
-                   ",\"bytes\":" + std::to_string(files[f].file_size_bytes) +
-                   ",\"min_time\":" + std::to_string(files[f].min_time) +
-                   ",\"max_time\":" + std::to_string(files[f].max_time) + "}";
-          }
-          out += "]";
-        }
-        out += "}";
-      }
-      out += "]}";
-    }
-    out += "]}";
+  std::unordered_map<PartitionId, catalog::BufferedPartition> buffered;
+  for (const auto& p : impl_->buffer->Partitions()) {
+    const PartitionStats stats = p->Stats();
+    buffered[p->partition_id()] = {stats.rows(), stats.bytes(), stats.completed_persists};
   }
-  out += "]}";
-  return out;
+  return catalog::CatalogListingJson(*impl_->catalog, buffered, with_files);
 }
 
 std::string Ingester::MetricsText() const {
@@ -892,7 +623,7 @@ arrow::Status Ingester::Shutdown() {
 }
 
 arrow::Status Ingester::Shutdown(std::chrono::steady_clock::time_point deadline) {
-  if (impl_->shutting_down.exchange(true)) return arrow::Status::OK();
+  if (impl_->pipeline->Close()) return arrow::Status::OK();
   using Clock = std::chrono::steady_clock;
   // At the deadline, whatever is still persisting is abandoned (a persist that keeps
   // failing, or a worker queue too full to take the last snapshots): the handle stops,
@@ -909,7 +640,7 @@ arrow::Status Ingester::Shutdown(std::chrono::steady_clock::time_point deadline)
   });
   // Writes admitted before the flag may finish until the deadline; later ones are not
   // applied (their clients get 503, never a 204).
-  if (!impl_->DrainWrites(deadline)) {
+  if (!impl_->pipeline->Drain(deadline)) {
     spdlog::warn(
         "shutdown: writes still in flight at --shutdown-timeout; they are refused "
         "(503) and not applied");
