@@ -118,6 +118,8 @@ struct Ingester::Impl {
   std::unique_ptr<persist::CompactionExecutor> compaction;
   std::optional<persist::PersistHandle> persist_handle;
   std::unique_ptr<persist::PersistTriggers> triggers;
+  // The tree's PostWriteObserver; the triggers attach to it.
+  std::shared_ptr<persist::PersistWriteObserver> persist_observer;
 
   // The query path of every reader (Flight and HTTP): the concurrent query limit around
   // tracing around metrics around the executor over the buffer tree and the catalog's
@@ -137,7 +139,26 @@ struct Ingester::Impl {
   // Logs, at WARN, each partition that still holds data (left to the WAL).
   void LogLeftToWal();
 
+  // Startup, phase by phase (docs/architecture.md, "Startup"); each phase builds on the
+  // parts the ones before it made.
   arrow::Status Open();
+  // Creates the data dir, opens the catalog (refusing an empty one next to a WAL that
+  // holds entries) and the schema cache. Returns whether the catalog was empty.
+  arrow::Result<bool> OpenCatalog();
+  arrow::Status WarmPartitionCache();
+  // The ingest state, the WAL reference tracker, the persist observer and the tree.
+  arrow::Status BuildBuffer();
+  // Replays the WAL into the tree, opens a new segment, hands the replayed segments to
+  // the tracker.
+  arrow::Result<wal::ReplayStats> ReplayAndOpenWal();
+  // The WalSink over the tree and the write pipeline in front of it (its oracle seeded
+  // past the replayed sequence numbers), and the DoPut adapter.
+  arrow::Status OpenWritePipeline(const wal::ReplayStats& replay);
+  // Object store, compaction executor, persist handle and triggers; persists the
+  // replayed data in the background; starts the rotation task.
+  arrow::Status StartPersistence(bool catalog_empty, const wal::ReplayStats& replay);
+  // The query executor over the tree and the Parquet files, with its decorators.
+  arrow::Status BuildQueryPath();
   // The pipeline's admission check: refuses writes while the ingest state blocks them
   // or the catalog is gone.
   arrow::Status CheckAdmission();
@@ -166,6 +187,22 @@ struct Ingester::Impl {
 };
 
 arrow::Status Ingester::Impl::Open() {
+  ARROW_ASSIGN_OR_RAISE(const bool catalog_empty, OpenCatalog());
+  ARROW_RETURN_NOT_OK(WarmPartitionCache());
+  ARROW_RETURN_NOT_OK(BuildBuffer());
+  ARROW_ASSIGN_OR_RAISE(wal::ReplayStats replay, ReplayAndOpenWal());
+  ARROW_RETURN_NOT_OK(OpenWritePipeline(replay));
+  ARROW_RETURN_NOT_OK(StartPersistence(catalog_empty, replay));
+  ARROW_RETURN_NOT_OK(BuildQueryPath());
+  ingester_id = options.ingester_id;
+  if (ingester_id.empty()) {
+    char host[256] = {0};
+    ingester_id = ::gethostname(host, sizeof host - 1) == 0 ? host : "ingester";
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Result<bool> Ingester::Impl::OpenCatalog() {
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
   if (ec)
@@ -186,7 +223,10 @@ arrow::Status Ingester::Impl::Open() {
                                                 options.partition_template));
   }
   schema_cache = std::make_unique<SchemaCache>(catalog.get(), limits, default_template);
+  return catalog_empty;
+}
 
+arrow::Status Ingester::Impl::WarmPartitionCache() {
   // Pre-warm the partition cache so that writes to recent partitions make no catalog
   // query.
   PartitionCacheOptions cache_options;
@@ -196,23 +236,32 @@ arrow::Status Ingester::Impl::Open() {
   for (const auto& p : recent) cache_options.entries.push_back({p.table_id, p.key, p.id});
   ARROW_ASSIGN_OR_RAISE(partition_cache, PartitionCache::Make(std::move(cache_options)));
   spdlog::info("partition cache warmed with {} partitions", recent.size());
+  return arrow::Status::OK();
+}
 
+arrow::Status Ingester::Impl::BuildBuffer() {
   ingest_state = std::make_shared<persist::IngestState>(&metrics);
-  // Deletes through the WAL opened below; no segment can empty before then, since only
-  // persists (started after it) release writes.
+  // Deletes through the WAL opened after replay; no segment can empty before then,
+  // since only persists (started after it) release writes.
   wal::ReferenceTrackerOptions tracker_options;
   tracker_options.delete_segment = [this](wal::SegmentId id) { return wal->Delete(id); };
   tracker_options.metrics = &metrics;
   ARROW_ASSIGN_OR_RAISE(tracker, wal::ReferenceTracker::Make(std::move(tracker_options)));
 
-  auto observer = std::make_shared<persist::PersistWriteObserver>();
+  // Persistence watches applied writes from downstream; it is attached to the observer
+  // once the triggers exist (StartPersistence).
+  persist_observer = std::make_shared<persist::PersistWriteObserver>();
   BufferTreeOptions tree_options;
   tree_options.partition_provider = partition_cache;
   tree_options.name_resolver = std::make_shared<CatalogNameResolver>(catalog.get());
-  tree_options.post_write_observer = observer;
+  tree_options.post_write_observer = persist_observer;
   ARROW_ASSIGN_OR_RAISE(buffer, BufferTree::Make(std::move(tree_options)));
+  return arrow::Status::OK();
+}
 
+arrow::Result<wal::ReplayStats> Ingester::Impl::ReplayAndOpenWal() {
   // Replay through the chain without the WalSink, then open a fresh segment.
+  std::error_code ec;
   std::filesystem::create_directories(options.wal_dir, ec);
   if (ec)
     return arrow::Status::IOError("cannot create ", options.wal_dir, ": ", ec.message());
@@ -233,6 +282,10 @@ arrow::Status Ingester::Impl::Open() {
   for (auto& segment : replay.segments) {
     tracker->AddSegment(segment.id, std::move(segment.sequence_numbers));
   }
+  return replay;
+}
+
+arrow::Status Ingester::Impl::OpenWritePipeline(const wal::ReplayStats& replay) {
   // Writes that never reach a buffer (no rows, failed) are released by the WalSink.
   wal_sink = std::make_shared<wal::WalSink>(wal, buffer, tracker);
   WritePipelineOptions pipeline_options;
@@ -242,7 +295,12 @@ arrow::Status Ingester::Impl::Open() {
   pipeline_options.admission_check = [this] { return CheckAdmission(); };
   pipeline_options.metrics = &metrics;
   ARROW_ASSIGN_OR_RAISE(pipeline, WritePipeline::Make(std::move(pipeline_options)));
+  batch_writer = std::make_unique<DoPutWriter>(pipeline.get());
+  return arrow::Status::OK();
+}
 
+arrow::Status Ingester::Impl::StartPersistence(bool catalog_empty,
+                                               const wal::ReplayStats& replay) {
   persist::ObjectStoreOptions store_options;
   store_options.url = options.object_store_url;
   store_options.s3_endpoint = options.s3_endpoint;
@@ -277,7 +335,7 @@ arrow::Status Ingester::Impl::Open() {
   persist::PersistTriggersOptions trigger_options;
   trigger_options.tree = buffer;
   trigger_options.handle = *persist_handle;
-  trigger_options.observer = observer;
+  trigger_options.observer = persist_observer;
   trigger_options.tracker = tracker;
   trigger_options.ingest_state = ingest_state;
   trigger_options.metrics = &metrics;
@@ -303,7 +361,10 @@ arrow::Status Ingester::Impl::Open() {
       wal::RotationTask::Make(wal, rotation_options, [this](wal::ClosedSegment segment) {
         triggers->OnWalRotated(std::move(segment));
       }));
+  return arrow::Status::OK();
+}
 
+arrow::Status Ingester::Impl::BuildQueryPath() {
   query::BufferTreeQueryExecOptions exec_options;
   exec_options.buffer = buffer;
   exec_options.resolver = std::make_shared<query::CatalogTableResolver>(catalog.get());
@@ -321,12 +382,6 @@ arrow::Status Ingester::Impl::Open() {
   limit_options.metrics = &metrics;
   ARROW_ASSIGN_OR_RAISE(query_exec,
                         query::LimitedQueryExec::Make(std::move(traced), limit_options));
-  batch_writer = std::make_unique<DoPutWriter>(pipeline.get());
-  ingester_id = options.ingester_id;
-  if (ingester_id.empty()) {
-    char host[256] = {0};
-    ingester_id = ::gethostname(host, sizeof host - 1) == 0 ? host : "ingester";
-  }
   return arrow::Status::OK();
 }
 
