@@ -74,7 +74,7 @@ class PersistTriggersTest : public ::testing::Test {
     observer_ = std::make_shared<PersistWriteObserver>();
     tree_ = MakeTree(observer_);
     auto handle_options = HandleOptions(job_.Fn(), workers, depth);
-    handle_options.tracker = tracker_.tracker;
+    handle_options.on_persisted = testing::ReleaseTo(tracker_.tracker);
     handle_options.ingest_state = state_;
     auto handle = PersistHandle::Make(std::move(handle_options));
     ASSERT_TRUE(handle.ok()) << handle.status().ToString();
@@ -313,7 +313,7 @@ TEST_F(PersistTriggersTest, DrainWithARealWalDeletesEverySegment) {
   observer_ = std::make_shared<PersistWriteObserver>();
   tree_ = MakeTree(observer_);
   auto handle_options = HandleOptions(job_.Fn());
-  handle_options.tracker = tracker;
+  handle_options.on_persisted = testing::ReleaseTo(tracker);
   handle_ = *PersistHandle::Make(std::move(handle_options));
   PersistTriggersOptions options;
   options.tree = tree_;
@@ -388,7 +388,7 @@ TEST(PersistTriggersStartupTest, ReplayedDataIsPersistedAndReplayedSegmentsDelet
   auto observer = std::make_shared<PersistWriteObserver>();
   auto tree = MakeTree(observer);
   auto handle_options = HandleOptions(job.Fn());
-  handle_options.tracker = tracker;
+  handle_options.on_persisted = testing::ReleaseTo(tracker);
   PersistHandle handle = *PersistHandle::Make(std::move(handle_options));
   PersistTriggersOptions options;
   options.tree = tree;

@@ -43,7 +43,7 @@ TEST(PersistPipelineStressTest, EveryWriteIsPersistedOnceAndEverySegmentDeleted)
   auto tree = MakeTree(observer);
   // Small queues, so that backpressure and saturation happen.
   auto handle_options = HandleOptions(job.Fn(), 3, 2);
-  handle_options.tracker = tracker;
+  handle_options.on_persisted = testing::ReleaseTo(tracker);
   handle_options.ingest_state = state;
   handle_options.metrics = &metrics;
   PersistHandle handle = *PersistHandle::Make(std::move(handle_options));

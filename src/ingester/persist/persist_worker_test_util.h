@@ -21,11 +21,19 @@
 #include "ingester/buffer/buffer_tree.h"
 #include "ingester/common/thread_annotations.h"
 #include "ingester/persist/persist_handle.h"
+#include "ingester/wal/reference_tracker.h"
 #include "ingester/wal/wal_test_util.h"
 
 namespace ingester::persist::testing {
 
 using namespace std::chrono_literals;
+
+// The wiring's completion callback: persisted numbers are released in `tracker`.
+inline PersistedCallback ReleaseTo(std::shared_ptr<wal::ReferenceTracker> tracker) {
+  return [tracker = std::move(tracker)](const std::vector<SequenceNumber>& numbers) {
+    tracker->Release(numbers);
+  };
+}
 
 // Ids for (table, key): 1, 2, 3, ... in order of first request. Thread-safe.
 class MemoryPartitionProvider final : public PartitionProvider {

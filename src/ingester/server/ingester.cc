@@ -326,7 +326,9 @@ arrow::Status Ingester::Impl::StartPersistence(bool catalog_empty,
   handle_options.workers = static_cast<size_t>(options.persist_workers);
   handle_options.queue_depth = static_cast<size_t>(options.persist_queue_depth);
   handle_options.job = persist::MakePersistJobFn(job_context);
-  handle_options.tracker = tracker;
+  // Completion: persisted writes leave the WAL (segments left with none are deleted).
+  handle_options.on_persisted =
+      [tracker = tracker](const std::vector<SequenceNumber>& n) { tracker->Release(n); };
   handle_options.ingest_state = ingest_state;
   handle_options.metrics = &metrics;
   ARROW_ASSIGN_OR_RAISE(persist_handle,
