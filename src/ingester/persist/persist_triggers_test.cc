@@ -83,7 +83,7 @@ class PersistTriggersTest : public ::testing::Test {
     options.tree = tree_;
     options.handle = handle_;
     options.observer = observer_;
-    options.tracker = tracker_.tracker;
+    testing::TrackSegments(options, tracker_.tracker);
     options.ingest_state = state_;
     options.metrics = &metrics_;
     options.hot_partition_cost = 0;
@@ -319,7 +319,7 @@ TEST_F(PersistTriggersTest, DrainWithARealWalDeletesEverySegment) {
   options.tree = tree_;
   options.handle = handle_;
   options.observer = observer_;
-  options.tracker = tracker;
+  testing::TrackSegments(options, tracker);
   options.hot_partition_cost = 0;
   options.disk_check_interval = 0ns;
   options.rotate = [wal] { return wal->Rotate(); };
@@ -394,7 +394,7 @@ TEST(PersistTriggersStartupTest, ReplayedDataIsPersistedAndReplayedSegmentsDelet
   options.tree = tree;
   options.handle = handle;
   options.observer = observer;
-  options.tracker = tracker;
+  testing::TrackSegments(options, tracker);
   options.disk_check_interval = 0ns;
   auto triggers = *PersistTriggers::Make(std::move(options));
 

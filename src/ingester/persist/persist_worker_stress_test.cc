@@ -62,7 +62,7 @@ TEST(PersistPipelineStressTest, EveryWriteIsPersistedOnceAndEverySegmentDeleted)
   options.tree = tree;
   options.handle = handle;
   options.observer = observer;
-  options.tracker = tracker;
+  testing::TrackSegments(options, tracker);
   options.ingest_state = state;
   options.metrics = &metrics;
   options.hot_partition_cost = 4 * one_write;

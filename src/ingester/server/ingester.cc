@@ -338,7 +338,18 @@ arrow::Status Ingester::Impl::StartPersistence(bool catalog_empty,
   trigger_options.tree = buffer;
   trigger_options.handle = *persist_handle;
   trigger_options.observer = persist_observer;
-  trigger_options.tracker = tracker;
+  // The WAL's side of rotation and drain: closed segments go to the tracker, which
+  // deletes them once their writes are persisted.
+  trigger_options.segment_closed = [tracker = tracker](const wal::ClosedSegment& s) {
+    tracker->AddSegment(s);
+  };
+  trigger_options.wait_segments_deleted = [tracker =
+                                               tracker](std::chrono::nanoseconds t) {
+    if (tracker->WaitUntilEmpty(t)) return arrow::Status::OK();
+    const auto s = tracker->stats();
+    return arrow::Status::IOError(s.segments, " WAL segments not deleted (", s.referenced,
+                                  " writes still referenced)");
+  };
   trigger_options.ingest_state = ingest_state;
   trigger_options.metrics = &metrics;
   trigger_options.hot_partition_cost = options.persist_hot_partition_cost;
