@@ -300,6 +300,8 @@ class CombinedPartitionResponse final : public PartitionResponse {
     options.schema = merge_schema_;
     options.sort_key = std::move(key);
     options.batch_rows = context_.max_batch_rows;
+    // A query promises no order within a partition: source batches pass through.
+    options.output = MergeOutput::kPassThrough;
     options.pool = context_.pool;
     ARROW_ASSIGN_OR_RAISE(std::shared_ptr<SortedMerge> merge,
                           SortedMerge::Make(std::move(inputs), std::move(options)));
