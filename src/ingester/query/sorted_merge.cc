@@ -33,6 +33,10 @@ struct BatchView {
   };
   std::vector<TagKey> key;  // the key's tags, most significant first
   const int64_t* times = nullptr;
+  // Per row: one past the last row of its series run (the rows from it on that carry
+  // the same tag indices; runs may be cut where the values are equal, never merged
+  // where they differ). Lets RunLength compare tags once per series, not per row.
+  std::vector<int32_t> series_end;
 
   bool IsNull(int column, int64_t row) const {
     return batch->column(column)->IsNull(row);
@@ -64,12 +68,31 @@ arrow::Result<std::shared_ptr<BatchView>> MakeView(
     view->key.push_back(key);
   }
   view->times = batch->column_data(layout.time_column)->GetValues<int64_t>(1);
+  // Where a tag changes between two rows: its index (one dictionary per batch), or
+  // its validity (an index under a null is any value, which may only cut runs more).
+  const int64_t n = batch->num_rows();
+  std::vector<uint8_t> change(static_cast<size_t>(n), 0);
+  for (const BatchView::TagKey& key : view->key) {
+    const int32_t* values = key.values;
+    for (int64_t i = 1; i < n; ++i) change[i] |= values[i] != values[i - 1];
+    if (key.indices->null_count() > 0) {
+      for (int64_t i = 1; i < n; ++i) {
+        change[i] |= key.indices->IsNull(i) != key.indices->IsNull(i - 1);
+      }
+    }
+  }
+  view->series_end.resize(static_cast<size_t>(n));
+  for (int64_t i = n - 1; i >= 0; --i) {
+    view->series_end[i] = i + 1 == n || change[i + 1] ? static_cast<int32_t>(i + 1)
+                                                      : view->series_end[i + 1];
+  }
   view->batch = std::move(batch);
   return view;
 }
 
-// <0, 0, >0 as row `i` of `a` sorts before, with, or after row `j` of `b`.
-int Compare(const BatchView& a, int64_t i, const BatchView& b, int64_t j) {
+// <0, 0, >0 as the tags of row `i` of `a` sort before, with, or after those of row `j`
+// of `b`.
+int CompareTags(const BatchView& a, int64_t i, const BatchView& b, int64_t j) {
   for (size_t k = 0; k < a.key.size(); ++k) {
     const BatchView::TagKey& x = a.key[k];
     const BatchView::TagKey& y = b.key[k];
@@ -86,6 +109,12 @@ int Compare(const BatchView& a, int64_t i, const BatchView& b, int64_t j) {
     const int c = xv.compare(yv);
     if (c != 0) return c;
   }
+  return 0;
+}
+
+// <0, 0, >0 as row `i` of `a` sorts before, with, or after row `j` of `b`.
+int Compare(const BatchView& a, int64_t i, const BatchView& b, int64_t j) {
+  if (const int c = CompareTags(a, i, b, j); c != 0) return c;
   const int64_t ta = a.times[i];
   const int64_t tb = b.times[j];
   return ta < tb ? -1 : (ta > tb ? 1 : 0);
@@ -187,32 +216,29 @@ struct SortedMerge::Impl {
   }
 
   // How many of the next `limit` (>= 1) rows of `cursor` (the single smallest) sort
-  // below the next key of `second`: found by galloping, since the source is sorted.
+  // below the next key of `second`. Series by series: a series whose tags sort below
+  // the bound's is below whole (one comparison), in the bound's series the rows before
+  // its time (a binary search over `time`), and nothing after.
   int64_t RunLength(const Cursor& cursor, int64_t limit) const {
     if (second == kNone) return limit;
     const Cursor& bound = cursors[second];
-    auto below = [&](int64_t n) {  // whether the first n rows of the run are below
-      return Compare(*cursor.view, cursor.row + n - 1, *bound.view, bound.row) < 0;
-    };
-    int64_t run = 1;
-    for (int64_t step = 1; run < limit; step *= 2) {
-      const int64_t probe = std::min(run + step, limit);
-      if (below(probe)) {
-        run = probe;
+    const BatchView& view = *cursor.view;
+    const int64_t end = cursor.row + limit;
+    int64_t row = cursor.row;
+    while (row < end) {
+      const int64_t series_end = std::min<int64_t>(view.series_end[row], end);
+      const int c = CompareTags(view, row, *bound.view, bound.row);
+      if (c < 0) {
+        row = series_end;
         continue;
       }
-      int64_t hi = probe - 1;  // the answer is in [run, probe - 1]
-      while (run < hi) {
-        const int64_t mid = run + (hi - run + 1) / 2;
-        if (below(mid)) {
-          run = mid;
-        } else {
-          hi = mid - 1;
-        }
+      if (c == 0) {
+        const int64_t t = bound.view->times[bound.row];
+        row = std::lower_bound(view.times + row, view.times + series_end, t) - view.times;
       }
       break;
     }
-    return run;
+    return row - cursor.row;
   }
 
   // kPassThrough: batches ready to return, and the merged rows being gathered.
