@@ -37,6 +37,17 @@ struct BatchView {
   // the same tag indices; runs may be cut where the values are equal, never merged
   // where they differ). Lets RunLength compare tags once per series, not per row.
   std::vector<int32_t> series_end;
+  // Per row: its series run's index; per run: its tags encoded so that byte-wise order
+  // is the key's tag order (EncodeTags), at series_keys[series_offsets[s]...].
+  std::vector<int32_t> series;
+  std::string series_keys;
+  std::vector<uint32_t> series_offsets;
+
+  std::string_view SeriesKey(int64_t row) const {
+    const int32_t s = series[row];
+    return std::string_view(series_keys)
+        .substr(series_offsets[s], series_offsets[s + 1] - series_offsets[s]);
+  }
 
   bool IsNull(int column, int64_t row) const {
     return batch->column(column)->IsNull(row);
@@ -51,6 +62,25 @@ struct KeyLayout {
   // Per schema column: its index in tag_columns (and BatchView::key), or -1.
   std::vector<int> key_index;
 };
+
+// Appends the key's tags of `row`, most significant first, each as 0x01 when null and
+// otherwise 0x00, the value with 0x00 bytes written 0x00 0xff, then 0x00 0x00: comparing
+// two encodings byte-wise orders the tags as CompareTags did value by value (byte-wise,
+// a prefix first, nulls last).
+void EncodeTags(const BatchView& view, int64_t row, std::string* out) {
+  for (const BatchView::TagKey& key : view.key) {
+    if (key.indices->IsNull(row)) {
+      out->push_back('\x01');
+      continue;
+    }
+    out->push_back('\x00');
+    for (char c : key.dictionary->GetView(key.values[row])) {
+      out->push_back(c);
+      if (c == '\x00') out->push_back('\xff');
+    }
+    out->append(2, '\x00');
+  }
+}
 
 arrow::Result<std::shared_ptr<BatchView>> MakeView(
     std::shared_ptr<arrow::RecordBatch> batch, const KeyLayout& layout) {
@@ -81,6 +111,17 @@ arrow::Result<std::shared_ptr<BatchView>> MakeView(
       }
     }
   }
+  view->series.resize(static_cast<size_t>(n));
+  view->series_offsets.push_back(0);
+  int32_t series = -1;
+  for (int64_t i = 0; i < n; ++i) {
+    if (i == 0 || change[i]) {
+      ++series;
+      EncodeTags(*view, i, &view->series_keys);
+      view->series_offsets.push_back(static_cast<uint32_t>(view->series_keys.size()));
+    }
+    view->series[i] = series;
+  }
   view->series_end.resize(static_cast<size_t>(n));
   for (int64_t i = n - 1; i >= 0; --i) {
     view->series_end[i] = i + 1 == n || change[i + 1] ? static_cast<int32_t>(i + 1)
@@ -91,25 +132,9 @@ arrow::Result<std::shared_ptr<BatchView>> MakeView(
 }
 
 // <0, 0, >0 as the tags of row `i` of `a` sort before, with, or after those of row `j`
-// of `b`.
+// of `b`: byte-wise (nulls last) in the order of the key's tags.
 int CompareTags(const BatchView& a, int64_t i, const BatchView& b, int64_t j) {
-  for (size_t k = 0; k < a.key.size(); ++k) {
-    const BatchView::TagKey& x = a.key[k];
-    const BatchView::TagKey& y = b.key[k];
-    const bool x_null = x.indices->IsNull(i);
-    const bool y_null = y.indices->IsNull(j);
-    if (x_null || y_null) {
-      if (x_null && y_null) continue;
-      return x_null ? 1 : -1;  // nulls last
-    }
-    // One dictionary (two rows of one batch): equal indices, equal values.
-    if (x.dictionary == y.dictionary && x.values[i] == y.values[j]) continue;
-    const std::string_view xv = x.dictionary->GetView(x.values[i]);
-    const std::string_view yv = y.dictionary->GetView(y.values[j]);
-    const int c = xv.compare(yv);
-    if (c != 0) return c;
-  }
-  return 0;
+  return a.SeriesKey(i).compare(b.SeriesKey(j));
 }
 
 // <0, 0, >0 as row `i` of `a` sorts before, with, or after row `j` of `b`.
