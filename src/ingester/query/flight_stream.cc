@@ -52,7 +52,7 @@ arrow::Result<PartitionFrame> PartitionFrame::Parse(std::string_view text) {
 namespace {
 
 // The threads that compute a stream's next messages while gRPC writes the current ones.
-// Their tasks wait on Arrow's pools (column decoding, pre-buffered reads), whose tasks
+// Their tasks wait on the file scans' read-ahead pool and Arrow's pools, whose tasks
 // never wait on this one, so no cycle of waits can form however many streams run (more
 // streams than threads queue). Leaked: streams may outlive statics.
 arrow::internal::ThreadPool* PrefetchPool() {

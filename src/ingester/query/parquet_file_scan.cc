@@ -5,6 +5,7 @@
 #include <arrow/filesystem/path_util.h>
 #include <arrow/io/interfaces.h>
 #include <arrow/record_batch.h>
+#include <arrow/util/thread_pool.h>
 #include <parquet/arrow/reader.h>
 #include <parquet/exception.h>
 #include <parquet/file_reader.h>
@@ -62,6 +63,17 @@ bool TagMayMatch(const parquet::RowGroupMetaData& group, int column,
                      [&](const std::string& v) { return v >= lo && v <= hi; });
 }
 
+// The read-ahead tasks' threads. Their tasks block on Arrow's CPU and I/O pools (column
+// decoding, pre-buffered reads); tasks of those pools never wait on this one, so no
+// cycle of waits can form however many scans run. Leaked: scans may outlive statics.
+arrow::internal::ThreadPool* ReadAheadPool() {
+  static std::shared_ptr<arrow::internal::ThreadPool>* pool = [] {
+    auto made = arrow::internal::ThreadPool::Make(4);
+    return made.ok() ? new std::shared_ptr<arrow::internal::ThreadPool>(*made) : nullptr;
+  }();
+  return pool == nullptr ? nullptr : pool->get();
+}
+
 // Whether the writer wrote the page index (the persist job does, since it was added).
 bool HasPageIndex(const parquet::FileMetaData& metadata) {
   if (metadata.num_row_groups() == 0 || metadata.num_columns() == 0) return false;
@@ -75,7 +87,10 @@ ParquetFileScan::ParquetFileScan(std::string path, FileScanOptions options)
       options_(std::move(options)),
       filter_(options_.predicate, options_.pool) {}
 
-ParquetFileScan::~ParquetFileScan() = default;
+ParquetFileScan::~ParquetFileScan() {
+  // The task uses this scan.
+  if (ahead_.is_valid()) ahead_.Wait();
+}
 
 arrow::Status ParquetFileScan::Annotate(const arrow::Status& st) const {
   if (st.ok()) return st;
@@ -141,6 +156,10 @@ arrow::Result<std::unique_ptr<ParquetFileScan>> ParquetFileScan::Open(
   if (!reader.ok()) return scan->Annotate(reader.status());
   scan->reader_ = *std::move(reader);
   ARROW_RETURN_NOT_OK(scan->Annotate(scan->SelectRowGroups()));
+  if (scan->options_.read_ahead && !kThreadSanitizer && !scan->stats_.file_pruned &&
+      !scan->row_groups_.empty()) {
+    scan->StartReadAhead();
+  }
   return scan;
 }
 
@@ -324,7 +343,27 @@ arrow::Status ParquetFileScan::OpenNextRowGroup() {
   return arrow::Status::OK();
 }
 
+bool ParquetFileScan::StartReadAhead() {
+  arrow::internal::ThreadPool* pool = ReadAheadPool();
+  if (pool == nullptr) return false;
+  auto submitted = pool->Submit([this] { return ReadNext(); });
+  if (!submitted.ok()) return false;
+  ahead_ = *std::move(submitted);
+  return true;
+}
+
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> ParquetFileScan::Next() {
+  if (!ahead_.is_valid()) {
+    if (!options_.read_ahead || kThreadSanitizer || !StartReadAhead()) return ReadNext();
+  }
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> batch = ahead_.result();
+  ahead_ = {};
+  // The next one is read while the caller uses this one; none after the end or an error.
+  if (batch.ok() && *batch != nullptr) StartReadAhead();
+  return batch;
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> ParquetFileScan::ReadNext() {
   if (stats_.file_pruned) return nullptr;
   while (true) {
     if (current_ == nullptr) {

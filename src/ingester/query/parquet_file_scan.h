@@ -23,25 +23,27 @@
 //     │ sees a few large reads, not one request per page), decoded into batches of at
 //     v most `batch_rows` rows
 //   rows filtered by the predicate (row_filter.h)
+//     │ read-ahead: the next batch is decoded on a background thread while the caller
+//     v uses the current one (from Open on, so the files of a merge decode in parallel)
 //
-// Memory: one row group's requested column chunks plus the decoded batch returned (the
-// filter pass holds one batch of the predicate's columns, let go before the second
-// read). No batch is read ahead here: the Flight stream computes its next batch while
-// it sends the current one (flight_stream.h), which measured cheaper than a read-ahead
-// per file (docs/benchmarks.md).
+// Memory: one row group's requested column chunks plus two decoded batches, the one
+// returned and the one read ahead (the filter pass holds one batch of the predicate's
+// columns, let go before the second read).
 // Batches keep the file's Arrow types (the writer stores the Arrow schema, so tags come
 // back as dictionary<int32, utf8> and `time` as timestamp[ns]) and only the requested
 // columns the file has, in file order: the caller conforms them (ConformBatch).
 //
 // Errors name the file by its object store path (never a local absolute path), so that
 // a missing or unreadable object fails the query with a message an operator can act on.
-// Not thread-safe: one consumer pulls.
+// Not thread-safe: one consumer pulls. The read-ahead task is the only other user of the
+// scan's state; Next() waits for it, and the destructor too.
 #pragma once
 
 #include <arrow/memory_pool.h>
 #include <arrow/record_batch.h>
 #include <arrow/result.h>
 #include <arrow/type_fwd.h>
+#include <arrow/util/future.h>
 
 #include <cstdint>
 #include <memory>
@@ -90,6 +92,9 @@ struct FileScanOptions {
   bool select_pages = true;
   // Decode the columns of a row group on Arrow's CPU pool.
   bool use_threads = true;
+  // Read one batch ahead on a background thread (a small process-wide pool whose tasks
+  // wait on Arrow's pools, never the other way round). Off: Next() decodes.
+  bool read_ahead = true;
   arrow::MemoryPool* pool = arrow::default_memory_pool();
 };
 
@@ -105,7 +110,8 @@ class ParquetFileScan {
   // The next batch of matching rows (never empty), or null at the end.
   arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next();
 
-  // Complete once Next() returned null.
+  // Complete once Next() returned null (no read-ahead runs then); between two Next()
+  // calls the read-ahead task may be updating it.
   const FileScanStats& stats() const { return stats_; }
   const std::string& path() const { return path_; }
 
@@ -113,6 +119,10 @@ class ParquetFileScan {
   ParquetFileScan(std::string path, FileScanOptions options);
   arrow::Status SelectRowGroups();
   arrow::Status OpenNextRowGroup();
+  // What Next() returns, decoded on the calling thread.
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadNext();
+  // Starts ReadNext() on the read-ahead pool; false when it could not be submitted.
+  bool StartReadAhead();
   // Whether a row of row group `group` matches the predicate, decoding only its columns.
   arrow::Result<bool> RowGroupMatches(int group);
   // Selects the pages of row group `group` to read (page_skips_); false when none may
@@ -147,6 +157,8 @@ class ParquetFileScan {
   std::shared_ptr<arrow::RecordBatchReader> current_;
   RowFilter filter_;
   FileScanStats stats_;
+  // The batch being read ahead; invalid when none is.
+  arrow::Future<std::shared_ptr<arrow::RecordBatch>> ahead_;
 };
 
 }  // namespace ingester::query
