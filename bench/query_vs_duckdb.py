@@ -13,7 +13,10 @@ list from it (?files=true): the paths under <data-dir>/objects are what DuckDB r
 Then --rounds rounds, the order of the two systems alternating each round:
   full scan   every row and column. Ingester: pyarrow.flight DoGet, read_all.
               DuckDB: SELECT * FROM read_parquet([files]) fetched as an Arrow table.
-              rows/s of each; the ratio ingester / DuckDB per round.
+              rows/s of each; the ratio ingester / DuckDB per round; CPU seconds per
+              million rows: the server's (from /proc) plus this process's while the
+              Flight client reads, against this process's while DuckDB runs (in-process).
+              The CPU figures hold on a loaded machine, where the rates swing.
   one host    hostname = host_N over one hour ([t, t + 1 h)), --point-queries queries
               per round (the same hosts and hours for both). Ingester: a ticket with the
               tag predicate and the time range. DuckDB: the same WHERE clause over
@@ -35,6 +38,7 @@ import argparse
 import datetime
 import json
 import random
+import resource
 import statistics
 import threading
 import time
@@ -93,6 +97,12 @@ def timestamp_literal(ns):
         .strftime("%Y-%m-%d %H:%M:%S")
 
 
+def process_cpu_seconds():
+    """User + system CPU of this process (all its threads) so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def percentile(values, p):
     values = sorted(values)
     return values[min(len(values) - 1, int(p * (len(values) - 1) + 0.5))]
@@ -102,19 +112,28 @@ class Systems:
     """The two ways of running one query, each returning (rows, seconds)."""
 
     def __init__(self, server, paths):
+        self.server = server
         self.client = flight.connect(f"grpc://127.0.0.1:{server.flight_port}")
         self.duck = duckdb.connect()
         self.files = "[" + ", ".join(f"'{p}'" for p in paths) + "]"
 
     def ingester_full(self):
+        """Rows, seconds, and CPU seconds: the server's, and this process's (the Flight
+        client's decoding)."""
+        server0, client0 = self.server.cpu_seconds(), process_cpu_seconds()
         start = time.perf_counter()
         table = self.client.do_get(ticket()).read_all()
-        return table.num_rows, time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        return (table.num_rows, seconds, self.server.cpu_seconds() - server0,
+                process_cpu_seconds() - client0)
 
     def duckdb_full(self):
+        """Rows, seconds, and CPU seconds: none elsewhere, DuckDB's in this process."""
+        cpu0 = process_cpu_seconds()
         start = time.perf_counter()
         table = self.duck.sql(f"SELECT * FROM read_parquet({self.files})").to_arrow_table()
-        return table.num_rows, time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        return table.num_rows, seconds, 0.0, process_cpu_seconds() - cpu0
 
     def ingester_point(self, host, t0):
         start = time.perf_counter()
@@ -202,6 +221,8 @@ def main():
         systems = Systems(server, paths)
         rng = random.Random(args.seed)
         full = {"ingester": [], "duckdb": []}
+        # CPU seconds per million rows of each full scan: (server, this process).
+        cpu = {"ingester": [], "duckdb": []}
         point = {"ingester": [], "duckdb": []}
         ratios = []
         # What the one-host queries made the server read (rows decoded, row groups).
@@ -210,9 +231,10 @@ def main():
             order = ["ingester", "duckdb"] if r % 2 == 0 else ["duckdb", "ingester"]
             rates, counts = {}, {}
             for system in order:
-                rows, seconds = getattr(systems, f"{system}_full")()
+                rows, seconds, server_cpu, local_cpu = getattr(systems, f"{system}_full")()
                 rates[system], counts[system] = rows / seconds, rows
                 full[system].append(rates[system])
+                cpu[system].append((server_cpu * 1e6 / rows, local_cpu * 1e6 / rows))
             assert counts["ingester"] == counts["duckdb"] == args.rows, counts
             ratios.append(rates["ingester"] / rates["duckdb"])
             queries = [(f"host_{rng.randrange(args.hosts)}",
@@ -245,6 +267,12 @@ def main():
               f"rows/s, DuckDB read_parquet {med(full['duckdb']):,.0f} rows/s: "
               f"ingester / DuckDB {med(ratios):.2f}x (goal >= 0.8x; per round "
               f"{', '.join(f'{x:.2f}' for x in ratios)})")
+        ing_server = med(x[0] for x in cpu["ingester"])
+        ing_client = med(x[1] for x in cpu["ingester"])
+        duck_cpu = med(x[1] for x in cpu["duckdb"])
+        print(f"  CPU seconds per million rows (medians; robust on a loaded machine): ingester "
+              f"server {ing_server:.3f} + Flight client {ing_client:.3f} = "
+              f"{ing_server + ing_client:.3f}, DuckDB (in process, to Arrow) {duck_cpu:.3f}")
         p50 = {s: med(x[0] for x in point[s]) for s in point}
         p99 = {s: med(x[1] for x in point[s]) for s in point}
         print(f"one host over one hour, {args.point_queries} queries per round: ingester p50 "

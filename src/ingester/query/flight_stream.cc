@@ -5,12 +5,15 @@
 #include <arrow/buffer.h>
 #include <arrow/ipc/dictionary.h>
 #include <arrow/ipc/writer.h>
+#include <arrow/util/future.h>
+#include <arrow/util/thread_pool.h>
 #include <nlohmann/json.hpp>
 
 #include <deque>
 #include <map>
 
 #include "ingester/common/error.h"
+#include "ingester/common/sanitizers.h"
 
 namespace ingester::query {
 
@@ -48,6 +51,18 @@ arrow::Result<PartitionFrame> PartitionFrame::Parse(std::string_view text) {
 
 namespace {
 
+// The threads that compute a stream's next messages while gRPC writes the current ones.
+// Their tasks wait on the file scans' read-ahead pool and Arrow's pools, whose tasks
+// never wait on this one, so no cycle of waits can form however many streams run (more
+// streams than threads queue). Leaked: streams may outlive statics.
+arrow::internal::ThreadPool* PrefetchPool() {
+  static std::shared_ptr<arrow::internal::ThreadPool>* pool = [] {
+    auto made = arrow::internal::ThreadPool::Make(4);
+    return made.ok() ? new std::shared_ptr<arrow::internal::ThreadPool>(*made) : nullptr;
+  }();
+  return pool == nullptr ? nullptr : pool->get();
+}
+
 class QueryFlightStream final : public flight::FlightDataStream {
  public:
   QueryFlightStream(std::unique_ptr<QueryResponse> response, std::string ingester_id,
@@ -74,15 +89,26 @@ class QueryFlightStream final : public flight::FlightDataStream {
   }
 
   arrow::Result<flight::FlightPayload> Next() override {
-    auto status = Fill();
-    if (!status.ok()) {
-      Done();
-      return map_error_(status);
-    }
     if (pending_.empty()) {
-      // The end: a payload without IPC metadata tells the server so.
-      Done();
-      return flight::FlightPayload{};
+      arrow::Status status;
+      if (ahead_.is_valid()) {
+        status = ahead_.status();
+        ahead_ = {};
+        pending_.swap(ahead_pending_);
+      } else {
+        status = Fill(&pending_);
+      }
+      if (!status.ok()) {
+        Done();
+        return map_error_(status);
+      }
+      if (pending_.empty()) {
+        // The end: a payload without IPC metadata tells the server so.
+        Done();
+        return flight::FlightPayload{};
+      }
+      // While gRPC writes these messages, the next ones are computed.
+      if (response_ != nullptr) StartAhead();
     }
     flight::FlightPayload payload = std::move(pending_.front());
     pending_.pop_front();
@@ -90,9 +116,21 @@ class QueryFlightStream final : public flight::FlightDataStream {
   }
 
  private:
-  // Pulls from the response until a message is ready or the response is exhausted.
-  arrow::Status Fill() {
-    while (pending_.empty() && response_ != nullptr) {
+  // Runs Fill(&ahead_pending_) on the prefetch pool; synchronously later (Next) when it
+  // cannot be submitted. The task is the only user of the stream's state but pending_
+  // while it runs.
+  void StartAhead() {
+    if (kThreadSanitizer) return;
+    arrow::internal::ThreadPool* pool = PrefetchPool();
+    if (pool == nullptr) return;
+    auto submitted = pool->Submit([this] { return Fill(&ahead_pending_); });
+    if (submitted.ok()) ahead_ = *std::move(submitted);
+  }
+
+  // Pulls from the response until a message is ready in `out` or the response is
+  // exhausted.
+  arrow::Status Fill(std::deque<flight::FlightPayload>* out) {
+    while (out->empty() && response_ != nullptr) {
       if (partition_ == nullptr) {
         ARROW_ASSIGN_OR_RAISE(partition_, response_->NextPartition());
         if (partition_ == nullptr) {
@@ -108,7 +146,7 @@ class QueryFlightStream final : public flight::FlightDataStream {
                              info.file_rows,
                              info.buffer_rows};
         ARROW_RETURN_NOT_OK(Enqueue(*empty_, arrow::Buffer::FromString(frame.ToJson()),
-                                    /*any_dictionary=*/true));
+                                    /*any_dictionary=*/true, out));
         continue;
       }
       ARROW_ASSIGN_OR_RAISE(auto batch, partition_->Next());
@@ -116,7 +154,7 @@ class QueryFlightStream final : public flight::FlightDataStream {
         partition_.reset();
         continue;
       }
-      ARROW_RETURN_NOT_OK(Enqueue(*batch, nullptr, /*any_dictionary=*/false));
+      ARROW_RETURN_NOT_OK(Enqueue(*batch, nullptr, /*any_dictionary=*/false, out));
     }
     return arrow::Status::OK();
   }
@@ -124,8 +162,8 @@ class QueryFlightStream final : public flight::FlightDataStream {
   // Queues the dictionaries `batch` needs that the client lacks, then the batch. With
   // `any_dictionary` (a zero-row batch), whatever dictionary was sent last will do.
   arrow::Status Enqueue(const arrow::RecordBatch& batch,
-                        std::shared_ptr<arrow::Buffer> app_metadata,
-                        bool any_dictionary) {
+                        std::shared_ptr<arrow::Buffer> app_metadata, bool any_dictionary,
+                        std::deque<flight::FlightPayload>* out) {
     ARROW_ASSIGN_OR_RAISE(auto dictionaries,
                           arrow::ipc::CollectDictionaries(batch, mapper_));
     for (auto& [id, dictionary] : dictionaries) {
@@ -137,18 +175,23 @@ class QueryFlightStream final : public flight::FlightDataStream {
       flight::FlightPayload payload;
       ARROW_RETURN_NOT_OK(arrow::ipc::GetDictionaryPayload(id, dictionary, options_,
                                                            &payload.ipc_message));
-      pending_.push_back(std::move(payload));
+      out->push_back(std::move(payload));
       last = std::move(dictionary);
     }
     flight::FlightPayload payload;
     ARROW_RETURN_NOT_OK(
         arrow::ipc::GetRecordBatchPayload(batch, options_, &payload.ipc_message));
     payload.app_metadata = std::move(app_metadata);
-    pending_.push_back(std::move(payload));
+    out->push_back(std::move(payload));
     return arrow::Status::OK();
   }
 
   void Done() {
+    // The prefetch task uses the response.
+    if (ahead_.is_valid()) {
+      ahead_.Wait();
+      ahead_ = {};
+    }
     partition_.reset();
     response_.reset();
     if (on_done_) {
@@ -170,6 +213,9 @@ class QueryFlightStream final : public flight::FlightDataStream {
   const std::shared_ptr<arrow::RecordBatch> empty_;
   // Messages ready to send: at most one batch and the dictionaries it needs.
   std::deque<flight::FlightPayload> pending_;
+  // The next messages, being computed on the prefetch pool while ahead_ is valid.
+  std::deque<flight::FlightPayload> ahead_pending_;
+  arrow::Future<> ahead_;
   // The dictionary the client holds for each dictionary id.
   std::map<int64_t, std::shared_ptr<arrow::Array>> sent_dictionaries_;
 };

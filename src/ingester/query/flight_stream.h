@@ -35,6 +35,10 @@
 //    MetadataRecordBatchReader::ToTable) stops at the first message without data and
 //    would return an empty table, while read_chunk() sees the zero-row batch with its
 //    metadata and read_all() ignores it.
+// One step ahead: while gRPC writes a message, the stream computes the next ones (pulls
+// the response, encodes the batch) on a process-wide prefetch pool, so reading and
+// merging overlap with sending. Memory: one more batch. The response is used by one
+// thread at a time (the task, or the gRPC thread once it has waited for the task).
 // Dictionaries: each buffered batch may carry its own tag dictionaries; a dictionary
 // message (a replacement, which the IPC stream format allows) precedes a batch whose
 // dictionary differs from the last one sent for that column.

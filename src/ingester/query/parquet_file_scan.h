@@ -93,7 +93,8 @@ struct FileScanOptions {
   // Decode the columns of a row group on Arrow's CPU pool.
   bool use_threads = true;
   // Read one batch ahead on a background thread (a small process-wide pool whose tasks
-  // wait on Arrow's pools, never the other way round). Off: Next() decodes.
+  // wait on Arrow's pools, never the other way round). Off: Next() decodes. The query
+  // path turns it on for queries with a predicate only (partition_read.cc).
   bool read_ahead = true;
   arrow::MemoryPool* pool = arrow::default_memory_pool();
 };

@@ -133,6 +133,10 @@ Stream FileStream(const catalog::ParquetFileRecord& file,
       options.predicate = state->predicate;
       options.batch_rows = ctx.max_batch_rows;
       options.use_threads = ctx.use_threads;
+      // A selective read spends its time opening files and filtering, where reading
+      // the files of a group in parallel pays; a full scan is kept busy by the Flight
+      // stream's prefetch, where a read-ahead per file only added thread hand-offs.
+      options.read_ahead = !state->predicate.empty();
       options.pool = ctx.pool;
       ARROW_ASSIGN_OR_RAISE(state->scan,
                             ParquetFileScan::Open(ctx.files, state->file, options));
@@ -300,6 +304,8 @@ class CombinedPartitionResponse final : public PartitionResponse {
     options.schema = merge_schema_;
     options.sort_key = std::move(key);
     options.batch_rows = context_.max_batch_rows;
+    // A query promises no order within a partition: source batches pass through.
+    options.output = MergeOutput::kPassThrough;
     options.pool = context_.pool;
     ARROW_ASSIGN_OR_RAISE(std::shared_ptr<SortedMerge> merge,
                           SortedMerge::Make(std::move(inputs), std::move(options)));

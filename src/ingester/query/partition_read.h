@@ -9,8 +9,13 @@
 //   a group of the buffer      streamed as it is when it cannot hold a key twice
 //                              (duplicate_keys.h), otherwise sorted and de-duplicated
 //   a group of several         the buffer sorted and de-duplicated by the partition's
-//                              sort key, then a streaming sort-merge with the files
-//                              (sorted_merge.h), oldest file first, the buffer last
+//                              sort key, then walked in key order with the files
+//                              (sorted_merge.h, kPassThrough), oldest file first, the
+//                              buffer last: source batches pass through as they are,
+//                              minus keys several sources hold, which come merged
+//
+// Rows of a partition come in no promised order (a merged group's batches follow the
+// walk, not one key order).
 //
 // Every source is filtered by the predicate before de-duplication, which is sound
 // because predicates only name key columns (time, tags): rows of one key agree on them.

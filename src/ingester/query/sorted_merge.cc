@@ -4,9 +4,12 @@
 #include <arrow/array/builder_base.h>
 #include <arrow/array/data.h>
 #include <arrow/builder.h>
+#include <arrow/compute/api_vector.h>
+#include <arrow/datum.h>
 #include <arrow/type.h>
 
 #include <algorithm>
+#include <deque>
 #include <string_view>
 #include <tuple>
 #include <unordered_map>
@@ -30,6 +33,21 @@ struct BatchView {
   };
   std::vector<TagKey> key;  // the key's tags, most significant first
   const int64_t* times = nullptr;
+  // Per row: one past the last row of its series run (the rows from it on that carry
+  // the same tag indices; runs may be cut where the values are equal, never merged
+  // where they differ). Lets RunLength compare tags once per series, not per row.
+  std::vector<int32_t> series_end;
+  // Per row: its series run's index; per run: its tags encoded so that byte-wise order
+  // is the key's tag order (EncodeTags), at series_keys[series_offsets[s]...].
+  std::vector<int32_t> series;
+  std::string series_keys;
+  std::vector<uint32_t> series_offsets;
+
+  std::string_view SeriesKey(int64_t row) const {
+    const int32_t s = series[row];
+    return std::string_view(series_keys)
+        .substr(series_offsets[s], series_offsets[s + 1] - series_offsets[s]);
+  }
 
   bool IsNull(int column, int64_t row) const {
     return batch->column(column)->IsNull(row);
@@ -44,6 +62,25 @@ struct KeyLayout {
   // Per schema column: its index in tag_columns (and BatchView::key), or -1.
   std::vector<int> key_index;
 };
+
+// Appends the key's tags of `row`, most significant first, each as 0x01 when null and
+// otherwise 0x00, the value with 0x00 bytes written 0x00 0xff, then 0x00 0x00: comparing
+// two encodings byte-wise orders the tags as CompareTags did value by value (byte-wise,
+// a prefix first, nulls last).
+void EncodeTags(const BatchView& view, int64_t row, std::string* out) {
+  for (const BatchView::TagKey& key : view.key) {
+    if (key.indices->IsNull(row)) {
+      out->push_back('\x01');
+      continue;
+    }
+    out->push_back('\x00');
+    for (char c : key.dictionary->GetView(key.values[row])) {
+      out->push_back(c);
+      if (c == '\x00') out->push_back('\xff');
+    }
+    out->append(2, '\x00');
+  }
+}
 
 arrow::Result<std::shared_ptr<BatchView>> MakeView(
     std::shared_ptr<arrow::RecordBatch> batch, const KeyLayout& layout) {
@@ -61,28 +98,48 @@ arrow::Result<std::shared_ptr<BatchView>> MakeView(
     view->key.push_back(key);
   }
   view->times = batch->column_data(layout.time_column)->GetValues<int64_t>(1);
+  // Where a tag changes between two rows: its index (one dictionary per batch), or
+  // its validity (an index under a null is any value, which may only cut runs more).
+  const int64_t n = batch->num_rows();
+  std::vector<uint8_t> change(static_cast<size_t>(n), 0);
+  for (const BatchView::TagKey& key : view->key) {
+    const int32_t* values = key.values;
+    for (int64_t i = 1; i < n; ++i) change[i] |= values[i] != values[i - 1];
+    if (key.indices->null_count() > 0) {
+      for (int64_t i = 1; i < n; ++i) {
+        change[i] |= key.indices->IsNull(i) != key.indices->IsNull(i - 1);
+      }
+    }
+  }
+  view->series.resize(static_cast<size_t>(n));
+  view->series_offsets.push_back(0);
+  int32_t series = -1;
+  for (int64_t i = 0; i < n; ++i) {
+    if (i == 0 || change[i]) {
+      ++series;
+      EncodeTags(*view, i, &view->series_keys);
+      view->series_offsets.push_back(static_cast<uint32_t>(view->series_keys.size()));
+    }
+    view->series[i] = series;
+  }
+  view->series_end.resize(static_cast<size_t>(n));
+  for (int64_t i = n - 1; i >= 0; --i) {
+    view->series_end[i] = i + 1 == n || change[i + 1] ? static_cast<int32_t>(i + 1)
+                                                      : view->series_end[i + 1];
+  }
   view->batch = std::move(batch);
   return view;
 }
 
+// <0, 0, >0 as the tags of row `i` of `a` sort before, with, or after those of row `j`
+// of `b`: byte-wise (nulls last) in the order of the key's tags.
+int CompareTags(const BatchView& a, int64_t i, const BatchView& b, int64_t j) {
+  return a.SeriesKey(i).compare(b.SeriesKey(j));
+}
+
 // <0, 0, >0 as row `i` of `a` sorts before, with, or after row `j` of `b`.
 int Compare(const BatchView& a, int64_t i, const BatchView& b, int64_t j) {
-  for (size_t k = 0; k < a.key.size(); ++k) {
-    const BatchView::TagKey& x = a.key[k];
-    const BatchView::TagKey& y = b.key[k];
-    const bool x_null = x.indices->IsNull(i);
-    const bool y_null = y.indices->IsNull(j);
-    if (x_null || y_null) {
-      if (x_null && y_null) continue;
-      return x_null ? 1 : -1;  // nulls last
-    }
-    // One dictionary (two rows of one batch): equal indices, equal values.
-    if (x.dictionary == y.dictionary && x.values[i] == y.values[j]) continue;
-    const std::string_view xv = x.dictionary->GetView(x.values[i]);
-    const std::string_view yv = y.dictionary->GetView(y.values[j]);
-    const int c = xv.compare(yv);
-    if (c != 0) return c;
-  }
+  if (const int c = CompareTags(a, i, b, j); c != 0) return c;
   const int64_t ta = a.times[i];
   const int64_t tb = b.times[j];
   return ta < tb ? -1 : (ta > tb ? 1 : 0);
@@ -103,6 +160,8 @@ struct SortedMerge::Impl {
     std::shared_ptr<BatchView> view;
     int64_t row = 0;
     bool done = false;
+    // kPassThrough: rows of the current batch that went into merged rows, ascending.
+    std::vector<int64_t> dropped;
   };
   // Output rows being gathered: a run of one source's rows, or one merged row.
   struct Segment {
@@ -146,6 +205,143 @@ struct SortedMerge::Impl {
       ARROW_ASSIGN_OR_RAISE(cursor->view, MakeView(std::move(batch), layout));
       cursor->row = 0;
     }
+    return arrow::Status::OK();
+  }
+
+  // The smallest key among the sources (`ties`: every source holding it; empty when all
+  // are done) and the source with the smallest key of the others (`second`, kNone when
+  // there is none), which bounds the run the smallest can emit.
+  static constexpr size_t kNone = static_cast<size_t>(-1);
+  size_t second = kNone;
+  arrow::Status Pick() {
+    ties.clear();
+    second = kNone;
+    for (size_t s = 0; s < cursors.size(); ++s) {
+      Cursor& cursor = cursors[s];
+      ARROW_RETURN_NOT_OK(Fill(&cursor));
+      if (cursor.done) continue;
+      if (ties.empty()) {
+        ties.push_back(s);
+        continue;
+      }
+      const Cursor& best = cursors[ties.front()];
+      const int c = Compare(*cursor.view, cursor.row, *best.view, best.row);
+      if (c < 0) {
+        second = ties.front();
+        ties.assign(1, s);
+      } else if (c == 0) {
+        ties.push_back(s);
+      } else if (second == kNone ||
+                 Compare(*cursor.view, cursor.row, *cursors[second].view,
+                         cursors[second].row) < 0) {
+        second = s;
+      }
+    }
+    return arrow::Status::OK();
+  }
+
+  // How many of the next `limit` (>= 1) rows of `cursor` (the single smallest) sort
+  // below the next key of `second`. Series by series: a series whose tags sort below
+  // the bound's is below whole (one comparison), in the bound's series the rows before
+  // its time (a binary search over `time`), and nothing after.
+  int64_t RunLength(const Cursor& cursor, int64_t limit) const {
+    if (second == kNone) return limit;
+    const Cursor& bound = cursors[second];
+    const BatchView& view = *cursor.view;
+    const int64_t end = cursor.row + limit;
+    int64_t row = cursor.row;
+    while (row < end) {
+      const int64_t series_end = std::min<int64_t>(view.series_end[row], end);
+      const int c = CompareTags(view, row, *bound.view, bound.row);
+      if (c < 0) {
+        row = series_end;
+        continue;
+      }
+      if (c == 0) {
+        const int64_t t = bound.view->times[bound.row];
+        row = std::lower_bound(view.times + row, view.times + series_end, t) - view.times;
+      }
+      break;
+    }
+    return row - cursor.row;
+  }
+
+  // kPassThrough: batches ready to return, and the merged rows being gathered.
+  std::deque<std::shared_ptr<arrow::RecordBatch>> ready;
+  int64_t side_rows = 0;
+
+  // kPassThrough: once `cursor` has moved past its batch, the batch is ready, without
+  // the rows that went into merged rows.
+  arrow::Status PassIfDone(Cursor* cursor) {
+    if (cursor->row < cursor->view->batch->num_rows()) return arrow::Status::OK();
+    std::shared_ptr<arrow::RecordBatch> batch = std::move(cursor->view->batch);
+    cursor->view.reset();
+    if (!cursor->dropped.empty()) {
+      arrow::BooleanBuilder keep(options.pool);
+      ARROW_RETURN_NOT_OK(keep.Reserve(batch->num_rows()));
+      size_t next = 0;
+      for (int64_t r = 0; r < batch->num_rows(); ++r) {
+        const bool dropped = next < cursor->dropped.size() && cursor->dropped[next] == r;
+        if (dropped) ++next;
+        keep.UnsafeAppend(!dropped);
+      }
+      cursor->dropped.clear();
+      std::shared_ptr<arrow::Array> mask;
+      ARROW_RETURN_NOT_OK(keep.Finish(&mask));
+      ARROW_ASSIGN_OR_RAISE(arrow::Datum kept,
+                            arrow::compute::Filter(arrow::Datum(batch), mask));
+      batch = kept.record_batch();
+    }
+    if (batch->num_rows() > 0) ready.push_back(std::move(batch));
+    return arrow::Status::OK();
+  }
+
+  // kPassThrough: the row of the key every source in `ties` holds, merged as AddMerged
+  // does, copied into the builders (so that it keeps no source batch alive).
+  arrow::Status AppendMerged() {
+    const Cursor& first = cursors[ties.front()];
+    for (size_t c = 0; c < builders.size(); ++c) {
+      const Cursor* chosen = &first;
+      if (layout.key_index[c] < 0 && static_cast<int>(c) != layout.time_column) {
+        // A field: the newest source with a value; all null: null from the newest.
+        chosen = &cursors[ties.back()];
+        for (auto it = ties.rbegin(); it != ties.rend(); ++it) {
+          const Cursor& cursor = cursors[*it];
+          if (!cursor.view->IsNull(static_cast<int>(c), cursor.row)) {
+            chosen = &cursor;
+            break;
+          }
+        }
+      }
+      if (layout.key_index[c] >= 0) {
+        auto* builder = static_cast<arrow::StringDictionary32Builder*>(builders[c].get());
+        const BatchView::TagKey& key = chosen->view->key[layout.key_index[c]];
+        if (key.indices->IsNull(chosen->row)) {
+          ARROW_RETURN_NOT_OK(builder->AppendNull());
+        } else {
+          ARROW_RETURN_NOT_OK(
+              builder->Append(key.dictionary->GetView(key.values[chosen->row])));
+        }
+      } else {
+        ARROW_RETURN_NOT_OK(
+            builders[c]->AppendArraySlice(chosen->view->spans[c], chosen->row, 1));
+      }
+    }
+    ++side_rows;
+    return arrow::Status::OK();
+  }
+
+  // kPassThrough: the merged rows gathered so far become a ready batch.
+  arrow::Status FinishSide() {
+    arrow::ArrayVector columns;
+    for (auto& builder : builders) {
+      std::shared_ptr<arrow::Array> array;
+      ARROW_RETURN_NOT_OK(builder->Finish(&array));
+      columns.push_back(std::move(array));
+    }
+    ready.push_back(
+        arrow::RecordBatch::Make(options.schema, side_rows, std::move(columns)));
+    side_rows = 0;
     return arrow::Status::OK();
   }
 
@@ -321,9 +517,15 @@ arrow::Result<std::unique_ptr<SortedMerge>> SortedMerge::Make(
   for (size_t k = 0; k < layout.tag_columns.size(); ++k) {
     layout.key_index[layout.tag_columns[k]] = static_cast<int>(k);
   }
-  for (const auto& field : schema.fields()) {
-    ARROW_ASSIGN_OR_RAISE(auto builder,
-                          arrow::MakeBuilderExactIndex(field->type(), options.pool));
+  for (int c = 0; c < schema.num_fields(); ++c) {
+    if (layout.key_index[c] >= 0) {
+      // Used by kPassThrough only (kSorted builds tag columns in MaterializeTag).
+      impl->builders.push_back(
+          std::make_unique<arrow::StringDictionary32Builder>(options.pool));
+      continue;
+    }
+    ARROW_ASSIGN_OR_RAISE(auto builder, arrow::MakeBuilderExactIndex(
+                                            schema.field(c)->type(), options.pool));
     impl->builders.push_back(std::move(builder));
   }
   for (auto& source : sources) {
@@ -336,67 +538,21 @@ arrow::Result<std::unique_ptr<SortedMerge>> SortedMerge::Make(
 }
 
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> SortedMerge::Next() {
+  if (impl_->options.output == MergeOutput::kPassThrough) return NextPassThrough();
+  return NextSorted();
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> SortedMerge::NextSorted() {
   Impl& m = *impl_;
   int64_t rows = 0;
   while (rows < m.options.batch_rows) {
-    // The smallest key among the sources, every source holding it, and the smallest key
-    // of the other sources (`second`), which bounds the run the smallest can emit.
-    m.ties.clear();
-    constexpr size_t kNone = static_cast<size_t>(-1);
-    size_t second = kNone;
-    for (size_t s = 0; s < m.cursors.size(); ++s) {
-      Impl::Cursor& cursor = m.cursors[s];
-      ARROW_RETURN_NOT_OK(m.Fill(&cursor));
-      if (cursor.done) continue;
-      if (m.ties.empty()) {
-        m.ties.push_back(s);
-        continue;
-      }
-      const Impl::Cursor& best = m.cursors[m.ties.front()];
-      const int c = Compare(*cursor.view, cursor.row, *best.view, best.row);
-      if (c < 0) {
-        second = m.ties.front();
-        m.ties.assign(1, s);
-      } else if (c == 0) {
-        m.ties.push_back(s);
-      } else if (second == kNone ||
-                 Compare(*cursor.view, cursor.row, *m.cursors[second].view,
-                         m.cursors[second].row) < 0) {
-        second = s;
-      }
-    }
+    ARROW_RETURN_NOT_OK(m.Pick());
     if (m.ties.empty()) break;
     if (m.ties.size() == 1) {
-      // A run: the rows of this source's batch below every other source's next key,
-      // found by galloping (sources are sorted, so they form a prefix).
       Impl::Cursor& cursor = m.cursors[m.ties.front()];
-      const int64_t limit = std::min(cursor.view->batch->num_rows() - cursor.row,
-                                     m.options.batch_rows - rows);
-      int64_t run = limit;
-      if (second != kNone) {
-        const Impl::Cursor& bound = m.cursors[second];
-        auto below = [&](int64_t n) {  // whether the first n rows of the run are below
-          return Compare(*cursor.view, cursor.row + n - 1, *bound.view, bound.row) < 0;
-        };
-        run = 1;
-        for (int64_t step = 1; run < limit; step *= 2) {
-          const int64_t probe = std::min(run + step, limit);
-          if (below(probe)) {
-            run = probe;
-            continue;
-          }
-          int64_t hi = probe - 1;  // the answer is in [run, probe - 1]
-          while (run < hi) {
-            const int64_t mid = run + (hi - run + 1) / 2;
-            if (below(mid)) {
-              run = mid;
-            } else {
-              hi = mid - 1;
-            }
-          }
-          break;
-        }
-      }
+      const int64_t run =
+          m.RunLength(cursor, std::min(cursor.view->batch->num_rows() - cursor.row,
+                                       m.options.batch_rows - rows));
       m.AddRun(cursor.view, cursor.row, run);
       cursor.row += run;
       rows += run;
@@ -412,6 +568,40 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> SortedMerge::Next() {
   if (rows == 0) return nullptr;
   stats_.output_rows += rows;
   return m.Materialize(rows);
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> SortedMerge::NextPassThrough() {
+  Impl& m = *impl_;
+  while (m.ready.empty()) {
+    ARROW_RETURN_NOT_OK(m.Pick());
+    if (m.ties.empty()) {  // every source is done
+      if (m.side_rows == 0) return nullptr;
+      ARROW_RETURN_NOT_OK(m.FinishSide());
+      break;
+    }
+    if (m.ties.size() == 1) {
+      Impl::Cursor& cursor = m.cursors[m.ties.front()];
+      const int64_t run =
+          m.RunLength(cursor, cursor.view->batch->num_rows() - cursor.row);
+      cursor.row += run;
+      stats_.input_rows += run;
+      ARROW_RETURN_NOT_OK(m.PassIfDone(&cursor));
+    } else {
+      stats_.input_rows += static_cast<int64_t>(m.ties.size());
+      ARROW_RETURN_NOT_OK(m.AppendMerged());
+      ++stats_.merged_keys;
+      for (size_t s : m.ties) {
+        Impl::Cursor& cursor = m.cursors[s];
+        cursor.dropped.push_back(cursor.row++);
+        ARROW_RETURN_NOT_OK(m.PassIfDone(&cursor));
+      }
+      if (m.side_rows >= m.options.batch_rows) ARROW_RETURN_NOT_OK(m.FinishSide());
+    }
+  }
+  auto batch = std::move(m.ready.front());
+  m.ready.pop_front();
+  stats_.output_rows += batch->num_rows();
+  return batch;
 }
 
 }  // namespace ingester::query

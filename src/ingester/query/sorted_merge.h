@@ -25,8 +25,22 @@
 // speed of copying). Output tag columns map each source dictionary to the output
 // dictionary once, not each row's value.
 //
-// Memory: the current batch of each source plus the output batch being built (its rows
-// refer to the sources' batches until it is materialised). Not thread-safe.
+// Output (SortedMergeOptions::output):
+//   kSorted       one stream in key order, batches of at most `batch_rows` rows, built
+//                 by copying the runs and merged rows into new arrays.
+//   kPassThrough  the same rows (each key once, same values), not in one order: each
+//                 source batch is handed on as it is (zero-copy) once every source has
+//                 moved past its last key, minus its rows whose key another source
+//                 holds too; those keys, merged as above, come in batches of their own
+//                 (at most `batch_rows` rows). Only the comparisons are paid, no copy:
+//                 for sources that share few keys (files overlapping in time only, each
+//                 series' rows in one of them) this is what a reader that needs no
+//                 global order wants.
+//
+// Memory: the current batch of each source plus the output batch being built (kSorted:
+// its rows refer to the sources' batches until it is materialised; kPassThrough: the
+// merged rows, copied as they are found, and at most one passed batch per source
+// waiting to be returned). Not thread-safe.
 #pragma once
 
 #include <arrow/memory_pool.h>
@@ -46,6 +60,8 @@ namespace ingester::query {
 // schema (same schema object or equal), in key order, with no key twice in the source.
 using BatchSource = std::function<arrow::Result<std::shared_ptr<arrow::RecordBatch>>()>;
 
+enum class MergeOutput { kSorted, kPassThrough };
+
 struct SortedMergeOptions {
   // Every batch of every source is under it: tags dictionary<int32, utf8>, fields,
   // `time` timestamp[ns] without nulls.
@@ -53,7 +69,9 @@ struct SortedMergeOptions {
   // Tag names, most significant first (tags of the schema it lacks follow them); `time`
   // may end it or not.
   std::vector<std::string> sort_key;
+  // kSorted: every output batch; kPassThrough: the batches of merged rows.
   int64_t batch_rows = 64 * 1024;
+  MergeOutput output = MergeOutput::kSorted;
   arrow::MemoryPool* pool = arrow::default_memory_pool();
 
   arrow::Status Validate() const;
@@ -72,7 +90,7 @@ class SortedMerge {
       std::vector<BatchSource> sources, SortedMergeOptions options);
   ~SortedMerge();
 
-  // The next batch under the merge schema, or null at the end.
+  // The next batch under the merge schema (never empty), or null at the end.
   arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next();
 
   const SortedMergeStats& stats() const { return stats_; }
@@ -80,6 +98,9 @@ class SortedMerge {
  private:
   struct Impl;
   explicit SortedMerge(std::unique_ptr<Impl> impl);
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> NextSorted();
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> NextPassThrough();
+
   std::unique_ptr<Impl> impl_;
   SortedMergeStats stats_;
 };
