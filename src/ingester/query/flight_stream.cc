@@ -5,15 +5,18 @@
 #include <arrow/buffer.h>
 #include <arrow/ipc/dictionary.h>
 #include <arrow/ipc/writer.h>
-#include <arrow/util/future.h>
-#include <arrow/util/thread_pool.h>
 #include <nlohmann/json.hpp>
 
 #include <deque>
+#include <functional>
 #include <map>
+#include <optional>
+#include <thread>
+#include <utility>
 
 #include "ingester/common/error.h"
 #include "ingester/common/sanitizers.h"
+#include "ingester/common/thread_annotations.h"
 
 namespace ingester::query {
 
@@ -51,17 +54,80 @@ arrow::Result<PartitionFrame> PartitionFrame::Parse(std::string_view text) {
 
 namespace {
 
-// The threads that compute a stream's next messages while gRPC writes the current ones.
-// Their tasks wait on the file scans' read-ahead pool and Arrow's pools, whose tasks
-// never wait on this one, so no cycle of waits can form however many streams run (more
-// streams than threads queue). Leaked: streams may outlive statics.
-arrow::internal::ThreadPool* PrefetchPool() {
-  static std::shared_ptr<arrow::internal::ThreadPool>* pool = [] {
-    auto made = arrow::internal::ThreadPool::Make(4);
-    return made.ok() ? new std::shared_ptr<arrow::internal::ThreadPool>(*made) : nullptr;
-  }();
-  return pool == nullptr ? nullptr : pool->get();
-}
+// The thread that computes a stream's next messages while gRPC writes the current ones:
+// one per stream, started by its first step ahead, joined when the stream ends. A thread
+// of its own rather than a task on a shared Arrow pool, because a pool task still runs
+// the pool's epilogue after its future completes (it restores the submitter's tracing
+// context): a stream ending at process exit then let that epilogue touch statics being
+// destroyed (a crash seen in flight_stream_test). Joining leaves nothing running.
+class StepAheadWorker {
+ public:
+  StepAheadWorker() = default;
+  StepAheadWorker(const StepAheadWorker&) = delete;
+  StepAheadWorker& operator=(const StepAheadWorker&) = delete;
+  ~StepAheadWorker() { Stop(); }
+
+  // Runs `task` on the worker thread; Wait() returns its status. One task at a time, and
+  // none after Stop.
+  void Start(std::function<arrow::Status()> task) {
+    {
+      MutexLock lock(&mu_);
+      task_ = std::move(task);
+      result_.reset();
+    }
+    if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });
+    cv_.NotifyAll();
+    busy_ = true;
+  }
+
+  // Whether a task was started and not yet waited for (the owner's view).
+  bool busy() const { return busy_; }
+
+  arrow::Status Wait() {
+    MutexLock lock(&mu_);
+    cv_.Wait(&mu_, [this]() REQUIRES(mu_) { return result_.has_value(); });
+    busy_ = false;
+    return *std::exchange(result_, std::nullopt);
+  }
+
+  void Stop() {
+    if (!thread_.joinable()) return;
+    {
+      MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    cv_.NotifyAll();
+    thread_.join();
+  }
+
+ private:
+  void Run() {
+    while (true) {
+      std::function<arrow::Status()> task;
+      {
+        MutexLock lock(&mu_);
+        cv_.Wait(&mu_, [this]() REQUIRES(mu_) { return stop_ || task_ != nullptr; });
+        if (task_ == nullptr) return;  // stopped with nothing to do
+        task = std::exchange(task_, nullptr);
+      }
+      arrow::Status status = task();
+      {
+        MutexLock lock(&mu_);
+        result_ = std::move(status);
+      }
+      cv_.NotifyAll();
+    }
+  }
+
+  Mutex mu_;
+  CondVar cv_;
+  std::function<arrow::Status()> task_ GUARDED_BY(mu_);
+  std::optional<arrow::Status> result_ GUARDED_BY(mu_);
+  bool stop_ GUARDED_BY(mu_) = false;
+  // Owner-thread state (the stream's Next and Done run on one gRPC thread at a time).
+  bool busy_ = false;
+  std::thread thread_;
+};
 
 class QueryFlightStream final : public flight::FlightDataStream {
  public:
@@ -91,9 +157,8 @@ class QueryFlightStream final : public flight::FlightDataStream {
   arrow::Result<flight::FlightPayload> Next() override {
     if (pending_.empty()) {
       arrow::Status status;
-      if (ahead_.is_valid()) {
-        status = ahead_.status();
-        ahead_ = {};
+      if (ahead_.busy()) {
+        status = ahead_.Wait();
         pending_.swap(ahead_pending_);
       } else {
         status = Fill(&pending_);
@@ -116,15 +181,12 @@ class QueryFlightStream final : public flight::FlightDataStream {
   }
 
  private:
-  // Runs Fill(&ahead_pending_) on the prefetch pool; synchronously later (Next) when it
-  // cannot be submitted. The task is the only user of the stream's state but pending_
-  // while it runs.
+  // Runs Fill(&ahead_pending_) on the step-ahead worker. The task is the only user of
+  // the stream's state but pending_ while it runs; Next waits for it before touching
+  // more.
   void StartAhead() {
     if (kThreadSanitizer) return;
-    arrow::internal::ThreadPool* pool = PrefetchPool();
-    if (pool == nullptr) return;
-    auto submitted = pool->Submit([this] { return Fill(&ahead_pending_); });
-    if (submitted.ok()) ahead_ = *std::move(submitted);
+    ahead_.Start([this] { return Fill(&ahead_pending_); });
   }
 
   // Pulls from the response until a message is ready in `out` or the response is
@@ -187,11 +249,9 @@ class QueryFlightStream final : public flight::FlightDataStream {
   }
 
   void Done() {
-    // The prefetch task uses the response.
-    if (ahead_.is_valid()) {
-      ahead_.Wait();
-      ahead_ = {};
-    }
+    // The step-ahead task uses the response.
+    if (ahead_.busy()) (void)ahead_.Wait();
+    ahead_.Stop();
     partition_.reset();
     response_.reset();
     if (on_done_) {
@@ -213,9 +273,9 @@ class QueryFlightStream final : public flight::FlightDataStream {
   const std::shared_ptr<arrow::RecordBatch> empty_;
   // Messages ready to send: at most one batch and the dictionaries it needs.
   std::deque<flight::FlightPayload> pending_;
-  // The next messages, being computed on the prefetch pool while ahead_ is valid.
+  // The next messages, being computed by ahead_ while it is busy.
   std::deque<flight::FlightPayload> ahead_pending_;
-  arrow::Future<> ahead_;
+  StepAheadWorker ahead_;
   // The dictionary the client holds for each dictionary id.
   std::map<int64_t, std::shared_ptr<arrow::Array>> sent_dictionaries_;
 };

@@ -36,7 +36,7 @@
 //    would return an empty table, while read_chunk() sees the zero-row batch with its
 //    metadata and read_all() ignores it.
 // One step ahead: while gRPC writes a message, the stream computes the next ones (pulls
-// the response, encodes the batch) on a process-wide prefetch pool, so reading and
+// the response, encodes the batch) on a worker thread of the stream, so reading and
 // merging overlap with sending. Memory: one more batch. The response is used by one
 // thread at a time (the task, or the gRPC thread once it has waited for the task).
 // Dictionaries: each buffered batch may carry its own tag dictionaries; a dictionary
