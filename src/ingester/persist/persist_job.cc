@@ -10,6 +10,7 @@
 #include "ingester/buffer/column_set.h"
 #include "ingester/common/error.h"
 #include "ingester/common/uuid.h"
+#include "ingester/persist/object_path.h"
 #include "ingester/persist/sort_key.h"
 
 namespace ingester::persist {
@@ -230,8 +231,9 @@ arrow::Result<PersistJobResult> RunPersistJob(
 
   // 3. Upload.
   phase_start = Clock::now();
-  const std::string path = catalog::ParquetFilePath(
-      snapshot.namespace_id, snapshot.table_id, snapshot.partition_id, object_id);
+  const std::string path =
+      ObjectPath(snapshot.namespace_id, snapshot.table_id, snapshot.partition_id,
+                 context.ingester_id, object_id);
   RetryStats upload_stats;
   arrow::Status uploaded =
       context.object_store->PutWithRetry(path, file, stop, &upload_stats);

@@ -358,11 +358,12 @@ void SetVersionHeaders(HttpResponse* res) {
 }
 
 // InfluxDB 2's health check: {"name", "message", "status": "pass"|"fail", "checks",
-// "version"}; 503 with Retry-After while writes are refused. A partition that cannot be
-// persisted is a failing check under a passing status ("degraded"): writes are accepted
-// and acknowledged durably, so a load balancer keeps sending them (200), while the
-// message tells the operator what to fix (docs/architecture.md, "Persist failures").
-// Only "pass" and "fail" exist in InfluxDB's schema: its clients refuse other values.
+// "version"}, plus this ingester's "ingester_id" and its configured "peers"; 503 with
+// Retry-After while writes are refused. A partition that cannot be persisted is a failing
+// check under a passing status ("degraded"): writes are accepted and acknowledged
+// durably, so a load balancer keeps sending them (200), while the message tells the
+// operator what to fix (docs/architecture.md, "Persist failures"). Only "pass" and "fail"
+// exist in InfluxDB's schema: its clients refuse other values.
 HttpResponse HandleHealth(const RouteContext& ctx, const HttpRequest&) {
   auto status = ctx.ingester->CheckHealth();
   const bool pass = status.ok();
@@ -379,7 +380,14 @@ HttpResponse HandleHealth(const RouteContext& ctx, const HttpRequest&) {
         "{\"name\":\"persist\",\"status\":\"fail\",\"message\":" + json::Quote(warning) +
         "}";
   }
-  body += "],\"version\":" + json::Quote(BuildVersion()) + "}";
+  body += "],\"version\":" + json::Quote(BuildVersion());
+  body += ",\"ingester_id\":" + json::Quote(ctx.ingester->ingester_id());
+  body += ",\"peers\":[";
+  const auto& peers = ctx.ingester->options().peers;
+  for (size_t i = 0; i < peers.size(); ++i) {
+    body += (i == 0 ? "" : ",") + json::Quote(peers[i]);
+  }
+  body += "]}";
   auto res = HttpResponse::Json(pass ? 200 : 503, std::move(body));
   if (!pass) res.SetHeader("Retry-After", "1");
   SetVersionHeaders(&res);

@@ -43,6 +43,7 @@
 #include "ingester/query/metrics_query_exec.h"
 #include "ingester/query/read_metrics.h"
 #include "ingester/query/tracing_query_exec.h"
+#include "ingester/server/ingester_id.h"
 #include "ingester/server/startup_checks.h"
 #include "ingester/wal/reference_tracker.h"
 #include "ingester/wal/replay.h"
@@ -262,6 +263,8 @@ arrow::Status Ingester::Impl::Open() {
   if (ec)
     return arrow::Status::IOError("cannot create ", options.data_dir, ": ", ec.message());
 
+  ARROW_ASSIGN_OR_RAISE(ingester_id,
+                        LoadOrCreateIngesterId(options.data_dir, options.ingester_id));
   ARROW_ASSIGN_OR_RAISE(catalog, catalog::OpenCatalog(options.catalog_url));
   ARROW_ASSIGN_OR_RAISE(const bool catalog_empty, CatalogIsEmpty(*catalog));
   if (catalog_empty) {
@@ -350,6 +353,7 @@ arrow::Status Ingester::Impl::Open() {
   job_context.catalog = catalog.get();
   job_context.object_store = object_store.get();
   job_context.executor = compaction.get();
+  job_context.ingester_id = ingester_id;
   persist::PersistHandleOptions handle_options;
   handle_options.workers = static_cast<size_t>(options.persist_workers);
   handle_options.queue_depth = static_cast<size_t>(options.persist_queue_depth);
@@ -408,11 +412,6 @@ arrow::Status Ingester::Impl::Open() {
   ARROW_ASSIGN_OR_RAISE(query_exec,
                         query::LimitedQueryExec::Make(std::move(traced), limit_options));
   batch_writer = std::make_unique<DoPutWriter>(this);
-  ingester_id = options.ingester_id;
-  if (ingester_id.empty()) {
-    char host[256] = {0};
-    ingester_id = ::gethostname(host, sizeof host - 1) == 0 ? host : "ingester";
-  }
   return arrow::Status::OK();
 }
 
