@@ -9,6 +9,7 @@
 #include "ingester/common/error.h"
 #include "ingester/common/json.h"
 #include "ingester/common/secret.h"
+#include "ingester/query/peer_query_exec.h"
 #include "ingester/query/query_exec.h"
 #include "ingester/query/result_stream.h"
 #include "ingester/query/ticket.h"
@@ -266,6 +267,9 @@ HttpResponse HandleWrite(const RouteContext& ctx, const WriteEndpoint& endpoint,
 }
 
 // POST /api/v3/query?format=jsonl|csv|arrow|parquet, body = a Flight ticket (JSON).
+// A ticket with "partial": true gets the header X-Ingester-Missing-Peers: the addresses
+// of the peers left out, comma-separated (empty when every peer answered); the Arrow and
+// Parquet formats also carry them in the schema metadata (ingester.missing_peers).
 // Every refusal comes before the first byte of the result, with a status: 401, 400
 // (bad format or ticket, bad column), 404 (unknown namespace or table), 503 with
 // Retry-After (over the concurrent query limit). The result is then streamed with
@@ -294,6 +298,8 @@ HttpResponse HandleQuery(const RouteContext& ctx, const HttpRequest& req) {
     }
     return res;
   }
+  // A partial query names the peers it left out (peer_query_exec.h).
+  const auto missing_peers = query::MissingPeers(*(*response)->schema());
   query::ResultStreamOptions stream_options;
   stream_options.format = *format;
   auto made = query::ResultStream::Make(std::move(*response), stream_options);
@@ -302,6 +308,11 @@ HttpResponse HandleQuery(const RouteContext& ctx, const HttpRequest& req) {
   }
   HttpResponse res;
   res.SetHeader("Content-Type", std::string(query::ContentTypeOf(*format)));
+  if (missing_peers.has_value()) {
+    std::string list;
+    for (const auto& peer : *missing_peers) list += (list.empty() ? "" : ",") + peer;
+    res.SetHeader("X-Ingester-Missing-Peers", list);
+  }
   if (query::IsBinaryFormat(*format)) {
     res.SetHeader(
         "Content-Disposition",

@@ -41,6 +41,7 @@
 #include "ingester/query/flight_service.h"
 #include "ingester/query/limited_query_exec.h"
 #include "ingester/query/metrics_query_exec.h"
+#include "ingester/query/peer_query_exec.h"
 #include "ingester/query/read_metrics.h"
 #include "ingester/query/tracing_query_exec.h"
 #include "ingester/server/ingester_id.h"
@@ -396,13 +397,25 @@ arrow::Status Ingester::Impl::Open() {
 
   query::BufferTreeQueryExecOptions exec_options;
   exec_options.buffer = buffer;
-  exec_options.resolver = std::make_shared<query::CatalogTableResolver>(catalog.get());
+  auto resolver = std::make_shared<query::CatalogTableResolver>(catalog.get());
+  exec_options.resolver = resolver;
   exec_options.catalog = catalog.get();
   exec_options.files = object_store->filesystem();
   read_metrics = std::make_unique<query::ReadMetrics>(&metrics);
   exec_options.metrics = read_metrics.get();
   ARROW_ASSIGN_OR_RAISE(std::shared_ptr<query::QueryExec> exec,
                         query::BufferTreeQueryExec::Make(std::move(exec_options)));
+  if (!options.peers.empty()) {
+    query::PeerQueryExecOptions peer_options;
+    peer_options.ingester_id = ingester_id;
+    peer_options.peers = options.peers;
+    peer_options.token = options.token;
+    peer_options.timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(options.peer_timeout);
+    peer_options.resolver = std::move(resolver);
+    ARROW_ASSIGN_OR_RAISE(exec,
+                          query::PeerQueryExec::Make(std::move(exec), peer_options));
+  }
   auto measured = std::make_shared<query::MetricsQueryExec>(std::move(exec), &metrics);
   auto traced = std::make_shared<query::TracingQueryExec>(
       std::move(measured), query::TracingQueryExecOptions{});

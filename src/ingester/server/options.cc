@@ -94,6 +94,10 @@ arrow::Status IngesterOptions::Validate() const {
       }
     }
   }
+  if (!peers.empty() && !tls_cert.empty()) {
+    return arrow::Status::Invalid(
+        "--peer with --tls-cert is not supported yet: peers are read over plain gRPC");
+  }
   if (peer_timeout < std::chrono::milliseconds(10)) {
     return arrow::Status::Invalid("--peer-timeout must be at least 10ms");
   }
