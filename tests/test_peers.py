@@ -144,6 +144,20 @@ def test_a_peer_that_is_down_fails_the_query_naming_it_unless_partial(cluster):
     arrow_table = pa.ipc.open_stream(r.content).read_all()
     assert json.loads(arrow_table.schema.metadata[MISSING]) == [down]
 
+    # Schemas need no peer: GetSchema answers while one is down.
+    schema = client.get_schema(flight.FlightDescriptor.for_path("db", "cpu")).schema
+    assert schema.names == ["host", "usage", "time"]
+
+    # The CLI: the error names the peer; --partial prints the rows and warns.
+    query = [str(BINARY), "query", "--db", "db", "--table", "cpu", "--format", "json",
+             "--host", c.flight(0)]
+    run = subprocess.run(query, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and f"peer {down} failed" in run.stderr, run.stderr
+    run = subprocess.run(query + ["--partial"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert sorted(r["host"] for r in json.loads(run.stdout)) == ["a", "b"]
+    assert f"the buffers of these peers are missing: {down}" in run.stderr
+
     # Back up: complete answers again; a partial query says that nobody is missing.
     c.start(2)
     table = connect(c.nodes[0]).do_get(ticket(partial=True)).read_all()

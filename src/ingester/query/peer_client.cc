@@ -12,6 +12,18 @@ namespace ingester::query {
 
 namespace flight = arrow::flight;
 
+std::string FlightMessageText(std::string_view text) {
+  std::string message(text);
+  static constexpr std::string_view kWithMessage = "error, with message: ";
+  if (message.starts_with("Flight returned ")) {
+    if (auto at = message.find(kWithMessage); at != std::string::npos)
+      message.erase(0, at + kWithMessage.size());
+  }
+  if (auto at = message.find(". gRPC client debug context:"); at != std::string::npos)
+    message.resize(at);
+  return message;
+}
+
 arrow::Status PeerClientOptions::Validate() const {
   const auto colon = address.rfind(':');
   if (address.empty() || colon == std::string::npos || colon == 0 ||
@@ -70,6 +82,12 @@ arrow::Result<PeerAnswer> PeerClient::FetchBuffer(const QueryRequest& request) c
     client = client_;
   }
   auto answer = Fetch(client.get(), request);
+  if (!answer.ok()) {
+    // Code kept (KeyError: the peer does not know the table), detail dropped: it would
+    // append gRPC's context again.
+    answer = arrow::Status(answer.status().code(),
+                           FlightMessageText(answer.status().message()));
+  }
   // The peer's refusals (unknown table, bad request) say nothing about the channel.
   if (!answer.ok() && !answer.status().IsKeyError() && !answer.status().IsInvalid()) {
     auto fresh = Connect(host_, port_);
@@ -87,6 +105,8 @@ arrow::Result<PeerAnswer> PeerClient::Fetch(flight::FlightClient* client,
   flight::FlightCallOptions call;
   call.timeout =
       flight::TimeoutDuration(std::chrono::duration<double>(options_.timeout).count());
+  // Received buffers may be unaligned (they wrap gRPC's); merging reads values from them.
+  call.read_options.ensure_alignment = arrow::ipc::Alignment::kDataTypeSpecificAlignment;
   if (!options_.token.empty()) {
     call.headers.emplace_back("authorization", "Bearer " + options_.token);
   }

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ingester/common/thread_annotations.h"
@@ -27,6 +28,12 @@ class FlightClient;
 }
 
 namespace ingester::query {
+
+// The message of a Flight client error without Arrow's and gRPC's wrapping:
+// "Flight returned not found error, with message: X. gRPC client debug context: ...
+// Detail: ..." -> "X". gRPC's debug context repeats the message and says nothing a
+// person can act on. Other messages are returned as they are.
+std::string FlightMessageText(std::string_view message);
 
 struct PeerPartition {
   PartitionId partition_id;
@@ -68,7 +75,8 @@ class PeerClient {
   ~PeerClient();
 
   // The peer's buffered rows for `request`, asked at QueryScope::kBuffer whatever its
-  // scope, never partial. Errors carry the peer's status (its message is kept): KeyError
+  // scope, never partial. Errors carry the peer's status code with its message as
+  // FlightMessageText gives it: KeyError
   // when the peer does not know the namespace or table, IOError/Unavailable/TimedOut
   // when it cannot be reached or does not answer within the timeout.
   arrow::Result<PeerAnswer> FetchBuffer(const QueryRequest& request) const;

@@ -19,6 +19,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::UnorderedElementsAre;
 using namespace ::ingester::query::testing;  // NOLINT
 
@@ -212,6 +213,7 @@ TEST(PeerQueryExecTest, APeerThatIsDownFailsTheQueryUnlessPartial) {
   EXPECT_EQ(ErrorKindOf(failed.status()), ErrorKind::kRetryable);
   EXPECT_THAT(failed.status().message(), HasSubstr("peer " + down + " failed"));
   EXPECT_THAT(failed.status().message(), HasSubstr("\"partial\": true"));
+  EXPECT_THAT(failed.status().message(), Not(HasSubstr("debug context")));
 
   QueryRequest partial = Request();
   partial.partial = true;
