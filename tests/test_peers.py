@@ -163,6 +163,9 @@ def test_a_peer_that_is_down_fails_the_query_naming_it_unless_partial(cluster):
     table = connect(c.nodes[0]).do_get(ticket(partial=True)).read_all()
     assert json.loads(table.schema.metadata[MISSING]) == []
     assert [r["host"] for r in by_host(table)] == ["a", "b", "c"]
+    r = requests.post(url + "?format=csv", data=body, timeout=30)
+    assert r.status_code == 200 and r.headers["X-Ingester-Missing-Peers"] == ""
+    assert r.text.splitlines()[0] == "host,usage,time" and len(r.text.splitlines()) == 4
 
 
 def test_the_ingester_id_is_kept_in_the_data_dir(make_server, tmp_path):
