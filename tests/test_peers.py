@@ -5,6 +5,7 @@ pyarrow.flight and POST /api/v3/query; persisted files checked with DuckDB.
 """
 import json
 import subprocess
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -226,6 +227,11 @@ def test_two_ingesters_persisting_into_one_store_never_collide(cluster):
     assert on_disk == sorted(paths)
 
     listed = [str(objects / p) for p in paths]
+    writers = duckdb.sql(
+        f"SELECT file_name, decode(value) FROM parquet_kv_metadata({listed!r}) "
+        "WHERE decode(key) = 'ingester.ingester_id'").fetchall()
+    assert sorted((str(Path(f).relative_to(objects)).split("/")[3], w) for f, w in writers) \
+        == [("node-0", "node-0")] * 2 + [("node-1", "node-1")] * 2
     got = duckdb.sql(
         f"SELECT host, k, v, epoch_ns(time) FROM read_parquet({listed!r}, union_by_name=true)"
     ).fetchall()

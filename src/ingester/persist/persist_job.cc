@@ -203,6 +203,7 @@ arrow::Result<PersistJobResult> RunPersistJob(
       .row_count = compacted->output_rows,
       .compaction_level = 0,
       .created_at = created_at,
+      .ingester_id = context.ingester_id,
   };
   result.input_rows = compacted->input_rows;
   result.output_rows = compacted->output_rows;

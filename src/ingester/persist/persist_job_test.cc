@@ -174,6 +174,11 @@ TEST_F(PersistJobTest, ObjectPathsCarryTheIngesterId) {
                          result.file.object_store_id));
     EXPECT_TRUE(std::filesystem::is_regular_file(objects_dir_.path() / "objects" /
                                                  result.file.path));
+    PERSIST_ASSIGN_OR_FAIL(auto bytes, store_->Get(result.file.path));
+    PERSIST_ASSIGN_OR_FAIL(auto parquet, ReadParquet(bytes));
+    PERSIST_ASSIGN_OR_FAIL(auto meta, ParquetFileMetadata::FromKeyValue(
+                                          *parquet.metadata->key_value_metadata()));
+    EXPECT_EQ(meta.ingester_id, id);
     PERSIST_ASSERT_OK(partition->MarkPersisted(snapshot).status());
     results.push_back(std::move(result));
   }
