@@ -273,11 +273,8 @@ arrow::Status PeerQueryExecOptions::Validate() const {
 }
 
 PeerQueryExec::PeerQueryExec(std::shared_ptr<QueryExec> inner,
-                             PeerQueryExecOptions options,
-                             std::vector<std::shared_ptr<PeerClient>> clients)
-    : inner_(std::move(inner)),
-      options_(std::move(options)),
-      clients_(std::move(clients)) {}
+                             PeerQueryExecOptions options, std::vector<Peer> peers)
+    : inner_(std::move(inner)), options_(std::move(options)), peers_(std::move(peers)) {}
 
 PeerQueryExec::~PeerQueryExec() = default;
 
@@ -285,17 +282,27 @@ arrow::Result<std::unique_ptr<PeerQueryExec>> PeerQueryExec::Make(
     std::shared_ptr<QueryExec> inner, PeerQueryExecOptions options) {
   if (inner == nullptr) return arrow::Status::Invalid("peer query exec: no inner exec");
   ARROW_RETURN_NOT_OK(options.Validate());
-  std::vector<std::shared_ptr<PeerClient>> clients;
+  std::vector<Peer> peers;
   for (const auto& address : options.peers) {
     PeerClientOptions client_options;
     client_options.address = address;
     client_options.token = options.token;
     client_options.timeout = options.timeout;
-    ARROW_ASSIGN_OR_RAISE(auto client, PeerClient::Make(std::move(client_options)));
-    clients.push_back(std::move(client));
+    Peer peer;
+    ARROW_ASSIGN_OR_RAISE(peer.client, PeerClient::Make(std::move(client_options)));
+    if (options.metrics != nullptr) {
+      constexpr const char* kName = "ingester_query_peer_requests_total";
+      constexpr const char* kHelp =
+          "Requests of a query for a peer's buffer, by peer and outcome";
+      const std::string peer_label = "peer=" + json(address).dump();
+      peer.ok = options.metrics->AddCounter(kName, kHelp, peer_label + ",outcome=\"ok\"");
+      peer.failed =
+          options.metrics->AddCounter(kName, kHelp, peer_label + ",outcome=\"error\"");
+    }
+    peers.push_back(std::move(peer));
   }
   return std::unique_ptr<PeerQueryExec>(
-      new PeerQueryExec(std::move(inner), std::move(options), std::move(clients)));
+      new PeerQueryExec(std::move(inner), std::move(options), std::move(peers)));
 }
 
 arrow::Result<std::unique_ptr<QueryResponse>> PeerQueryExec::Query(
@@ -341,20 +348,27 @@ arrow::Result<std::unique_ptr<QueryResponse>> PeerQueryExec::Query(
 
   // Every peer at once, each bounded by the client's timeout.
   std::vector<std::future<arrow::Result<PeerAnswer>>> calls;
-  for (const auto& client : clients_) {
+  for (const auto& peer : peers_) {
     calls.push_back(
-        std::async(std::launch::async, [client, peer_request = context.buffer_request] {
-          return client->FetchBuffer(peer_request);
-        }));
+        std::async(std::launch::async,
+                   [client = peer.client, peer_request = context.buffer_request] {
+                     return client->FetchBuffer(peer_request);
+                   }));
   }
   std::vector<std::string> missing;
   std::map<std::string, std::vector<BufferSlice>> peer_partitions;
   arrow::Status failure;
   for (size_t i = 0; i < calls.size(); ++i) {
-    const std::string& address = clients_[i]->address();
+    const std::string& address = peers_[i].client->address();
     auto answer = calls[i].get();
     arrow::Status status = answer.status();
-    if (status.IsKeyError()) continue;  // the peer does not know the table
+    auto count = [&peer = peers_[i]](bool ok) {
+      if (Counter* counter = ok ? peer.ok : peer.failed) counter->Add(1);
+    };
+    if (status.IsKeyError()) {  // the peer does not know the table
+      count(true);
+      continue;
+    }
     if (status.ok() && !answer->schema->Equals(*wide_schema, /*check_metadata=*/false)) {
       status = arrow::Status::Invalid(
           "it answered with the columns [", SchemaText(*answer->schema), "], not [",
@@ -366,6 +380,7 @@ arrow::Result<std::unique_ptr<QueryResponse>> PeerQueryExec::Query(
                           "': every ingester needs an id of its own (is --peer this "
                           "ingester's own address?)");
     }
+    count(status.ok());
     if (!status.ok()) {
       if (!request.partial) {
         if (failure.ok()) failure = PeerFailure(address, status);

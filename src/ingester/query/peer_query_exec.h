@@ -51,6 +51,7 @@
 #include <string>
 #include <vector>
 
+#include "ingester/common/metrics.h"
 #include "ingester/query/buffer_tree_query_exec.h"
 #include "ingester/query/peer_client.h"
 #include "ingester/query/query_exec.h"
@@ -78,6 +79,9 @@ struct PeerQueryExecOptions {
   arrow::MemoryPool* pool = arrow::default_memory_pool();
   // Merged partitions come in batches of at most this many rows.
   int64_t max_batch_rows = 64 * 1024;
+  // Optional; must outlive the exec: each peer call is counted as
+  // ingester_query_peer_requests_total{peer="HOST:PORT",outcome="ok"|"error"}.
+  MetricsRegistry* metrics = nullptr;
 
   arrow::Status Validate() const;
 };
@@ -95,12 +99,18 @@ class PeerQueryExec final : public QueryExec {
       const QueryRequest& request) override;
 
  private:
+  // One per peer, in the order of options.peers.
+  struct Peer {
+    std::shared_ptr<PeerClient> client;
+    Counter* ok = nullptr;      // null without a registry
+    Counter* failed = nullptr;  // null without a registry
+  };
   PeerQueryExec(std::shared_ptr<QueryExec> inner, PeerQueryExecOptions options,
-                std::vector<std::shared_ptr<PeerClient>> clients);
+                std::vector<Peer> peers);
 
   const std::shared_ptr<QueryExec> inner_;
   const PeerQueryExecOptions options_;
-  const std::vector<std::shared_ptr<PeerClient>> clients_;
+  const std::vector<Peer> peers_;
 };
 
 }  // namespace ingester::query

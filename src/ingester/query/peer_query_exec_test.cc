@@ -49,6 +49,8 @@ class Node {
     options.timeout = timeout;
     options.resolver = std::make_shared<CatalogTableResolver>(f_.catalog());
     options.max_batch_rows = 2;
+    registry_ = std::make_unique<MetricsRegistry>();
+    options.metrics = registry_.get();
     exec_ = PeerQueryExec::Make(Borrow(f_.exec()), options).ValueOrDie();
   }
 
@@ -66,6 +68,7 @@ class Node {
   }
 
   QueryFixture& f() { return f_; }
+  std::string Metrics() const { return registry_->RenderText(); }
 
  private:
   // What the Flight service answers with: the PeerQueryExec once set (it passes buffer
@@ -86,6 +89,7 @@ class Node {
   QueryFixture f_;
   Served served_{this};
   std::unique_ptr<FlightService> service_;
+  std::unique_ptr<MetricsRegistry> registry_;
   std::unique_ptr<PeerQueryExec> exec_;
 };
 
@@ -225,6 +229,11 @@ TEST(PeerQueryExecTest, APeerThatIsDownFailsTheQueryUnlessPartial) {
               ElementsAre("host=a usage=1 count=null extra=null time=" + T(kDay1),
                           "host=b usage=2 count=null extra=null time=" + T(kDay1),
                           "host=z usage=0 count=0 extra=0 time=" + T(kDay3)));
+
+  EXPECT_THAT(a.Metrics(), HasSubstr("ingester_query_peer_requests_total{peer=\"" + down +
+                                     "\",outcome=\"error\"} 2"));
+  EXPECT_THAT(a.Metrics(), HasSubstr("ingester_query_peer_requests_total{peer=\"" +
+                                     b.address() + "\",outcome=\"ok\"} 2"));
 
   // All peers answering: a partial query says so with an empty list.
   a.Peer({b.address()});

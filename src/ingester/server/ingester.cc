@@ -413,6 +413,7 @@ arrow::Status Ingester::Impl::Open() {
     peer_options.timeout =
         std::chrono::duration_cast<std::chrono::milliseconds>(options.peer_timeout);
     peer_options.resolver = std::move(resolver);
+    peer_options.metrics = &metrics;
     ARROW_ASSIGN_OR_RAISE(exec,
                           query::PeerQueryExec::Make(std::move(exec), peer_options));
   }
