@@ -174,6 +174,14 @@ def test_the_ingester_id_is_kept_in_the_data_dir(make_server, tmp_path):
     generated = requests.get(server.url + "/health", timeout=10).json()["ingester_id"]
     assert generated.startswith("ingester-")
     assert (server.data_dir / "ingester_id").read_text() == generated + "\n"
+    # A second process on the same data dir would share its id and WAL: refused.
+    twin = subprocess.run(
+        [str(BINARY), "serve", "--data-dir", str(server.data_dir),
+         "--http-bind", "127.0.0.1:0", "--flight-bind", "127.0.0.1:0"],
+        capture_output=True, text=True, timeout=60)
+    assert twin.returncode != 0
+    assert (f"the data dir {server.data_dir} is in use by another ingester process "
+            f"(pid {server.proc.pid})") in twin.stderr + twin.stdout
     server.stop()
     server.start()
     assert requests.get(server.url + "/health", timeout=10).json()["ingester_id"] == generated

@@ -44,6 +44,7 @@
 #include "ingester/query/peer_query_exec.h"
 #include "ingester/query/read_metrics.h"
 #include "ingester/query/tracing_query_exec.h"
+#include "ingester/server/data_dir_lock.h"
 #include "ingester/server/ingester_id.h"
 #include "ingester/server/startup_checks.h"
 #include "ingester/wal/reference_tracker.h"
@@ -161,6 +162,7 @@ struct Ingester::Impl {
   LatencyMetrics latency_metrics{&metrics};
 
   // Construction order is dependency order; destruction runs backwards.
+  std::unique_ptr<DataDirLock> data_dir_lock;  // released last
   std::unique_ptr<catalog::Catalog> catalog;
   std::unique_ptr<SchemaCache> schema_cache;
   std::shared_ptr<PartitionCache> partition_cache;
@@ -264,6 +266,7 @@ arrow::Status Ingester::Impl::Open() {
   if (ec)
     return arrow::Status::IOError("cannot create ", options.data_dir, ": ", ec.message());
 
+  ARROW_ASSIGN_OR_RAISE(data_dir_lock, DataDirLock::Acquire(options.data_dir));
   ARROW_ASSIGN_OR_RAISE(ingester_id,
                         LoadOrCreateIngesterId(options.data_dir, options.ingester_id));
   ARROW_ASSIGN_OR_RAISE(catalog, catalog::OpenCatalog(options.catalog_url));
