@@ -105,10 +105,10 @@ def headline(benches, http):
         b = find(benches, "replay_benchmark", f"BM_Replay/{args}")
         if b:
             add(what, fmt_time(b), f"replay_benchmark BM_Replay/{args}")
-    b = find(benches, "replay_benchmark", "BM_Startup/rows:1/")
+    b = find(benches, "startup_benchmark", "BM_Startup/rows:1/")
     if b:
         add("Ingester::Make with a one-line WAL (fixed start-up cost)", fmt_time(b),
-            "replay_benchmark BM_Startup/rows:1")
+            "startup_benchmark BM_Startup/rows:1")
     for lines in (5000, 100):
         for sink, label in ((0, "counting sink"), (1, "BufferTree")):
             args = f"rows:1000000/lines_per_entry:{lines}/sink:{sink}"
@@ -121,10 +121,10 @@ def headline(benches, http):
                     f"{si(b['rows_per_s'])} rows/s wall ({fmt_time(b)}); "
                     f"{si(per_cpu_s)} rows per CPU second",
                     f"replay_benchmark BM_Replay/{args}")
-    b = find(benches, "replay_benchmark", "BM_Startup/rows:1000000")
+    b = find(benches, "startup_benchmark", "BM_Startup/rows:1000000")
     if b:
         add("Ingester::Make with 1M rows in the WAL", fmt_time(b),
-            "replay_benchmark BM_Startup/rows:1000000")
+            "startup_benchmark BM_Startup/rows:1000000")
     b = find(benches, "buffer_benchmark", "BM_ApplyTsbs/5000")
     if b:
         add("buffer tree apply, 5,000-row writes",

@@ -49,7 +49,9 @@ std::shared_ptr<NamespaceData> BufferTree::GetOrCreateNamespace(NamespaceId id,
   return ns;
 }
 
-arrow::Status BufferTree::Apply(const WriteOp& op) { return Apply(op, nullptr); }
+arrow::Status BufferTree::Apply(const WriteOp& op, const ApplyOptions& options) {
+  return Apply(op, options.not_applied);
+}
 
 arrow::Status BufferTree::Apply(const WriteOp& op,
                                 std::vector<SequenceNumber>* not_buffered) {

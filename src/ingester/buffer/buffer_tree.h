@@ -69,8 +69,11 @@ class BufferTree final : public DmlSink {
   // Buffers every PartitionWrite of `op` in its partition, creating nodes on first use.
   // The PartitionWrites are independent: each is applied or not as a whole, and a failed
   // one (a type conflict, a catalog error resolving its partition id) does not stop the
-  // others. Returns the first failure, with its table and partition. Thread-safe.
-  arrow::Status Apply(const WriteOp& op) override;
+  // others. Returns the first failure, with its table and partition. Appends to
+  // `options.not_applied` (when set) what Apply(op, not_buffered) appends below.
+  // Thread-safe.
+  using DmlSink::Apply;
+  arrow::Status Apply(const WriteOp& op, const ApplyOptions& options) override;
 
   // As Apply(op); also appends to `not_buffered` the sequence numbers of the
   // PartitionWrites that will never reach a persist: those that failed and those with no

@@ -20,7 +20,7 @@ constexpr int kThreads = 16;
 
 class CatalogRaceTest : public ::testing::TestWithParam<BackendFactory> {
  protected:
-  void SetUp() override { backend_ = GetParam().make(); }
+  void SetUp() override { INGESTER_MAKE_BACKEND(backend_, GetParam()); }
 
   // Runs body(i, catalog) on kThreads threads, each with its own Catalog instance,
   // released together once all are open; an instance that fails to open is reported.

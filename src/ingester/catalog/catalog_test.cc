@@ -17,7 +17,7 @@ using ::ingester::ErrorKind;
 class CatalogTest : public ::testing::TestWithParam<BackendFactory> {
  protected:
   void SetUp() override {
-    backend_ = GetParam().make();
+    INGESTER_MAKE_BACKEND(backend_, GetParam());
     ASSERT_OK_AND_ASSIGN(catalog_, backend_->Open(&clock_));
   }
 

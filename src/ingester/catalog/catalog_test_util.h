@@ -19,6 +19,8 @@
 
 namespace ingester::catalog::testing {
 
+class PostgresTestServer;
+
 // A clock that moves forward by one microsecond at every reading, so timestamps are
 // distinct and ordered by call order.
 class SteppingClock final : public Clock {
@@ -41,12 +43,42 @@ class CatalogBackend {
 
 struct BackendFactory {
   std::string name;
-  std::function<std::unique_ptr<CatalogBackend>()> make;
+  // OK when the backend can run on this machine (PostgreSQL: its binaries exist).
+  std::function<arrow::Status()> available;
+  // A new, empty store (PostgreSQL: a new database on a server shared by the process).
+  std::function<arrow::Result<std::unique_ptr<CatalogBackend>>()> make;
 };
 
-// Every backend the conformance suite runs against (only SQLite for now; PostgreSQL
-// joins when it exists).
+// Every backend the conformance suite runs against: SQLite and PostgreSQL.
 std::vector<BackendFactory> AllBackends();
+
+// True when the CI environment variable is "true": a backend that cannot run is then
+// a failure, not a skip.
+bool UnderCi();
+
+// The PostgreSQL server of this test process, started on first use and stopped at
+// exit (postgres_test_server.h).
+arrow::Result<class PostgresTestServer*> SharedPostgresServer();
+
+// In SetUp: `out` = a new store of `factory`. When the backend cannot run here the test
+// is skipped with the reason, or fails under CI; a backend that fails otherwise fails
+// the test.
+#define INGESTER_MAKE_BACKEND(out, factory)                                     \
+  do {                                                                          \
+    const ::arrow::Status _available = (factory).available();                   \
+    if (!_available.ok()) {                                                     \
+      if (::ingester::catalog::testing::UnderCi()) {                            \
+        FAIL() << (factory).name                                                \
+               << " backend required under CI=true: " << _available.ToString(); \
+      }                                                                         \
+      GTEST_SKIP() << (factory).name                                            \
+                   << " backend unavailable: " << _available.ToString();        \
+    }                                                                           \
+    auto _backend = (factory).make();                                           \
+    ASSERT_TRUE(_backend.ok()) << (factory).name << ": "                        \
+                               << _backend.status().ToString();                 \
+    out = std::move(*_backend);                                                 \
+  } while (false)
 
 inline void PrintTo(const BackendFactory& backend, std::ostream* os) {
   *os << backend.name;

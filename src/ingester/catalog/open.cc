@@ -3,6 +3,8 @@
 #include <string>
 
 #include "ingester/catalog/names.h"
+#include "ingester/catalog/pg_internal.h"
+#include "ingester/catalog/postgres_catalog.h"
 #include "ingester/catalog/sqlite_catalog.h"
 #include "ingester/common/error.h"
 
@@ -26,14 +28,24 @@ arrow::Result<std::unique_ptr<Catalog>> OpenCatalog(std::string_view url) {
                           ": use sqlite::memory: for an in-memory catalog");
     }
   } else if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-    return InvalidInput("catalog URL " + QuoteForMessage(url.substr(0, url.find(':'))) +
-                        "://...: postgres:// is not supported yet; use sqlite://<path>");
+    PostgresCatalogOptions pg_options;
+    pg_options.url = std::string(url);
+    ARROW_ASSIGN_OR_RAISE(auto catalog, PostgresCatalog::Make(pg_options));
+    return std::unique_ptr<Catalog>(std::move(catalog));
   } else {
     return InvalidInput("catalog URL " + QuoteForMessage(url) +
-                        " is not supported: expected sqlite://<path> or sqlite::memory:");
+                        " is not supported: expected sqlite://<path>, sqlite::memory: "
+                        "or postgres://user:password@host:port/database");
   }
   ARROW_ASSIGN_OR_RAISE(auto catalog, SqliteCatalog::Make(options));
   return std::unique_ptr<Catalog>(std::move(catalog));
+}
+
+std::string DescribeCatalogUrl(const std::string& url) {
+  if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+    return pg::RedactUrl(url);
+  }
+  return url;
 }
 
 }  // namespace ingester::catalog

@@ -4,6 +4,7 @@
 #include <arrow/result.h>
 
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "ingester/catalog/catalog.h"
@@ -15,8 +16,15 @@ namespace ingester::catalog {
 //                      sqlite://./data/catalog.sqlite (relative to the working dir);
 //                      the parent directory is created if missing
 //   sqlite::memory:    a private in-memory SQLite catalog (tests)
-// postgres:// and postgresql:// are recognised but not supported yet; anything else is
-// refused. Errors are InvalidInput naming the URL.
+//   postgres://user:password@host:port/database
+//   postgresql://...   a PostgreSQL database (PostgresCatalog), shared by any number of
+//                      ingesters; anything libpq accepts in a URI (?sslmode=... and
+//                      other parameters). Messages name it without the password.
+// Anything else is refused with InvalidInput naming the URL.
 arrow::Result<std::unique_ptr<Catalog>> OpenCatalog(std::string_view url);
+
+// `url` as logs and messages may show it: a PostgreSQL URL without its password and
+// query string (postgres://user@host:port/database), any other URL as given.
+std::string DescribeCatalogUrl(const std::string& url);
 
 }  // namespace ingester::catalog

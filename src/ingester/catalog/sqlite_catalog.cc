@@ -4,13 +4,11 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <random>
-#include <set>
 #include <string_view>
 #include <thread>
-#include <unordered_map>
 #include <utility>
 
+#include "ingester/catalog/catalog_rules.h"
 #include "ingester/catalog/migrations.h"
 #include "ingester/catalog/names.h"
 #include "ingester/catalog/sqlite_internal.h"
@@ -106,19 +104,6 @@ constexpr char kInsertSchemaVersion[] =
 
 // --- rows ----------------------------------------------------------------------
 
-// A stored template (its JSON form); DataLoss naming `owner` when it does not parse.
-arrow::Result<partition::PartitionTemplate> TemplateFromText(const std::string& text,
-                                                             const std::string& owner) {
-  static const std::string kDefault = partition::PartitionTemplate().ToJson();
-  if (text == kDefault) return partition::PartitionTemplate();  // the common case
-  auto parsed = partition::PartitionTemplate::FromJson(text);
-  if (!parsed.ok()) {
-    return DataLoss("catalog " + owner + " has an unreadable partition template " +
-                    QuoteForMessage(text) + ": " + parsed.status().message());
-  }
-  return parsed;
-}
-
 arrow::Result<NamespaceRecord> NamespaceFromRow(const sqlite::Statement& row) {
   NamespaceRecord record;
   record.id = NamespaceId(row.Int(0));
@@ -127,7 +112,7 @@ arrow::Result<NamespaceRecord> NamespaceFromRow(const sqlite::Statement& row) {
   record.max_columns_per_table = static_cast<int32_t>(row.Int(3));
   ARROW_ASSIGN_OR_RAISE(
       record.partition_template,
-      TemplateFromText(row.Text(4), "namespace " + QuoteForMessage(record.name)));
+      rules::TemplateFromText(row.Text(4), "namespace " + QuoteForMessage(record.name)));
   return record;
 }
 
@@ -138,7 +123,7 @@ arrow::Result<TableRecord> TableFromRow(const sqlite::Statement& row) {
   record.name = row.Text(2);
   ARROW_ASSIGN_OR_RAISE(
       record.partition_template,
-      TemplateFromText(row.Text(3), "table " + QuoteForMessage(record.name)));
+      rules::TemplateFromText(row.Text(3), "table " + QuoteForMessage(record.name)));
   return record;
 }
 
@@ -283,50 +268,10 @@ arrow::Result<PartitionRecord> ReadPartition(Connection& conn, PartitionId id) {
   return std::move(rows.front());
 }
 
-arrow::Status Vanished(std::string_view what) {
-  return arrow::Status::IOError("catalog: ", what,
-                                " was inserted but cannot be read back in the same "
-                                "transaction");
-}
-
-std::string DescribeTable(const TableRecord& table) {
-  return "table " + QuoteForMessage(table.name) + " (id " +
-         std::to_string(table.id.value()) + ")";
-}
-
-// The columns of `wanted` once each, in first-seen order; Conflict if one name is
-// offered with two types.
-// O(n): a write may offer many columns (the limit is checked after this).
-arrow::Result<std::vector<ColumnSpec>> Dedupe(const std::vector<ColumnSpec>& wanted) {
-  std::vector<ColumnSpec> unique;
-  std::unordered_map<std::string_view, ColumnType> types;
-  types.reserve(wanted.size());
-  for (const ColumnSpec& spec : wanted) {
-    auto [it, inserted] = types.emplace(spec.name, spec.type);
-    if (inserted) {
-      unique.push_back(spec);
-    } else if (it->second != spec.type) {
-      return Conflict(
-          "column " + QuoteForMessage(spec.name) +
-          " is offered with two types: " + std::string(ColumnTypeName(it->second)) +
-          " and " + std::string(ColumnTypeName(spec.type)));
-    }
-  }
-  return unique;
-}
-
 const arrow::Status& StatusOf(const arrow::Status& status) { return status; }
 template <typename T>
 const arrow::Status& StatusOf(const arrow::Result<T>& result) {
   return result.status();
-}
-
-std::chrono::microseconds BackoffDelay(int attempt) {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  const int64_t cap_us =
-      std::min<int64_t>(250'000, int64_t{2'000} << std::min(attempt, 10));
-  return std::chrono::microseconds(
-      std::uniform_int_distribution<int64_t>(cap_us / 4, cap_us)(rng));
 }
 
 }  // namespace
@@ -424,7 +369,7 @@ std::invoke_result_t<Fn&, sqlite::Connection&> SqliteCatalog::InTransaction(TxnK
     }
     // Back off with mu_ released: this instance's other callers may proceed (reads
     // are rarely blocked in WAL mode) while the other writer finishes.
-    std::this_thread::sleep_for(BackoffDelay(attempt));
+    std::this_thread::sleep_for(rules::BackoffDelay(attempt));
   }
 }
 
@@ -449,7 +394,7 @@ arrow::Status SqliteCatalog::Initialize() {
     }();
     if (st.ok()) break;
     if (!sqlite::IsBusy(st) || attempt >= options_.max_busy_retries) return st;
-    std::this_thread::sleep_for(BackoffDelay(attempt));
+    std::this_thread::sleep_for(rules::BackoffDelay(attempt));
   }
 
   const int known = SqliteSchemaVersion();
@@ -483,13 +428,7 @@ arrow::Status SqliteCatalog::Initialize() {
 arrow::Result<NamespaceRecord> SqliteCatalog::GetOrCreateNamespace(
     const std::string& name, const NamespaceLimits& limits,
     const partition::PartitionTemplate& partition_template) {
-  ARROW_RETURN_NOT_OK(ValidateNamespaceName(name));
-  if (limits.max_tables <= 0 || limits.max_columns_per_table <= 0) {
-    return InvalidInput("namespace " + QuoteForMessage(name) +
-                        ": limits must be positive (max_tables " +
-                        std::to_string(limits.max_tables) + ", max_columns_per_table " +
-                        std::to_string(limits.max_columns_per_table) + ")");
-  }
+  ARROW_RETURN_NOT_OK(rules::ValidateNamespaceRequest(name, limits));
   ARROW_ASSIGN_OR_RAISE(auto existing, GetNamespaceByName(name));
   if (existing.has_value()) return std::move(*existing);
   return InTransaction(
@@ -502,7 +441,8 @@ arrow::Result<NamespaceRecord> SqliteCatalog::GetOrCreateNamespace(
                                 .Bind(partition_template.ToJson())
                                 .Run());
         ARROW_ASSIGN_OR_RAISE(auto record, ReadNamespaceByName(conn, name));
-        if (!record.has_value()) return Vanished("namespace " + QuoteForMessage(name));
+        if (!record.has_value())
+          return rules::Vanished("namespace " + QuoteForMessage(name));
         return std::move(*record);
       });
 }
@@ -545,13 +485,7 @@ arrow::Result<TableRecord> SqliteCatalog::GetOrCreateTable(
           ARROW_ASSIGN_OR_RAISE(bool row, stmt.Bind(namespace_id.value()).Step());
           if (row) count = stmt.Int(0);
         }
-        if (count >= ns.max_tables) {
-          return LimitExceeded(
-              "namespace " + QuoteForMessage(ns.name) + " already has " +
-              std::to_string(count) +
-              " tables, its limit of max_tables=" + std::to_string(ns.max_tables) +
-              ": cannot create table " + QuoteForMessage(name));
-        }
+        ARROW_RETURN_NOT_OK(rules::CheckTableLimit(ns, count, name));
         ARROW_ASSIGN_OR_RAISE(auto insert, conn.Prepare(kInsertTable));
         ARROW_RETURN_NOT_OK(
             insert.Bind(namespace_id.value())
@@ -560,7 +494,7 @@ arrow::Result<TableRecord> SqliteCatalog::GetOrCreateTable(
                 .Bind(partition_template.value_or(ns.partition_template).ToJson())
                 .Run());
         ARROW_ASSIGN_OR_RAISE(table, ReadTableByName(conn, namespace_id, name));
-        if (!table.has_value()) return Vanished("table " + QuoteForMessage(name));
+        if (!table.has_value()) return rules::Vanished("table " + QuoteForMessage(name));
         return std::move(*table);
       });
 }
@@ -595,7 +529,7 @@ arrow::Result<std::vector<TableRecord>> SqliteCatalog::ListTables(
 arrow::Result<TableSchema> SqliteCatalog::GetOrCreateColumns(
     TableId table_id, const std::vector<ColumnSpec>& wanted) {
   for (const ColumnSpec& spec : wanted) ARROW_RETURN_NOT_OK(ValidateColumnSpec(spec));
-  ARROW_ASSIGN_OR_RAISE(const std::vector<ColumnSpec> unique, Dedupe(wanted));
+  ARROW_ASSIGN_OR_RAISE(const std::vector<ColumnSpec> unique, rules::Dedupe(wanted));
 
   // Loads the schema and checks `unique` against it. Without `create`, returns nullopt
   // when columns are missing; with it, creates them. A type conflict found by a read is
@@ -605,39 +539,14 @@ arrow::Result<TableSchema> SqliteCatalog::GetOrCreateColumns(
     TableSchema schema;
     ARROW_ASSIGN_OR_RAISE(schema.table, ReadTable(conn, table_id));
     ARROW_ASSIGN_OR_RAISE(schema.columns, ReadColumns(conn, table_id));
-    std::vector<const ColumnSpec*> missing;
-    std::unordered_map<std::string_view, const ColumnRecord*> by_name;
-    by_name.reserve(schema.columns.size());
-    for (const ColumnRecord& column : schema.columns)
-      by_name.emplace(column.name, &column);
-    for (const ColumnSpec& spec : unique) {
-      auto found = by_name.find(spec.name);
-      const ColumnRecord* existing = found == by_name.end() ? nullptr : found->second;
-      if (existing == nullptr) {
-        missing.push_back(&spec);
-      } else if (existing->type != spec.type) {
-        return Conflict("column " + QuoteForMessage(spec.name) + " of " +
-                        DescribeTable(schema.table) + " already has type " +
-                        std::string(ColumnTypeName(existing->type)) +
-                        "; the write offered type " +
-                        std::string(ColumnTypeName(spec.type)));
-      }
-    }
+    ARROW_ASSIGN_OR_RAISE(std::vector<const ColumnSpec*> missing,
+                          rules::MissingColumns(schema, unique));
     if (missing.empty()) return schema;
     if (!create) return std::nullopt;
 
     ARROW_ASSIGN_OR_RAISE(NamespaceRecord ns,
                           ReadNamespace(conn, schema.table.namespace_id));
-    const size_t total = schema.columns.size() + missing.size();
-    if (total > static_cast<size_t>(ns.max_columns_per_table)) {
-      return LimitExceeded(DescribeTable(schema.table) + " of namespace " +
-                           QuoteForMessage(ns.name) + " would have " +
-                           std::to_string(total) + " columns (" +
-                           std::to_string(schema.columns.size()) + " existing + " +
-                           std::to_string(missing.size()) +
-                           " new), over its limit of max_columns_per_table=" +
-                           std::to_string(ns.max_columns_per_table));
-    }
+    ARROW_RETURN_NOT_OK(rules::CheckColumnLimit(ns, schema, missing.size()));
     const int64_t now = options_.clock->NowNanos();
     for (const ColumnSpec* spec : missing) {
       ARROW_ASSIGN_OR_RAISE(auto insert, conn.Prepare(kInsertColumn));
@@ -650,7 +559,7 @@ arrow::Result<TableSchema> SqliteCatalog::GetOrCreateColumns(
     ARROW_ASSIGN_OR_RAISE(schema.columns, ReadColumns(conn, table_id));
     for (const ColumnSpec* spec : missing) {
       if (schema.TypeOf(spec->name) != spec->type) {
-        return Vanished("column " + QuoteForMessage(spec->name));
+        return rules::Vanished("column " + QuoteForMessage(spec->name));
       }
     }
     return schema;
@@ -686,7 +595,8 @@ arrow::Result<PartitionRecord> SqliteCatalog::GetOrCreatePartition(
                                 .Bind(options_.clock->NowNanos())
                                 .Run());
         ARROW_ASSIGN_OR_RAISE(auto record, ReadPartitionByKey(conn, table_id, key));
-        if (!record.has_value()) return Vanished("partition " + QuoteForMessage(key));
+        if (!record.has_value())
+          return rules::Vanished("partition " + QuoteForMessage(key));
         return std::move(*record);
       });
 }
@@ -720,14 +630,7 @@ arrow::Result<std::vector<PartitionRecord>> SqliteCatalog::ListRecentPartitions(
 arrow::Result<PartitionRecord> SqliteCatalog::CasSortKey(
     PartitionId partition_id, const std::vector<std::string>& expected,
     const std::vector<std::string>& new_key) {
-  std::set<std::string_view> seen;
-  for (const std::string& name : new_key) {
-    ARROW_RETURN_NOT_OK(ValidateColumnName(name));
-    if (!seen.insert(name).second) {
-      return InvalidInput("sort key " + SortKeyToString(new_key) + " names column " +
-                          QuoteForMessage(name) + " twice");
-    }
-  }
+  ARROW_RETURN_NOT_OK(rules::ValidateSortKey(new_key));
   return InTransaction(
       TxnKind::kWrite, [&](Connection& conn) -> arrow::Result<PartitionRecord> {
         ARROW_ASSIGN_OR_RAISE(PartitionRecord partition,
@@ -737,18 +640,7 @@ arrow::Result<PartitionRecord> SqliteCatalog::CasSortKey(
         }
         if (new_key == expected) return partition;
         ARROW_ASSIGN_OR_RAISE(auto columns, ReadColumns(conn, partition.table_id));
-        for (const std::string& name : new_key) {
-          const bool known =
-              std::any_of(columns.begin(), columns.end(),
-                          [&](const ColumnRecord& c) { return c.name == name; });
-          if (!known) {
-            return InvalidInput("sort key " + SortKeyToString(new_key) +
-                                " of partition " + std::to_string(partition_id.value()) +
-                                " names " + QuoteForMessage(name) +
-                                ", which is not a column of table id " +
-                                std::to_string(partition.table_id.value()));
-          }
-        }
+        ARROW_RETURN_NOT_OK(rules::CheckSortKeyColumns(partition, columns, new_key));
         // updated_at never goes backwards, so "recent" stays meaningful if the clock
         // does.
         const int64_t updated_at =
@@ -766,39 +658,14 @@ arrow::Result<PartitionRecord> SqliteCatalog::CasSortKey(
 
 arrow::Result<ParquetFileId> SqliteCatalog::CreateParquetFile(
     const ParquetFileRecord& record) {
-  if (!IsUuidText(record.object_store_id)) {
-    return InvalidInput("parquet file: object_store_id " +
-                        QuoteForMessage(record.object_store_id) +
-                        " is not a lower-case UUID");
-  }
-  if (record.min_time > record.max_time || record.row_count < 0 ||
-      record.file_size_bytes < 0 || record.compaction_level < 0) {
-    return InvalidInput("parquet file " + record.object_store_id +
-                        ": needs min_time <= max_time and non-negative row_count, "
-                        "file_size_bytes and compaction_level");
-  }
-  ParquetFileRecord wanted = record;
-  wanted.id = ParquetFileId();
-  if (wanted.path.empty()) {
-    wanted.path = ParquetFilePath(record.namespace_id, record.table_id,
-                                  record.partition_id, record.object_store_id);
-  }
-  if (wanted.created_at == 0) wanted.created_at = options_.clock->NowNanos();
-
+  ARROW_ASSIGN_OR_RAISE(const ParquetFileRecord wanted,
+                        rules::PrepareParquetFile(record, *options_.clock));
   return InTransaction(
       TxnKind::kWrite, [&](Connection& conn) -> arrow::Result<ParquetFileId> {
         ARROW_ASSIGN_OR_RAISE(PartitionRecord partition,
                               ReadPartition(conn, wanted.partition_id));
         ARROW_ASSIGN_OR_RAISE(TableRecord table, ReadTable(conn, partition.table_id));
-        if (table.id != wanted.table_id || table.namespace_id != wanted.namespace_id) {
-          return InvalidInput(
-              "parquet file " + wanted.object_store_id + ": partition " +
-              std::to_string(partition.id.value()) + " belongs to table " +
-              std::to_string(table.id.value()) + " of namespace " +
-              std::to_string(table.namespace_id.value()) +
-              ", but the record names table " + std::to_string(wanted.table_id.value()) +
-              " of namespace " + std::to_string(wanted.namespace_id.value()));
-        }
+        ARROW_RETURN_NOT_OK(rules::CheckParquetOwner(wanted, partition, table));
         ARROW_ASSIGN_OR_RAISE(auto insert, conn.Prepare(kInsertParquet));
         ARROW_RETURN_NOT_OK(insert.Bind(wanted.namespace_id.value())
                                 .Bind(wanted.table_id.value())
@@ -816,19 +683,8 @@ arrow::Result<ParquetFileId> SqliteCatalog::CreateParquetFile(
         select.Bind(wanted.object_store_id);
         ARROW_ASSIGN_OR_RAISE(auto stored, OptionalRow(select, ParquetFromRow));
         if (!stored.has_value())
-          return Vanished("parquet file " + wanted.object_store_id);
-        ParquetFileRecord comparable = *stored;
-        comparable.id = ParquetFileId();
-        // A retry of a call whose reply was lost records the same file again: accept it.
-        // created_at may differ between the attempts (it defaults to "now").
-        if (record.created_at == 0) comparable.created_at = wanted.created_at;
-        if (comparable != wanted) {
-          return Conflict("parquet file object_store_id " + wanted.object_store_id +
-                          " is already recorded (id " +
-                          std::to_string(stored->id.value()) +
-                          ") with different attributes");
-        }
-        return stored->id;
+          return rules::Vanished("parquet file " + wanted.object_store_id);
+        return rules::MatchStoredParquet(record, wanted, *stored);
       });
 }
 

@@ -202,6 +202,182 @@ arrow::Status EnsureComputeInitialized() {
   return status;
 }
 
+// The input as one schema: empty batches dropped, every batch conformed to the merged
+// schema (missing columns as nulls), the time column located.
+struct ConformedInput {
+  std::shared_ptr<arrow::Schema> schema;
+  Batches batches;
+  int64_t rows = 0;
+  int time_index = -1;
+};
+
+arrow::Result<ConformedInput> ConformInput(const Batches& input,
+                                           arrow::MemoryPool* pool) {
+  ConformedInput out;
+  std::vector<std::shared_ptr<arrow::Schema>> schemas;
+  for (const auto& batch : input) schemas.push_back(batch->schema());
+  ARROW_ASSIGN_OR_RAISE(out.schema, MergeSchemas(schemas));
+  NullArrayCache nulls(pool);
+  for (const auto& batch : input) {
+    if (batch->num_rows() == 0) continue;
+    ARROW_ASSIGN_OR_RAISE(auto conformed, ConformBatch(batch, out.schema, &nulls));
+    out.rows += conformed->num_rows();
+    out.batches.push_back(std::move(conformed));
+  }
+  out.time_index = out.schema->GetFieldIndex(std::string(kTimeColumnName));
+  if (out.time_index < 0 ||
+      out.schema->field(out.time_index)->type()->id() != arrow::Type::TIMESTAMP) {
+    return arrow::Status::Invalid("compaction: no timestamp column '", kTimeColumnName,
+                                  "' in ", out.schema->ToString());
+  }
+  return out;
+}
+
+// The tag columns, each against one sorted dictionary (one task per tag).
+struct Tags {
+  std::vector<int> columns;  // schema indices
+  std::vector<UnifiedTag> unified;
+};
+
+arrow::Result<Tags> UnifyTags(const ConformedInput& in, bool use_threads) {
+  Tags tags;
+  for (int c = 0; c < in.schema->num_fields(); ++c) {
+    const auto& field = in.schema->field(c);
+    if (ColumnTypeFromArrow(field->name(), *field->type()) == ColumnType::kTag) {
+      tags.columns.push_back(c);
+    }
+  }
+  tags.unified.resize(tags.columns.size());
+  ARROW_RETURN_NOT_OK(compaction_internal::ParallelFor(
+      use_threads, static_cast<int>(tags.columns.size()), [&](int t) -> arrow::Status {
+        ARROW_ASSIGN_OR_RAISE(tags.unified[t],
+                              compaction_internal::UnifyTag(in.batches, tags.columns[t]));
+        return arrow::Status::OK();
+      }));
+  return tags;
+}
+
+// Runs of equal primary key in sorted order. `base[g]` is output row g's input row: the
+// run's last row in buffering order (the highest input index: Arrow's sort is not
+// trusted to be stable); runs of more than one row are kept for the field-by-field
+// merge. The packed sort also gives each output row's series key and time, in output
+// order.
+struct DuplicateRuns {
+  std::vector<uint64_t> base;
+  std::vector<uint64_t> group_keys;
+  std::vector<int64_t> group_times;
+  std::vector<Run> runs;
+};
+
+DuplicateRuns FindDuplicateRuns(const SortedRows& sorted, int64_t rows,
+                                const int64_t* times) {
+  DuplicateRuns out;
+  const uint64_t* order = sorted.order();
+  int64_t begin = 0;
+  for (int64_t p = 1; p <= rows; ++p) {
+    if (p < rows && sorted.SameKeyAsPrevious(p)) continue;
+    uint64_t last = order[begin];
+    for (int64_t q = begin + 1; q < p; ++q) last = std::max(last, order[q]);
+    if (p - begin > 1)
+      out.runs.push_back({static_cast<int64_t>(out.base.size()), begin, p});
+    out.base.push_back(last);
+    if (sorted.packed()) {
+      out.group_keys.push_back(sorted.series_key(begin));
+      out.group_times.push_back(times[last]);
+    }
+    begin = p;
+  }
+  return out;
+}
+
+// What building the output columns reads; everything is owned by CompactBatches.
+struct OutputInputs {
+  const ConformedInput& in;
+  const Tags& tags;
+  const std::shared_ptr<arrow::Array>& time;
+  const SortedRows& sorted;
+  const DuplicateRuns& runs;
+  // The base rows as an index array (the sort order itself when nothing was merged).
+  const std::shared_ptr<arrow::Array>& base_indices;
+  // Where each kept input row goes, for the scatter of fields.
+  const std::vector<uint32_t>& dest;
+  const RowLocator& locator;
+  int64_t output_rows;
+  arrow::MemoryPool* pool;
+  arrow::compute::ExecContext* ctx;
+};
+
+// A field column: per run of duplicates, the last non-null value in buffering order (the
+// run's last row when the field is null in all of them).
+arrow::Result<std::shared_ptr<arrow::Array>> BuildFieldColumn(const OutputInputs& o,
+                                                              int c) {
+  const auto& type = o.in.schema->field(c)->type();
+  const uint64_t* order = o.sorted.order();
+  const bool has_nulls = o.locator.HasNulls(c);
+  std::vector<uint64_t> picks;
+  bool picks_differ = false;
+  if (!o.runs.runs.empty() && has_nulls) {
+    picks = o.runs.base;
+    for (const Run& run : o.runs.runs) {
+      int64_t best = -1;
+      for (int64_t q = run.begin; q < run.end; ++q) {
+        const int64_t i = static_cast<int64_t>(order[q]);
+        if (i > best && o.locator.IsValid(c, i)) best = i;
+      }
+      if (best >= 0 && static_cast<uint64_t>(best) != o.runs.base[run.group]) {
+        picks[run.group] = static_cast<uint64_t>(best);
+        picks_differ = true;
+      }
+    }
+  }
+  if (IsFixed8(*type) && !picks_differ) {
+    return ScatterColumn(o.in.batches, c, o.dest, o.output_rows, has_nulls, o.pool);
+  }
+  const uint64_t* indices = picks_differ ? picks.data() : o.runs.base.data();
+  return GatherColumn(o.in.batches, c, o.locator, indices, o.output_rows, o.pool, o.ctx);
+}
+
+// The output columns, one task per column.
+arrow::Result<arrow::ArrayVector> BuildOutputColumns(const OutputInputs& o,
+                                                     bool use_threads) {
+  const auto& schema = o.in.schema;
+  arrow::ArrayVector columns(static_cast<size_t>(schema->num_fields()));
+  ARROW_RETURN_NOT_OK(compaction_internal::ParallelFor(
+      use_threads, schema->num_fields(), [&](int c) -> arrow::Status {
+        const auto& type = schema->field(c)->type();
+        const auto tag = std::find(o.tags.columns.begin(), o.tags.columns.end(), c);
+        if (tag != o.tags.columns.end()) {
+          const UnifiedTag& unified = o.tags.unified[tag - o.tags.columns.begin()];
+          if (o.sorted.packed()) {
+            ARROW_ASSIGN_OR_RAISE(
+                columns[c], o.sorted.DecodeTag(unified, type, o.runs.group_keys, o.pool));
+          } else {
+            ARROW_ASSIGN_OR_RAISE(auto indices,
+                                  TakeArray(unified.ranks, o.base_indices, o.ctx));
+            columns[c] = std::make_shared<arrow::DictionaryArray>(type, indices,
+                                                                  unified.dictionary);
+          }
+          return arrow::Status::OK();
+        }
+        if (c == o.in.time_index) {
+          if (!o.sorted.packed()) {
+            ARROW_ASSIGN_OR_RAISE(columns[c], TakeArray(o.time, o.base_indices, o.ctx));
+            return arrow::Status::OK();
+          }
+          ARROW_ASSIGN_OR_RAISE(auto values,
+                                arrow::AllocateBuffer(o.output_rows * 8, o.pool));
+          std::copy(o.runs.group_times.begin(), o.runs.group_times.end(),
+                    reinterpret_cast<int64_t*>(values->mutable_data()));
+          columns[c] = std::make_shared<arrow::TimestampArray>(type, o.output_rows,
+                                                               std::move(values));
+          return arrow::Status::OK();
+        }
+        ARROW_ASSIGN_OR_RAISE(columns[c], BuildFieldColumn(o, c));
+        return arrow::Status::OK();
+      }));
+  return columns;
+}
+
 }  // namespace
 
 arrow::Result<CompactionResult> CompactBatches(const Batches& input,
@@ -210,29 +386,12 @@ arrow::Result<CompactionResult> CompactBatches(const Batches& input,
                                                const CompactOptions& options) {
   if (input.empty()) return arrow::Status::Invalid("compaction: no batches");
   ARROW_RETURN_NOT_OK(EnsureComputeInitialized());
-  // One schema for all batches.
-  std::vector<std::shared_ptr<arrow::Schema>> schemas;
-  for (const auto& batch : input) schemas.push_back(batch->schema());
-  ARROW_ASSIGN_OR_RAISE(auto schema, MergeSchemas(schemas));
-  NullArrayCache nulls(pool);
-  Batches batches;
-  int64_t rows = 0;
-  for (const auto& batch : input) {
-    if (batch->num_rows() == 0) continue;
-    ARROW_ASSIGN_OR_RAISE(auto conformed, ConformBatch(batch, schema, &nulls));
-    rows += conformed->num_rows();
-    batches.push_back(std::move(conformed));
-  }
-  const int time_index = schema->GetFieldIndex(std::string(kTimeColumnName));
-  if (time_index < 0 ||
-      schema->field(time_index)->type()->id() != arrow::Type::TIMESTAMP) {
-    return arrow::Status::Invalid("compaction: no timestamp column '", kTimeColumnName,
-                                  "' in ", schema->ToString());
-  }
+  ARROW_ASSIGN_OR_RAISE(ConformedInput in, ConformInput(input, pool));
+  const int64_t rows = in.rows;
   CompactionResult result;
   result.input_rows = rows;
   if (rows == 0) {
-    ARROW_ASSIGN_OR_RAISE(result.table, arrow::Table::MakeEmpty(schema, pool));
+    ARROW_ASSIGN_OR_RAISE(result.table, arrow::Table::MakeEmpty(in.schema, pool));
     result.sort_key = FilterSortKey(sort_key, {std::string(kTimeColumnName)});
     return result;
   }
@@ -240,26 +399,11 @@ arrow::Result<CompactionResult> CompactBatches(const Batches& input,
     return arrow::Status::Invalid("compaction: ", rows, " rows is too many for one file");
   }
 
-  // Tags against sorted dictionaries (one task per tag); time as one array.
-  std::vector<int> tag_columns;
-  for (int c = 0; c < schema->num_fields(); ++c) {
-    const auto& field = schema->field(c);
-    if (ColumnTypeFromArrow(field->name(), *field->type()) == ColumnType::kTag) {
-      tag_columns.push_back(c);
-    }
-  }
-  std::vector<UnifiedTag> tags(tag_columns.size());
-  ARROW_RETURN_NOT_OK(compaction_internal::ParallelFor(
-      options.use_threads, static_cast<int>(tag_columns.size()),
-      [&](int t) -> arrow::Status {
-        ARROW_ASSIGN_OR_RAISE(tags[t],
-                              compaction_internal::UnifyTag(batches, tag_columns[t]));
-        return arrow::Status::OK();
-      }));
-  for (const auto& tag : tags) {
+  ARROW_ASSIGN_OR_RAISE(Tags tags, UnifyTags(in, options.use_threads));
+  for (const auto& tag : tags.unified) {
     result.tag_cardinalities.push_back({tag.name, tag.dictionary->length()});
   }
-  ARROW_ASSIGN_OR_RAISE(auto time, ConcatColumn(batches, time_index, pool));
+  ARROW_ASSIGN_OR_RAISE(auto time, ConcatColumn(in.batches, in.time_index, pool));
   if (time->null_count() > 0) {
     return arrow::Status::Invalid("compaction: ", time->null_count(), " null times");
   }
@@ -269,111 +413,32 @@ arrow::Result<CompactionResult> CompactBatches(const Batches& input,
 
   // The effective key: the requested one over our tags and time, then missing tags.
   std::vector<std::string> key_columns = {std::string(kTimeColumnName)};
-  for (const auto& tag : tags) key_columns.push_back(tag.name);
+  for (const auto& tag : tags.unified) key_columns.push_back(tag.name);
   result.sort_key =
       ComputeSortKey(FilterSortKey(sort_key, key_columns), result.tag_cardinalities);
 
   arrow::compute::ExecContext ctx(pool);
   ARROW_ASSIGN_OR_RAISE(auto sorted,
-                        SortedRows::Sort(batches, &tags, time, result.sort_key, rows,
-                                         options.use_threads, pool, &ctx));
-  const uint64_t* order = sorted.order();
-
-  // Runs of equal primary key. `base[g]` is the run's last row in buffering order (the
-  // highest input index: Arrow's sort is not trusted to be stable); runs of more than
-  // one row are remembered for the field-by-field merge. The packed sort also collects
-  // each output row's series key and time, in output order.
-  std::vector<uint64_t> base;
-  std::vector<uint64_t> group_keys;
-  std::vector<int64_t> group_times;
-  std::vector<Run> runs;
-  int64_t begin = 0;
-  for (int64_t p = 1; p <= rows; ++p) {
-    if (p < rows && sorted.SameKeyAsPrevious(p)) continue;
-    uint64_t last = order[begin];
-    for (int64_t q = begin + 1; q < p; ++q) last = std::max(last, order[q]);
-    if (p - begin > 1) runs.push_back({static_cast<int64_t>(base.size()), begin, p});
-    base.push_back(last);
-    if (sorted.packed()) {
-      group_keys.push_back(sorted.series_key(begin));
-      group_times.push_back(times[last]);
-    }
-    begin = p;
-  }
+                        SortedRows::Sort(in.batches, &tags.unified, time, result.sort_key,
+                                         rows, options.use_threads, pool, &ctx));
+  const DuplicateRuns runs = FindDuplicateRuns(sorted, rows, times);
   sorted.ReleaseSeriesKeys();
-  result.output_rows = static_cast<int64_t>(base.size());
+  result.output_rows = static_cast<int64_t>(runs.base.size());
   std::shared_ptr<arrow::Array> base_indices = sorted.order_array();
-  if (!runs.empty()) {
-    ARROW_ASSIGN_OR_RAISE(base_indices, MakeIndexArray(base, pool));
+  if (!runs.runs.empty()) {
+    ARROW_ASSIGN_OR_RAISE(base_indices, MakeIndexArray(runs.base, pool));
   }
-  // Where each kept input row goes, for the scatter of fields.
   std::vector<uint32_t> dest(static_cast<size_t>(rows), kNotKept);
-  for (size_t g = 0; g < base.size(); ++g) dest[base[g]] = static_cast<uint32_t>(g);
+  for (size_t g = 0; g < runs.base.size(); ++g) {
+    dest[runs.base[g]] = static_cast<uint32_t>(g);
+  }
 
-  // The output columns, one task per column.
-  const RowLocator locator(batches);
-  arrow::ArrayVector columns(static_cast<size_t>(schema->num_fields()));
-  ARROW_RETURN_NOT_OK(compaction_internal::ParallelFor(
-      options.use_threads, schema->num_fields(), [&](int c) -> arrow::Status {
-        const auto& type = schema->field(c)->type();
-        const auto tag = std::find(tag_columns.begin(), tag_columns.end(), c);
-        if (tag != tag_columns.end()) {
-          UnifiedTag& unified = tags[tag - tag_columns.begin()];
-          if (sorted.packed()) {
-            ARROW_ASSIGN_OR_RAISE(columns[c],
-                                  sorted.DecodeTag(unified, type, group_keys, pool));
-          } else {
-            ARROW_ASSIGN_OR_RAISE(auto indices,
-                                  TakeArray(unified.ranks, base_indices, &ctx));
-            columns[c] = std::make_shared<arrow::DictionaryArray>(type, indices,
-                                                                  unified.dictionary);
-          }
-          return arrow::Status::OK();
-        }
-        if (c == time_index) {
-          if (!sorted.packed()) {
-            ARROW_ASSIGN_OR_RAISE(columns[c], TakeArray(time, base_indices, &ctx));
-            return arrow::Status::OK();
-          }
-          ARROW_ASSIGN_OR_RAISE(auto values,
-                                arrow::AllocateBuffer(result.output_rows * 8, pool));
-          std::copy(group_times.begin(), group_times.end(),
-                    reinterpret_cast<int64_t*>(values->mutable_data()));
-          columns[c] = std::make_shared<arrow::TimestampArray>(type, result.output_rows,
-                                                               std::move(values));
-          return arrow::Status::OK();
-        }
-        // A field: per run of duplicates, the last non-null value in buffering order (the
-        // run's last row when the field is null in all of them).
-        const bool has_nulls = locator.HasNulls(c);
-        std::vector<uint64_t> picks;
-        bool picks_differ = false;
-        if (!runs.empty() && has_nulls) {
-          picks = base;
-          for (const Run& run : runs) {
-            int64_t best = -1;
-            for (int64_t q = run.begin; q < run.end; ++q) {
-              const int64_t i = static_cast<int64_t>(order[q]);
-              if (i > best && locator.IsValid(c, i)) best = i;
-            }
-            if (best >= 0 && static_cast<uint64_t>(best) != base[run.group]) {
-              picks[run.group] = static_cast<uint64_t>(best);
-              picks_differ = true;
-            }
-          }
-        }
-        if (IsFixed8(*type) && !picks_differ) {
-          ARROW_ASSIGN_OR_RAISE(
-              columns[c],
-              ScatterColumn(batches, c, dest, result.output_rows, has_nulls, pool));
-          return arrow::Status::OK();
-        }
-        const uint64_t* indices = picks_differ ? picks.data() : base.data();
-        ARROW_ASSIGN_OR_RAISE(columns[c], GatherColumn(batches, c, locator, indices,
-                                                       result.output_rows, pool, &ctx));
-        return arrow::Status::OK();
-      }));
-  result.table = arrow::Table::Make(schema, columns, result.output_rows);
+  const RowLocator locator(in.batches);
+  const OutputInputs output{
+      in,   tags, time, sorted, runs, base_indices, dest, locator, result.output_rows,
+      pool, &ctx};
+  ARROW_ASSIGN_OR_RAISE(auto columns, BuildOutputColumns(output, options.use_threads));
+  result.table = arrow::Table::Make(in.schema, columns, result.output_rows);
   return result;
 }
 

@@ -58,7 +58,7 @@ arrow::Result<PersistHandle> PersistHandle::Make(PersistHandleOptions options) {
   auto state = std::make_shared<State>();
   WorkerShared& shared = state->shared;
   shared.job = std::move(options.job);
-  shared.tracker = std::move(options.tracker);
+  shared.on_persisted = std::move(options.on_persisted);
   shared.ingest_state = std::move(options.ingest_state);
   shared.retry = options.retry;
   shared.queue_depth = options.queue_depth;

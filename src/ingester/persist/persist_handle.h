@@ -4,7 +4,7 @@
 //
 //   triggers / shutdown ──Enqueue(partition, snapshot)──┐ hash(partition id) % N
 //                                                       v
-//        worker 0: [bounded queue] ──> job ──> MarkPersisted ──> tracker.Release ──>
+//        worker 0: [bounded queue] ──> job ──> MarkPersisted ──> on_persisted ──>
 //        done() worker 1: [bounded queue] ──> ... worker N-1
 //
 // There is no submission queue in front of the workers (IOx's had one, and a full worker
@@ -17,8 +17,9 @@
 // marking under the worker's queue lock.
 //
 // After the job succeeds the worker removes the snapshot from its partition (queries stop
-// returning it; the completed persist count grows), releases the snapshot's sequence
-// numbers in the WAL reference tracker (which deletes segments left with none), counts
+// returning it; the completed persist count grows), hands the snapshot's sequence
+// numbers to `on_persisted` (the wiring releases them in the WAL reference tracker,
+// which deletes segments left with none: persistence never calls into the WAL), counts
 // it in the metrics, logs the job's timings at INFO and calls the job's completion
 // callback. A job that fails with a transient error (persist_error.h) is logged and
 // retried after a capped exponential back-off with jitter, until it succeeds or the
@@ -27,7 +28,7 @@
 // at ERROR, counted, and its partition is blocked (PermanentFailures()): the partition's
 // later snapshots are not persisted either (its persists must complete in generation
 // order), so all its data stays buffered (readable) and its writes stay in the WAL,
-// whose segments the tracker keeps until a restart, after the operator's fix, replays
+// whose segments are kept until a restart, after the operator's fix, replays
 // and persists them. Data is never dropped.
 //
 // Saturation: an Enqueue that finds its queue full sets IngestBlock::kPersistSaturated
@@ -59,10 +60,6 @@
 #include "ingester/persist/ingest_state.h"
 #include "ingester/persist/object_store.h"
 #include "ingester/persist/persist_job.h"
-
-namespace ingester::wal {
-class ReferenceTracker;
-}
 
 namespace ingester::persist {
 
@@ -98,6 +95,8 @@ struct PersistCompletion {
   std::chrono::nanoseconds total{0};   // since the Enqueue call
 };
 using PersistCallback = std::function<void(const PersistCompletion&)>;
+// Told the sequence numbers a completed persist took out of the buffer.
+using PersistedCallback = std::function<void(const std::vector<SequenceNumber>&)>;
 
 // A partition whose persist failed permanently (see the top of the file).
 struct PersistFailure {
@@ -120,8 +119,10 @@ struct PersistHandleOptions {
   size_t queue_depth = 250;
   // Required. MakePersistJobFn() for the real one.
   PersistJobFn job;
-  // Optional: released sequence numbers go there.
-  std::shared_ptr<wal::ReferenceTracker> tracker;
+  // Optional completion callback: the sequence numbers of each snapshot once it is
+  // persisted and out of the buffer, on the worker's thread (the wiring releases them in
+  // the WAL: wal::ReferenceTracker::Release). Thread-safe; must not block for long.
+  PersistedCallback on_persisted;
   // Optional: saturation is reported there.
   std::shared_ptr<IngestState> ingest_state;
   // Optional; must outlive the handle. ingester_persist_* counters and gauges.

@@ -77,7 +77,7 @@ TEST(PersistHandleTest, PersistLeavesTheBufferAndReleasesTheWal) {
   std::shared_ptr<wal::ReferenceTracker> tracker =
       *wal::ReferenceTracker::Make(std::move(tracker_options));
   auto options = HandleOptions(job.Fn());
-  options.tracker = tracker;
+  options.on_persisted = testing::ReleaseTo(tracker);
   MetricsRegistry metrics;
   options.metrics = &metrics;
   PIPELINE_ASSIGN_OR_FAIL(PersistHandle handle, PersistHandle::Make(std::move(options)));
@@ -352,7 +352,7 @@ TEST(PersistHandleRealJobTest, PersistsThroughTheRealJob) {
   std::shared_ptr<wal::ReferenceTracker> tracker =
       *wal::ReferenceTracker::Make(std::move(tracker_options));
   auto options = HandleOptions(MakePersistJobFn(context), 2, 4);
-  options.tracker = tracker;
+  options.on_persisted = testing::ReleaseTo(tracker);
   PIPELINE_ASSIGN_OR_FAIL(PersistHandle handle, PersistHandle::Make(std::move(options)));
 
   auto partition = std::make_shared<PartitionData>(
@@ -442,7 +442,7 @@ TEST(PersistHandleRealJobTest, PermanentFailureIsNotRetriedAndKeepsDataAndWal) {
   std::shared_ptr<wal::ReferenceTracker> tracker =
       *wal::ReferenceTracker::Make(std::move(tracker_options));
   auto options = HandleOptions(counting, 2, 4);
-  options.tracker = tracker;
+  options.on_persisted = testing::ReleaseTo(tracker);
   MetricsRegistry metrics;
   options.metrics = &metrics;
   PIPELINE_ASSIGN_OR_FAIL(PersistHandle handle, PersistHandle::Make(std::move(options)));

@@ -43,19 +43,6 @@ struct TriggerCore {
   }
 };
 
-ReleasingBufferSink::ReleasingBufferSink(std::shared_ptr<BufferTree> tree,
-                                         std::shared_ptr<wal::ReferenceTracker> tracker)
-    : tree_(std::move(tree)), tracker_(std::move(tracker)) {}
-
-arrow::Status ReleasingBufferSink::Apply(const WriteOp& op) {
-  std::vector<SequenceNumber> not_buffered;
-  arrow::Status st = tree_->Apply(op, &not_buffered);
-  // Failed or empty writes never reach a persist: nothing else would ever release them
-  // and their WAL segment would stay for ever.
-  if (tracker_ != nullptr && !not_buffered.empty()) tracker_->Release(not_buffered);
-  return st;
-}
-
 void PersistWriteObserver::ObserveWrite(const std::shared_ptr<PartitionData>& partition,
                                         const PartitionStats& stats) {
   TriggerCore* core = core_.load(std::memory_order_acquire);
@@ -207,7 +194,7 @@ void PersistTriggers::Run() {
 
 arrow::Result<size_t> PersistTriggers::SegmentClosed(const wal::ClosedSegment& segment) {
   core_->rotations.fetch_add(1, std::memory_order_relaxed);
-  if (options_.tracker != nullptr) options_.tracker->AddSegment(segment);
+  if (options_.segment_closed) options_.segment_closed(segment);
   ARROW_ASSIGN_OR_RAISE(size_t enqueued, PersistAll());
   if (core_->rotation_metric != nullptr) {
     core_->rotation_metric->Add(static_cast<int64_t>(enqueued));
@@ -267,14 +254,12 @@ arrow::Status PersistTriggers::WaitPersistedAndReleased(
                                   "left to the WAL (",
                                   names, ")");
   }
-  if (options_.tracker != nullptr) {
+  if (options_.wait_segments_deleted) {
     auto left = deadline - Clock::now();
     if (left < Clock::duration::zero()) left = Clock::duration::zero();
-    if (!options_.tracker->WaitUntilEmpty(left)) {
-      const auto s = options_.tracker->stats();
-      return arrow::Status::IOError(s.segments, " WAL segments not deleted after ",
-                                    std::chrono::duration<double>(timeout).count(),
-                                    " s (", s.referenced, " writes still referenced)");
+    if (arrow::Status st = options_.wait_segments_deleted(left); !st.ok()) {
+      return arrow::Status::IOError(st.message(), " after ",
+                                    std::chrono::duration<double>(timeout).count(), " s");
     }
   }
   return arrow::Status::OK();
@@ -284,8 +269,8 @@ arrow::Status PersistTriggers::PersistReplayed(
     const std::vector<wal::ClosedSegment>& segments, std::chrono::nanoseconds timeout) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
-  if (options_.tracker != nullptr) {
-    for (const auto& segment : segments) options_.tracker->AddSegment(segment);
+  if (options_.segment_closed) {
+    for (const auto& segment : segments) options_.segment_closed(segment);
   }
   ARROW_ASSIGN_OR_RAISE(size_t enqueued, PersistAll());
   auto st = WaitPersistedAndReleased(start + timeout, timeout);

@@ -3,8 +3,8 @@
 //   trigger                 where it runs                  what it persists
 //   ─────────────────────── ────────────────────────────── ───────────────────────────
 //   WAL rotation            RotationTask thread            every partition
-//   (OnWalRotated)          (hands the segment to the
-//                           reference tracker first)
+//   (OnWalRotated)          (hands the segment to
+//                           `segment_closed` first)
 //   hot partition           writer thread, after the       that partition (its buffer
 //   (PersistWriteObserver)  write that took its buffer     restarts empty; writes go on)
 //                           to --persist-hot-partition-cost
@@ -24,11 +24,12 @@
 //
 //   auto observer = std::make_shared<persist::PersistWriteObserver>();
 //   tree_options.post_write_observer = observer;               // BufferTree::Make
-//   auto sink = std::make_shared<persist::ReleasingBufferSink>(tree, tracker);
-//   wal_sink = std::make_shared<wal::WalSink>(wal, sink);      // and replay into `sink`
+//   wal_sink = std::make_shared<wal::WalSink>(wal, tree, tracker);  // replay into `tree`
 //   triggers = PersistTriggers::Make({.tree = tree, .handle = handle, .observer =
 //   observer,
-//                                     .tracker = tracker, ...});
+//                                     .segment_closed = <tracker->AddSegment>,
+//                                     .wait_segments_deleted = <tracker->WaitUntilEmpty>,
+//                                     ...});
 //   RotationTask callback: [t](wal::ClosedSegment s) { t->OnWalRotated(std::move(s)); }
 //   shutdown: refuse writes, finish in-flight ones, RotationTask::Stop(),
 //   triggers->Drain()
@@ -53,25 +54,8 @@
 #include "ingester/persist/persist_handle.h"
 #include "ingester/wal/closed_segment.h"
 #include "ingester/wal/file_system.h"
-#include "ingester/wal/reference_tracker.h"
 
 namespace ingester::persist {
-
-// The inner end of the write chain (and the replay sink): buffers each op with
-// BufferTree::Apply(op, &not_buffered) and releases at once the WAL references of the
-// writes that will never be persisted (failed or empty), so their segments can go.
-// Thread-safe.
-class ReleasingBufferSink final : public DmlSink {
- public:
-  // `tracker` may be null (nothing to release).
-  ReleasingBufferSink(std::shared_ptr<BufferTree> tree,
-                      std::shared_ptr<wal::ReferenceTracker> tracker);
-  arrow::Status Apply(const WriteOp& op) override;
-
- private:
-  const std::shared_ptr<BufferTree> tree_;
-  const std::shared_ptr<wal::ReferenceTracker> tracker_;
-};
 
 struct TriggerCore;
 
@@ -97,8 +81,14 @@ struct PersistTriggersOptions {
   // The tree's observer, to attach (optional: without it no hot-partition or memory
   // trigger runs after writes).
   std::shared_ptr<PersistWriteObserver> observer;
-  // Optional: closed segments go there (OnWalRotated), and Drain waits for it to empty.
-  std::shared_ptr<wal::ReferenceTracker> tracker;
+  // Optional: each closed segment (a rotation's, or replay's for PersistReplayed) is
+  // handed here before its partitions are persisted; the wiring gives it to the WAL's
+  // reference tracker, which deletes it once its writes are persisted.
+  std::function<void(const wal::ClosedSegment&)> segment_closed;
+  // Optional: waits up to `timeout` until every segment handed to `segment_closed` is
+  // deleted; OK, or an error saying what is left ("2 WAL segments not deleted (40
+  // writes still referenced)"). Drain and PersistReplayed wait on it.
+  std::function<arrow::Status(std::chrono::nanoseconds timeout)> wait_segments_deleted;
   // Optional: disk full is reported there.
   std::shared_ptr<IngestState> ingest_state;
   // Optional; must outlive the triggers. ingester_persist_triggers_total{trigger=...}.
@@ -146,9 +136,9 @@ class PersistTriggers {
   PersistTriggers(const PersistTriggers&) = delete;
   PersistTriggers& operator=(const PersistTriggers&) = delete;
 
-  // The RotationTask callback: gives the closed segment to the tracker, then marks every
-  // partition with buffered data and enqueues it (waiting on full queues; writers wait
-  // only for one partition's MarkPersisting at a time). Errors are logged.
+  // The RotationTask callback: gives the closed segment to `segment_closed`, then marks
+  // every partition with buffered data and enqueues it (waiting on full queues; writers
+  // wait only for one partition's MarkPersisting at a time). Errors are logged.
   void OnWalRotated(wal::ClosedSegment segment);
 
   // Marks and enqueues every partition with buffered data, waiting on full queues.
@@ -159,18 +149,18 @@ class PersistTriggers {
   // PersistAll().
   arrow::Status RotateAndPersistAll();
 
-  // For startup, after WAL replay into this tree (through a ReleasingBufferSink) and
-  // Wal::Make: gives the replayed segments to the tracker, persists every partition and
-  // waits until the jobs are done and the replayed segments deleted. IOError at
+  // For startup, after WAL replay into this tree and
+  // Wal::Make: gives the replayed segments to `segment_closed`, persists every partition
+  // and waits until the jobs are done and the replayed segments deleted. IOError at
   // `timeout`.
   arrow::Status PersistReplayed(const std::vector<wal::ClosedSegment>& segments,
                                 std::chrono::nanoseconds timeout);
 
   // For shutdown, once writes are refused and in-flight ones are done: rotates, persists
-  // every partition, waits until every persist job has completed and (with a tracker)
-  // every closed segment is deleted. TimedOut-style IOError at `timeout`; IOError naming
-  // them as soon as the jobs are done if some partitions failed permanently (their
-  // segments stay).
+  // every partition, waits until every persist job has completed and (with
+  // `wait_segments_deleted`) every closed segment is deleted. TimedOut-style IOError at
+  // `timeout`; IOError naming them as soon as the jobs are done if some partitions failed
+  // permanently (their segments stay).
   arrow::Status Drain(std::chrono::nanoseconds timeout);
 
   // The checks the trigger thread runs, run now on the caller's thread (tests, startup).
@@ -191,9 +181,9 @@ class PersistTriggers {
   explicit PersistTriggers(PersistTriggersOptions options,
                            std::shared_ptr<TriggerCore> core);
   void Run();
-  // Gives `segment` to the tracker and persists every partition.
+  // Gives `segment` to `segment_closed` and persists every partition.
   arrow::Result<size_t> SegmentClosed(const wal::ClosedSegment& segment);
-  // Waits until no job runs and every segment the tracker holds is deleted.
+  // Waits until no job runs and every closed segment is deleted.
   arrow::Status WaitPersistedAndReleased(std::chrono::steady_clock::time_point deadline,
                                          std::chrono::nanoseconds timeout);
 

@@ -39,6 +39,13 @@ arrow::Status WriteOne(DmlSink& sink, int table, const std::string& key,
   return sink.Apply(MakeOp(std::move(writes)));
 }
 
+// Accepts every append: the tests below drive the chain under the WAL, with the WalSink
+// still releasing the writes the tree does not hold.
+class AcceptingAppender final : public wal::WalAppender {
+ public:
+  arrow::Status Append(const WriteOp&, bool) override { return arrow::Status::OK(); }
+};
+
 // A tracker whose deleter records ids.
 struct RecordingTracker {
   RecordingTracker() {
@@ -67,7 +74,7 @@ class PersistTriggersTest : public ::testing::Test {
     observer_ = std::make_shared<PersistWriteObserver>();
     tree_ = MakeTree(observer_);
     auto handle_options = HandleOptions(job_.Fn(), workers, depth);
-    handle_options.tracker = tracker_.tracker;
+    handle_options.on_persisted = testing::ReleaseTo(tracker_.tracker);
     handle_options.ingest_state = state_;
     auto handle = PersistHandle::Make(std::move(handle_options));
     ASSERT_TRUE(handle.ok()) << handle.status().ToString();
@@ -76,7 +83,7 @@ class PersistTriggersTest : public ::testing::Test {
     options.tree = tree_;
     options.handle = handle_;
     options.observer = observer_;
-    options.tracker = tracker_.tracker;
+    testing::TrackSegments(options, tracker_.tracker);
     options.ingest_state = state_;
     options.metrics = &metrics_;
     options.hot_partition_cost = 0;
@@ -85,7 +92,8 @@ class PersistTriggersTest : public ::testing::Test {
     auto triggers = PersistTriggers::Make(std::move(options));
     ASSERT_TRUE(triggers.ok()) << triggers.status().ToString();
     triggers_ = std::move(*triggers);
-    sink_ = std::make_shared<ReleasingBufferSink>(tree_, tracker_.tracker);
+    sink_ = std::make_shared<wal::WalSink>(std::make_shared<AcceptingAppender>(), tree_,
+                                           tracker_.tracker);
   }
   void TearDown() override {
     if (triggers_) triggers_->Stop();
@@ -100,7 +108,7 @@ class PersistTriggersTest : public ::testing::Test {
   std::shared_ptr<BufferTree> tree_;
   PersistHandle handle_;
   std::unique_ptr<PersistTriggers> triggers_;
-  std::shared_ptr<ReleasingBufferSink> sink_;
+  std::shared_ptr<wal::WalSink> sink_;
 };
 
 // The buffer bytes of one partition after each of `writes` identical-seed writes.
@@ -185,7 +193,7 @@ TEST_F(PersistTriggersTest, RotationMarksEveryPartitionAndReleasesTheSegment) {
   EXPECT_EQ(triggers_->stats().rotations, 1);
 }
 
-TEST_F(PersistTriggersTest, ReleasingSinkReleasesWritesThatFailToBuffer) {
+TEST_F(PersistTriggersTest, WalSinkReleasesWritesThatFailToBuffer) {
   Build();
   tracker_.tracker->AddSegment(1, [] {
     wal::SequenceNumberSet s;
@@ -305,19 +313,18 @@ TEST_F(PersistTriggersTest, DrainWithARealWalDeletesEverySegment) {
   observer_ = std::make_shared<PersistWriteObserver>();
   tree_ = MakeTree(observer_);
   auto handle_options = HandleOptions(job_.Fn());
-  handle_options.tracker = tracker;
+  handle_options.on_persisted = testing::ReleaseTo(tracker);
   handle_ = *PersistHandle::Make(std::move(handle_options));
   PersistTriggersOptions options;
   options.tree = tree_;
   options.handle = handle_;
   options.observer = observer_;
-  options.tracker = tracker;
+  testing::TrackSegments(options, tracker);
   options.hot_partition_cost = 0;
   options.disk_check_interval = 0ns;
   options.rotate = [wal] { return wal->Rotate(); };
   triggers_ = *PersistTriggers::Make(std::move(options));
-  auto chain = std::make_shared<wal::WalSink>(
-      wal, std::make_shared<ReleasingBufferSink>(tree_, tracker));
+  auto chain = std::make_shared<wal::WalSink>(wal, tree_, tracker);
 
   SequenceNumber seq = 1;
   for (int i = 0; i < 10; ++i)
@@ -349,9 +356,10 @@ TEST_F(PersistTriggersTest, DrainWithARealWalDeletesEverySegment) {
   EXPECT_EQ(files, 1u);
 }
 
-// Startup as the facade does it: replay a crashed WAL into the tree through the
-// releasing sink, open the WAL, then persist the replayed data and delete the replayed
-// segments (the tracker deletes through a WAL made after replay).
+// Startup as the facade does it: replay a crashed WAL into the tree (replay leaves the
+// writes the tree does not hold out of the segments), open the WAL, then persist the
+// replayed data and delete the replayed segments (the tracker deletes through a WAL made
+// after replay).
 TEST(PersistTriggersStartupTest, ReplayedDataIsPersistedAndReplayedSegmentsDeleted) {
   wal::testing::TempDir tmp;
   wal::WalOptions wal_options;
@@ -380,18 +388,17 @@ TEST(PersistTriggersStartupTest, ReplayedDataIsPersistedAndReplayedSegmentsDelet
   auto observer = std::make_shared<PersistWriteObserver>();
   auto tree = MakeTree(observer);
   auto handle_options = HandleOptions(job.Fn());
-  handle_options.tracker = tracker;
+  handle_options.on_persisted = testing::ReleaseTo(tracker);
   PersistHandle handle = *PersistHandle::Make(std::move(handle_options));
   PersistTriggersOptions options;
   options.tree = tree;
   options.handle = handle;
   options.observer = observer;
-  options.tracker = tracker;
+  testing::TrackSegments(options, tracker);
   options.disk_check_interval = 0ns;
   auto triggers = *PersistTriggers::Make(std::move(options));
 
-  ReleasingBufferSink sink(tree, tracker);
-  auto replay = wal::ReplayWal(*wal::PosixFileSystem(), wal_options.dir, sink);
+  auto replay = wal::ReplayWal(*wal::PosixFileSystem(), wal_options.dir, *tree);
   ASSERT_TRUE(replay.ok()) << replay.status().ToString();
   ASSERT_EQ(replay->segments.size(), 2u);
   EXPECT_EQ(tree->BufferedRows(), 30);

@@ -7,7 +7,6 @@
 
 #include "ingester/common/logging.h"
 #include "ingester/persist/persist_error.h"
-#include "ingester/wal/reference_tracker.h"
 
 namespace ingester::persist {
 
@@ -305,7 +304,7 @@ void PersistWorker::Process(PersistItem item) {
     Complete(item, std::move(c));
     return;
   }
-  if (shared_->tracker != nullptr) shared_->tracker->Release(*released);
+  if (shared_->on_persisted) shared_->on_persisted(*released);
 
   shared_->completed.fetch_add(1, std::memory_order_relaxed);
   shared_->rows.fetch_add(c.result.output_rows, std::memory_order_relaxed);

@@ -49,7 +49,7 @@ struct PersistItem {
 // a plain pointer (they are stopped and joined before it goes).
 struct WorkerShared {
   PersistJobFn job;
-  std::shared_ptr<wal::ReferenceTracker> tracker;
+  PersistedCallback on_persisted;
   std::shared_ptr<IngestState> ingest_state;
   RetryPolicy retry;
   size_t queue_depth = 0;

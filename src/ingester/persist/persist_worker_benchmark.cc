@@ -160,7 +160,9 @@ void BM_PipelineOverhead(benchmark::State& state) {
   PersistHandleOptions options;
   options.workers = 2;
   options.queue_depth = 64;
-  options.tracker = tracker;
+  options.on_persisted = [tracker](const std::vector<SequenceNumber>& numbers) {
+    tracker->Release(numbers);
+  };
   options.job = [](const PersistingSnapshot& s, const auto&, std::stop_token) {
     PersistJobResult r;
     r.output_rows = s.rows;

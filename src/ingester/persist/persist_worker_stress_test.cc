@@ -43,7 +43,7 @@ TEST(PersistPipelineStressTest, EveryWriteIsPersistedOnceAndEverySegmentDeleted)
   auto tree = MakeTree(observer);
   // Small queues, so that backpressure and saturation happen.
   auto handle_options = HandleOptions(job.Fn(), 3, 2);
-  handle_options.tracker = tracker;
+  handle_options.on_persisted = testing::ReleaseTo(tracker);
   handle_options.ingest_state = state;
   handle_options.metrics = &metrics;
   PersistHandle handle = *PersistHandle::Make(std::move(handle_options));
@@ -62,7 +62,7 @@ TEST(PersistPipelineStressTest, EveryWriteIsPersistedOnceAndEverySegmentDeleted)
   options.tree = tree;
   options.handle = handle;
   options.observer = observer;
-  options.tracker = tracker;
+  testing::TrackSegments(options, tracker);
   options.ingest_state = state;
   options.metrics = &metrics;
   options.hot_partition_cost = 4 * one_write;
@@ -72,8 +72,7 @@ TEST(PersistPipelineStressTest, EveryWriteIsPersistedOnceAndEverySegmentDeleted)
   options.rotate = [wal] { return wal->Rotate(); };
   std::unique_ptr<PersistTriggers> triggers = *PersistTriggers::Make(std::move(options));
 
-  auto chain = std::make_shared<wal::WalSink>(
-      wal, std::make_shared<ReleasingBufferSink>(tree, tracker));
+  auto chain = std::make_shared<wal::WalSink>(wal, tree, tracker);
   TimestampOracle oracle;
   std::atomic<int64_t> ops_done{0};
   // ops_done when the rotator last rotated. Writers wait while they are 20 ops ahead of
@@ -101,7 +100,7 @@ TEST(PersistPipelineStressTest, EveryWriteIsPersistedOnceAndEverySegmentDeleted)
           if (rows > 0) written[w].push_back(first + k);
         }
         const arrow::Status st =
-            chain->ApplyWithOptions(MakeOp(std::move(writes)), {.no_sync = true});
+            chain->Apply(MakeOp(std::move(writes)), {.no_sync = true});
         ASSERT_TRUE(st.ok()) << st.ToString();
         const int64_t done = ops_done.fetch_add(1) + 1;
         while (done - rotated_at.load() >= 20 && !rotator_stopped.load()) {

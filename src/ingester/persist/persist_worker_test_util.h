@@ -21,11 +21,35 @@
 #include "ingester/buffer/buffer_tree.h"
 #include "ingester/common/thread_annotations.h"
 #include "ingester/persist/persist_handle.h"
+#include "ingester/persist/persist_triggers.h"
+#include "ingester/wal/reference_tracker.h"
 #include "ingester/wal/wal_test_util.h"
 
 namespace ingester::persist::testing {
 
 using namespace std::chrono_literals;
+
+// The wiring's segment hooks of the triggers, over `tracker` (as the Ingester wires
+// them): closed segments are added to it, and the drain waits for it to empty.
+inline void TrackSegments(PersistTriggersOptions& options,
+                          std::shared_ptr<wal::ReferenceTracker> tracker) {
+  options.segment_closed = [tracker](const wal::ClosedSegment& segment) {
+    tracker->AddSegment(segment);
+  };
+  options.wait_segments_deleted = [tracker](std::chrono::nanoseconds timeout) {
+    if (tracker->WaitUntilEmpty(timeout)) return arrow::Status::OK();
+    const auto s = tracker->stats();
+    return arrow::Status::IOError(s.segments, " WAL segments not deleted (", s.referenced,
+                                  " writes still referenced)");
+  };
+}
+
+// The wiring's completion callback: persisted numbers are released in `tracker`.
+inline PersistedCallback ReleaseTo(std::shared_ptr<wal::ReferenceTracker> tracker) {
+  return [tracker = std::move(tracker)](const std::vector<SequenceNumber>& numbers) {
+    tracker->Release(numbers);
+  };
+}
 
 // Ids for (table, key): 1, 2, 3, ... in order of first request. Thread-safe.
 class MemoryPartitionProvider final : public PartitionProvider {

@@ -14,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "ingester/catalog/open.h"
 #include "ingester/persist/object_store.h"
 #include "ingester/query/flight_service.h"
 #include "ingester/server/http_client.h"
@@ -107,7 +108,7 @@ int ServeUntilSignal(IngesterOptions options) {
   auto server = HttpServer::Start(*http, ingester->get());
   if (!server.ok()) return Fail(server.status());
   spdlog::info("ingester ready (data dir {}, WAL {}, catalog {})", resolved.data_dir,
-               resolved.wal_dir, resolved.catalog_url);
+               resolved.wal_dir, catalog::DescribeCatalogUrl(resolved.catalog_url));
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);

@@ -22,6 +22,7 @@
 #include "ingester/buffer/buffer_tree.h"
 #include "ingester/buffer/catalog_adapters.h"
 #include "ingester/buffer/partition_cache.h"
+#include "ingester/catalog/catalog_listing.h"
 #include "ingester/catalog/open.h"
 #include "ingester/common/build_info.h"
 #include "ingester/common/clock.h"
@@ -29,13 +30,12 @@
 #include "ingester/common/json.h"
 #include "ingester/common/metrics.h"
 #include "ingester/common/thread_annotations.h"
-#include "ingester/dml/timestamp_oracle.h"
-#include "ingester/lp/parser.h"
 #include "ingester/persist/compaction.h"
 #include "ingester/persist/ingest_state.h"
 #include "ingester/persist/object_store.h"
 #include "ingester/persist/persist_handle.h"
 #include "ingester/persist/persist_triggers.h"
+#include "ingester/pipeline/write_pipeline.h"
 #include "ingester/query/buffer_tree_query_exec.h"
 #include "ingester/query/catalog_table_resolver.h"
 #include "ingester/query/flight_service.h"
@@ -52,29 +52,17 @@
 #include "ingester/wal/rotation_task.h"
 #include "ingester/wal/wal.h"
 #include "ingester/wal/wal_sink.h"
-#include "ingester/write/arrow_write_builder.h"
-#include "ingester/write/line_index.h"
 #include "ingester/write/schema_cache.h"
-#include "ingester/write/write_builder.h"
 
 namespace ingester {
 
 namespace {
 
-constexpr size_t kMaxOriginalLineBytes = 256;
-
+// The write pipeline counts its own (ingester_write_*); these are the startup's and the
+// buffer's.
 struct WriteMetrics {
   explicit WriteMetrics(MetricsRegistry* r)
-      : requests(
-            r->AddCounter("ingester_write_requests_total", "Write requests received.")),
-        failed(r->AddCounter("ingester_write_requests_failed_total",
-                             "Write requests that wrote nothing because of an error.")),
-        lines(r->AddCounter("ingester_write_lines_total", "Lines written.")),
-        rejected(r->AddCounter("ingester_write_lines_rejected_total", "Lines rejected.")),
-        rows(r->AddCounter("ingester_write_rows_total", "Rows written.")),
-        bytes(
-            r->AddCounter("ingester_write_bytes_total", "Request body bytes received.")),
-        replayed_rows(r->AddCounter("ingester_wal_replayed_rows_total",
+      : replayed_rows(r->AddCounter("ingester_wal_replayed_rows_total",
                                     "Rows replayed from the WAL at startup.")),
         replay_quarantined(r->AddCounter(
             "ingester_wal_replay_quarantined_entries_total",
@@ -84,12 +72,6 @@ struct WriteMetrics {
             r->AddGauge("ingester_buffered_bytes", "Bytes held by the buffer tree.")),
         buffered_rows(
             r->AddGauge("ingester_buffered_rows", "Rows held by the buffer tree.")) {}
-  Counter* requests;
-  Counter* failed;
-  Counter* lines;
-  Counter* rejected;
-  Counter* rows;
-  Counter* bytes;
   Counter* replayed_rows;
   Counter* replay_quarantined;
   Gauge* buffered_bytes;
@@ -99,12 +81,7 @@ struct WriteMetrics {
 // Durations as Prometheus histograms, and what this binary is.
 struct LatencyMetrics {
   explicit LatencyMetrics(MetricsRegistry* r)
-      : write_seconds(r->AddHistogram(
-            "ingester_write_duration_seconds",
-            "Seconds to handle a line protocol write request, from parsing to the WAL "
-            "acknowledgement (refused and failed requests included).",
-            LatencyBuckets())),
-        wal_fsync_seconds(r->AddHistogram("ingester_wal_fsync_duration_seconds",
+      : wal_fsync_seconds(r->AddHistogram("ingester_wal_fsync_duration_seconds",
                                           "Seconds of each WAL group commit's fdatasync.",
                                           LatencyBuckets())) {
     r->AddGauge("ingester_build_info",
@@ -113,50 +90,13 @@ struct LatencyMetrics {
                     std::string(BuildName()) + "\"")
         ->Set(1);
   }
-  Histogram* write_seconds;
   Histogram* wal_fsync_seconds;
 };
 
 }  // namespace
 
-// Keeps up to `kMaxPooled` parsed bodies for reuse; more are freed on release, which
-// bounds the memory held for bodies not in use.
-class ParsedBodyPool {
- public:
-  struct Release {
-    ParsedBodyPool* pool;
-    void operator()(lp::ParsedBody* body) const { pool->Put(body); }
-  };
-  using Handle = std::unique_ptr<lp::ParsedBody, Release>;
-
-  Handle Acquire() {
-    {
-      MutexLock lock(&mu_);
-      if (!free_.empty()) {
-        auto* body = free_.back().release();
-        free_.pop_back();
-        return Handle(body, Release{this});
-      }
-    }
-    return Handle(new lp::ParsedBody(), Release{this});
-  }
-
- private:
-  static constexpr size_t kMaxPooled = 8;
-  void Put(lp::ParsedBody* body) {
-    std::unique_ptr<lp::ParsedBody> owned(body);
-    MutexLock lock(&mu_);
-    if (free_.size() < kMaxPooled) free_.push_back(std::move(owned));
-  }
-
-  Mutex mu_;
-  std::vector<std::unique_ptr<lp::ParsedBody>> free_ GUARDED_BY(mu_);
-};
-
 struct Ingester::Impl {
   IngesterOptions options;
-  ParsedBodyPool parsed_bodies;
-  const Clock* clock = SystemClock::Get();
   MetricsRegistry metrics;
   WriteMetrics write_metrics{&metrics};
   LatencyMetrics latency_metrics{&metrics};
@@ -169,7 +109,8 @@ struct Ingester::Impl {
   std::shared_ptr<BufferTree> buffer;
   std::shared_ptr<wal::Wal> wal;
   std::shared_ptr<wal::WalSink> wal_sink;  // the head of the write chain
-  std::unique_ptr<TimestampOracle> oracle;
+  // Admission, parse + validate, sequence, then `wal_sink`: every write's one path.
+  std::unique_ptr<WritePipeline> pipeline;
   std::unique_ptr<wal::RotationTask> rotation;
 
   // Persistence: WAL segments are deleted by `tracker` once every write in them is
@@ -181,6 +122,8 @@ struct Ingester::Impl {
   std::unique_ptr<persist::CompactionExecutor> compaction;
   std::optional<persist::PersistHandle> persist_handle;
   std::unique_ptr<persist::PersistTriggers> triggers;
+  // The tree's PostWriteObserver; the triggers attach to it.
+  std::shared_ptr<persist::PersistWriteObserver> persist_observer;
 
   // The query path of every reader (Flight and HTTP): the concurrent query limit around
   // tracing around metrics around the executor over the buffer tree and the catalog's
@@ -197,78 +140,83 @@ struct Ingester::Impl {
   Mutex catalog_mu;
   arrow::Status catalog_error GUARDED_BY(catalog_mu);
 
-  // Writes are refused once set; `in_flight` counts the ones admitted before. The last
-  // write to leave after the flag is set wakes Shutdown() through `drained`.
-  std::atomic<bool> shutting_down{false};
-  std::atomic<int64_t> in_flight{0};
-  Mutex drain_mu;
-  CondVar drained;
-
-  // Set by Shutdown when in-flight writes outlive --shutdown-timeout: a write that has
-  // not reached the WAL yet is then refused; `applying` counts the ones past that check.
-  std::atomic<bool> writes_cancelled{false};
-  std::atomic<int64_t> applying{0};
-
-  void LeaveWrite() {
-    if (in_flight.fetch_sub(1) == 1 && shutting_down.load()) {
-      MutexLock lock(&drain_mu);
-      drained.NotifyAll();
-    }
-  }
-  void LeaveApply() {
-    if (applying.fetch_sub(1) == 1 && writes_cancelled.load()) {
-      MutexLock lock(&drain_mu);
-      drained.NotifyAll();
-    }
-  }
-  // Waits until no admitted write is in flight, or until `deadline`; then (false) stops
-  // the remaining ones from applying and waits for those already applying (one WAL
-  // append each). True when all finished in time.
-  bool DrainWrites(std::chrono::steady_clock::time_point deadline);
   // Logs, at WARN, each partition that still holds data (left to the WAL).
   void LogLeftToWal();
 
+  // Startup, phase by phase (docs/architecture.md, "Startup"); each phase builds on the
+  // parts the ones before it made.
   arrow::Status Open();
-  arrow::Result<WriteSummary> Write(const LineProtocolWrite& write);
-  // Numbers the op's writes and sends it down the chain (WAL, then buffer).
-  arrow::Status SequenceAndApply(WriteOp* op, bool sync);
-  // Admits a write unless shutting down; the returned guard leaves on destruction.
-  arrow::Result<std::shared_ptr<void>> AdmitWrite();
+  // Creates the data dir, locks it (data_dir_lock.h) and loads or creates the ingester
+  // id (ingester_id.h).
+  arrow::Status ClaimDataDir();
+  // Opens the catalog (refusing an empty one next to a WAL that holds entries) and the
+  // schema cache. Returns whether the catalog was empty.
+  arrow::Result<bool> OpenCatalog();
+  arrow::Status WarmPartitionCache();
+  // The ingest state, the WAL reference tracker, the persist observer and the tree.
+  arrow::Status BuildBuffer();
+  // Replays the WAL into the tree, opens a new segment, hands the replayed segments to
+  // the tracker.
+  arrow::Result<wal::ReplayStats> ReplayAndOpenWal();
+  // The WalSink over the tree and the write pipeline in front of it (its oracle seeded
+  // past the replayed sequence numbers), and the DoPut adapter.
+  arrow::Status OpenWritePipeline(const wal::ReplayStats& replay);
+  // Object store, compaction executor, persist handle and triggers; persists the
+  // replayed data in the background; starts the rotation task.
+  arrow::Status StartPersistence(bool catalog_empty, const wal::ReplayStats& replay);
+  // The query executor over the tree and the Parquet files, with its decorators.
+  arrow::Status BuildQueryPath();
+  // The pipeline's admission check: refuses writes while the ingest state blocks them
+  // or the catalog is gone.
+  arrow::Status CheckAdmission();
   // The catalog's CheckStorage(), asked at most once a second (a stat of its file):
   // writes are refused (503) and /health fails while the catalog is gone.
   arrow::Status CheckCatalog();
   arrow::Result<std::vector<query::NamespaceListing>> ListTables();
-  arrow::Result<query::BatchWriteResult> WriteArrow(
-      const std::string& namespace_name, const std::string& table_name,
-      const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches);
 
-  // Flight DoPut: Arrow batches through the same validation, oracle, WAL and buffer as
-  // line protocol.
+  // Flight DoPut: the write pipeline's Arrow entry, as the Flight service's interface.
   class DoPutWriter final : public query::BatchWriter {
    public:
-    explicit DoPutWriter(Impl* impl) : impl_(impl) {}
+    explicit DoPutWriter(WritePipeline* pipeline) : pipeline_(pipeline) {}
     arrow::Result<query::BatchWriteResult> WriteBatches(
         const std::string& namespace_name, const std::string& table_name,
         const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches) override {
-      return impl_->WriteArrow(namespace_name, table_name, batches);
+      ARROW_ASSIGN_OR_RAISE(int64_t rows,
+                            pipeline_->WriteBatches(namespace_name, table_name, batches));
+      return query::BatchWriteResult{rows};
     }
 
    private:
-    Impl* const impl_;
+    WritePipeline* const pipeline_;
   };
 
   std::string ingester_id;
 };
 
 arrow::Status Ingester::Impl::Open() {
+  ARROW_RETURN_NOT_OK(ClaimDataDir());
+  ARROW_ASSIGN_OR_RAISE(const bool catalog_empty, OpenCatalog());
+  ARROW_RETURN_NOT_OK(WarmPartitionCache());
+  ARROW_RETURN_NOT_OK(BuildBuffer());
+  ARROW_ASSIGN_OR_RAISE(wal::ReplayStats replay, ReplayAndOpenWal());
+  ARROW_RETURN_NOT_OK(OpenWritePipeline(replay));
+  ARROW_RETURN_NOT_OK(StartPersistence(catalog_empty, replay));
+  ARROW_RETURN_NOT_OK(BuildQueryPath());
+  return arrow::Status::OK();
+}
+
+arrow::Status Ingester::Impl::ClaimDataDir() {
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
   if (ec)
     return arrow::Status::IOError("cannot create ", options.data_dir, ": ", ec.message());
-
   ARROW_ASSIGN_OR_RAISE(data_dir_lock, DataDirLock::Acquire(options.data_dir));
   ARROW_ASSIGN_OR_RAISE(ingester_id,
                         LoadOrCreateIngesterId(options.data_dir, options.ingester_id));
+  return arrow::Status::OK();
+}
+
+arrow::Result<bool> Ingester::Impl::OpenCatalog() {
   ARROW_ASSIGN_OR_RAISE(catalog, catalog::OpenCatalog(options.catalog_url));
   ARROW_ASSIGN_OR_RAISE(const bool catalog_empty, CatalogIsEmpty(*catalog));
   if (catalog_empty) {
@@ -284,7 +232,10 @@ arrow::Status Ingester::Impl::Open() {
                                                 options.partition_template));
   }
   schema_cache = std::make_unique<SchemaCache>(catalog.get(), limits, default_template);
+  return catalog_empty;
+}
 
+arrow::Status Ingester::Impl::WarmPartitionCache() {
   // Pre-warm the partition cache so that writes to recent partitions make no catalog
   // query.
   PartitionCacheOptions cache_options;
@@ -294,36 +245,42 @@ arrow::Status Ingester::Impl::Open() {
   for (const auto& p : recent) cache_options.entries.push_back({p.table_id, p.key, p.id});
   ARROW_ASSIGN_OR_RAISE(partition_cache, PartitionCache::Make(std::move(cache_options)));
   spdlog::info("partition cache warmed with {} partitions", recent.size());
+  return arrow::Status::OK();
+}
 
+arrow::Status Ingester::Impl::BuildBuffer() {
   ingest_state = std::make_shared<persist::IngestState>(&metrics);
-  // Deletes through the WAL opened below; no segment can empty before then, since only
-  // persists (started after it) release writes.
+  // Deletes through the WAL opened after replay; no segment can empty before then,
+  // since only persists (started after it) release writes.
   wal::ReferenceTrackerOptions tracker_options;
   tracker_options.delete_segment = [this](wal::SegmentId id) { return wal->Delete(id); };
   tracker_options.metrics = &metrics;
   ARROW_ASSIGN_OR_RAISE(tracker, wal::ReferenceTracker::Make(std::move(tracker_options)));
 
-  auto observer = std::make_shared<persist::PersistWriteObserver>();
+  // Persistence watches applied writes from downstream; it is attached to the observer
+  // once the triggers exist (StartPersistence).
+  persist_observer = std::make_shared<persist::PersistWriteObserver>();
   BufferTreeOptions tree_options;
   tree_options.partition_provider = partition_cache;
   tree_options.name_resolver = std::make_shared<CatalogNameResolver>(catalog.get());
-  tree_options.post_write_observer = observer;
+  tree_options.post_write_observer = persist_observer;
   ARROW_ASSIGN_OR_RAISE(buffer, BufferTree::Make(std::move(tree_options)));
-  // Writes that never reach a buffer (no rows, failed) are released at once.
-  auto buffer_sink = std::make_shared<persist::ReleasingBufferSink>(buffer, tracker);
+  return arrow::Status::OK();
+}
 
+arrow::Result<wal::ReplayStats> Ingester::Impl::ReplayAndOpenWal() {
   // Replay through the chain without the WalSink, then open a fresh segment.
+  std::error_code ec;
   std::filesystem::create_directories(options.wal_dir, ec);
   if (ec)
     return arrow::Status::IOError("cannot create ", options.wal_dir, ": ", ec.message());
   auto fs = wal::PosixFileSystem();
   wal::ReplayOptions replay_options;
   replay_options.allow_missing_segments = options.wal_allow_missing_segments;
-  ARROW_ASSIGN_OR_RAISE(
-      auto replay, wal::ReplayWal(*fs, options.wal_dir, *buffer_sink, replay_options));
+  ARROW_ASSIGN_OR_RAISE(auto replay,
+                        wal::ReplayWal(*fs, options.wal_dir, *buffer, replay_options));
   write_metrics.replayed_rows->Add(replay.rows);
   write_metrics.replay_quarantined->Add(static_cast<int64_t>(replay.quarantined.size()));
-  oracle = std::make_unique<TimestampOracle>(replay.max_sequence_number.value_or(0) + 1);
 
   wal::WalOptions wal_options;
   wal_options.dir = options.wal_dir;
@@ -334,8 +291,25 @@ arrow::Status Ingester::Impl::Open() {
   for (auto& segment : replay.segments) {
     tracker->AddSegment(segment.id, std::move(segment.sequence_numbers));
   }
-  wal_sink = std::make_shared<wal::WalSink>(wal, buffer_sink);
+  return replay;
+}
 
+arrow::Status Ingester::Impl::OpenWritePipeline(const wal::ReplayStats& replay) {
+  // Writes that never reach a buffer (no rows, failed) are released by the WalSink.
+  wal_sink = std::make_shared<wal::WalSink>(wal, buffer, tracker);
+  WritePipelineOptions pipeline_options;
+  pipeline_options.schema_cache = schema_cache.get();
+  pipeline_options.sink = wal_sink;
+  pipeline_options.first_sequence_number = replay.max_sequence_number.value_or(0) + 1;
+  pipeline_options.admission_check = [this] { return CheckAdmission(); };
+  pipeline_options.metrics = &metrics;
+  ARROW_ASSIGN_OR_RAISE(pipeline, WritePipeline::Make(std::move(pipeline_options)));
+  batch_writer = std::make_unique<DoPutWriter>(pipeline.get());
+  return arrow::Status::OK();
+}
+
+arrow::Status Ingester::Impl::StartPersistence(bool catalog_empty,
+                                               const wal::ReplayStats& replay) {
   persist::ObjectStoreOptions store_options;
   store_options.url = options.object_store_url;
   store_options.s3_endpoint = options.s3_endpoint;
@@ -362,7 +336,9 @@ arrow::Status Ingester::Impl::Open() {
   handle_options.workers = static_cast<size_t>(options.persist_workers);
   handle_options.queue_depth = static_cast<size_t>(options.persist_queue_depth);
   handle_options.job = persist::MakePersistJobFn(job_context);
-  handle_options.tracker = tracker;
+  // Completion: persisted writes leave the WAL (segments left with none are deleted).
+  handle_options.on_persisted =
+      [tracker = tracker](const std::vector<SequenceNumber>& n) { tracker->Release(n); };
   handle_options.ingest_state = ingest_state;
   handle_options.metrics = &metrics;
   ARROW_ASSIGN_OR_RAISE(persist_handle,
@@ -371,8 +347,19 @@ arrow::Status Ingester::Impl::Open() {
   persist::PersistTriggersOptions trigger_options;
   trigger_options.tree = buffer;
   trigger_options.handle = *persist_handle;
-  trigger_options.observer = observer;
-  trigger_options.tracker = tracker;
+  trigger_options.observer = persist_observer;
+  // The WAL's side of rotation and drain: closed segments go to the tracker, which
+  // deletes them once their writes are persisted.
+  trigger_options.segment_closed = [tracker = tracker](const wal::ClosedSegment& s) {
+    tracker->AddSegment(s);
+  };
+  trigger_options.wait_segments_deleted = [tracker =
+                                               tracker](std::chrono::nanoseconds t) {
+    if (tracker->WaitUntilEmpty(t)) return arrow::Status::OK();
+    const auto s = tracker->stats();
+    return arrow::Status::IOError(s.segments, " WAL segments not deleted (", s.referenced,
+                                  " writes still referenced)");
+  };
   trigger_options.ingest_state = ingest_state;
   trigger_options.metrics = &metrics;
   trigger_options.hot_partition_cost = options.persist_hot_partition_cost;
@@ -397,7 +384,10 @@ arrow::Status Ingester::Impl::Open() {
       wal::RotationTask::Make(wal, rotation_options, [this](wal::ClosedSegment segment) {
         triggers->OnWalRotated(std::move(segment));
       }));
+  return arrow::Status::OK();
+}
 
+arrow::Status Ingester::Impl::BuildQueryPath() {
   query::BufferTreeQueryExecOptions exec_options;
   exec_options.buffer = buffer;
   auto resolver = std::make_shared<query::CatalogTableResolver>(catalog.get());
@@ -428,75 +418,7 @@ arrow::Status Ingester::Impl::Open() {
   limit_options.metrics = &metrics;
   ARROW_ASSIGN_OR_RAISE(query_exec,
                         query::LimitedQueryExec::Make(std::move(traced), limit_options));
-  batch_writer = std::make_unique<DoPutWriter>(this);
   return arrow::Status::OK();
-}
-
-arrow::Result<WriteSummary> Ingester::Impl::Write(const LineProtocolWrite& write) {
-  ARROW_ASSIGN_OR_RAISE(auto precision, lp::ParsePrecision(write.precision));
-  lp::ParseOptions parse_options;
-  parse_options.precision = precision;
-  parse_options.default_time_ns = clock->NowNanos();
-  // One parser per thread: it keeps scratch space between the bodies it parses. Parsed
-  // bodies come from a small pool so that their vectors keep their capacity: allocating
-  // them afresh for every request cost more in page faults than the parse itself.
-  thread_local lp::Parser parser;
-  auto pooled = parsed_bodies.Acquire();
-  const lp::ParsedBody& parsed = *pooled;
-  parser.Parse(write.body, parse_options, pooled.get());
-
-  WriteSummary summary;
-  auto report = [&](std::vector<LineRejection> rejections) {
-    LineIndex index(write.body);
-    for (auto& r : rejections) {
-      std::string_view text = index.Line(r.line_number);
-      summary.rejected.push_back({r.line_number, r.column, std::move(r.message),
-                                  std::string(text.substr(0, kMaxOriginalLineBytes))});
-    }
-    write_metrics.rejected->Add(static_cast<int64_t>(summary.rejected.size()));
-  };
-
-  // All or nothing: a bad line stops the request before the catalog learns of it.
-  if (!write.accept_partial && parsed.has_errors()) {
-    std::vector<LineRejection> rejections;
-    for (const auto& e : parsed.errors())
-      rejections.push_back({e.line, e.column, e.message});
-    report(std::move(rejections));
-    return summary;
-  }
-
-  ARROW_ASSIGN_OR_RAISE(
-      auto ns, schema_cache->GetOrCreateNamespace(std::string(write.namespace_name)));
-  ARROW_ASSIGN_OR_RAISE(auto built,
-                        BuildWrite(ns, write.body, parsed, schema_cache.get()));
-  if (!built.rejected.empty()) {
-    report(std::move(built.rejected));
-    if (!write.accept_partial) return summary;
-  }
-  ARROW_RETURN_NOT_OK(SequenceAndApply(&built.op, write.sync));
-  summary.lines_written = built.lines_accepted;
-  summary.rows_written = built.op.RowCount();
-  write_metrics.lines->Add(summary.lines_written);
-  write_metrics.rows->Add(summary.rows_written);
-  return summary;
-}
-
-bool Ingester::Impl::DrainWrites(std::chrono::steady_clock::time_point deadline) {
-  MutexLock lock(&drain_mu);
-  // The wait is in slices only to survive a wake-up lost between a writer's decrement
-  // and its notify; the predicate is what ends it.
-  while (in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
-    const auto slice = std::min<std::chrono::steady_clock::duration>(
-        std::chrono::milliseconds(50), deadline - std::chrono::steady_clock::now());
-    drained.WaitFor(&drain_mu, slice, [&] { return in_flight.load() == 0; });
-  }
-  if (in_flight.load() == 0) return true;
-  writes_cancelled.store(true);
-  while (applying.load() > 0) {
-    drained.WaitFor(&drain_mu, std::chrono::milliseconds(50),
-                    [&] { return applying.load() == 0; });
-  }
-  return false;
 }
 
 void Ingester::Impl::LogLeftToWal() {
@@ -522,46 +444,12 @@ void Ingester::Impl::LogLeftToWal() {
   }
 }
 
-arrow::Status Ingester::Impl::SequenceAndApply(WriteOp* op, bool sync) {
-  if (op->writes.empty()) return arrow::Status::OK();
-  // Counted in before the flag is read, so DrainWrites either waits for this write or
-  // this write sees the flag.
-  applying.fetch_add(1);
-  std::shared_ptr<void> leave(nullptr, [this](void*) { LeaveApply(); });
-  if (writes_cancelled.load()) {
-    return Backpressure(
-        "the ingester is shutting down (--shutdown-timeout reached): the write was not "
-        "applied");
-  }
-  SequenceNumber first = oracle->Next(op->writes.size());
-  for (size_t i = 0; i < op->writes.size(); ++i)
-    op->writes[i].sequence_number = first + i;
-  return wal_sink->ApplyWithOptions(*op, {.no_sync = !sync});
-}
-
-arrow::Result<std::shared_ptr<void>> Ingester::Impl::AdmitWrite() {
-  // Count ourselves in before looking at the flag, so Shutdown() either sees us in flight
-  // or we see its flag.
-  in_flight.fetch_add(1);
-  std::shared_ptr<void> guard(nullptr, [this](void*) { LeaveWrite(); });
-  if (shutting_down.load()) return Backpressure("the ingester is shutting down");
+arrow::Status Ingester::Impl::CheckAdmission() {
   ARROW_RETURN_NOT_OK(ingest_state->Check());
   if (auto catalog_ok = CheckCatalog(); !catalog_ok.ok()) {
     return Backpressure("writes are refused: " + catalog_ok.message());
   }
-  return guard;
-}
-
-arrow::Result<query::BatchWriteResult> Ingester::Impl::WriteArrow(
-    const std::string& namespace_name, const std::string& table_name,
-    const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches) {
-  ARROW_ASSIGN_OR_RAISE(auto admitted, AdmitWrite());
-  ARROW_ASSIGN_OR_RAISE(auto ns, schema_cache->GetOrCreateNamespace(namespace_name));
-  ARROW_ASSIGN_OR_RAISE(auto op,
-                        BuildArrowWrite(ns, table_name, batches, schema_cache.get()));
-  ARROW_RETURN_NOT_OK(SequenceAndApply(&op, /*sync=*/true));
-  write_metrics.rows->Add(op.RowCount());
-  return query::BatchWriteResult{op.RowCount()};
+  return arrow::Status::OK();
 }
 
 arrow::Result<std::vector<query::NamespaceListing>> Ingester::Impl::ListTables() {
@@ -600,19 +488,7 @@ arrow::Result<std::unique_ptr<Ingester>> Ingester::Make(IngesterOptions options)
 }
 
 arrow::Result<WriteSummary> Ingester::WriteLineProtocol(const LineProtocolWrite& write) {
-  ScopedHistogramTimer timer(impl_->latency_metrics.write_seconds);
-  impl_->write_metrics.requests->Add();
-  impl_->write_metrics.bytes->Add(static_cast<int64_t>(write.body.size()));
-  // Count ourselves in before looking at the flag, so Shutdown() either sees us in flight
-  // or we see its flag.
-  auto admitted = impl_->AdmitWrite();
-  if (!admitted.ok()) {
-    impl_->write_metrics.failed->Add();
-    return admitted.status();
-  }
-  auto result = impl_->Write(write);
-  if (!result.ok()) impl_->write_metrics.failed->Add();
-  return result;
+  return impl_->pipeline->WriteLineProtocol(write);
 }
 
 namespace {
@@ -679,18 +555,7 @@ arrow::Result<ConfigureOutcome> Ingester::CreateTable(
 }
 
 arrow::Result<std::string> Ingester::DatabasesJson() const {
-  ARROW_ASSIGN_OR_RAISE(auto namespaces, impl_->catalog->ListNamespaces());
-  std::string out = "{\"databases\":[";
-  for (size_t i = 0; i < namespaces.size(); ++i) {
-    out += i ? "," : "";
-    out += "{\"name\":" + json::Quote(namespaces[i].name) +
-           ",\"partition_template\":" + namespaces[i].partition_template.ToJson() +
-           ",\"max_tables\":" + std::to_string(namespaces[i].max_tables) +
-           ",\"max_columns_per_table\":" +
-           std::to_string(namespaces[i].max_columns_per_table) + "}";
-  }
-  out += "]}";
-  return out;
+  return catalog::DatabasesJson(*impl_->catalog);
 }
 
 arrow::Result<std::vector<std::string>> Ingester::DatabaseNames() const {
@@ -775,7 +640,7 @@ std::string Ingester::ClientMessage(const arrow::Status& status) const {
 }
 
 arrow::Status Ingester::CheckHealth() const {
-  if (impl_->shutting_down.load()) return Backpressure("the ingester is shutting down");
+  if (impl_->pipeline->closed()) return Backpressure("the ingester is shutting down");
   if (impl_->ingest_state->IsSet(persist::IngestBlock::kDiskFull)) {
     // Writes are refused until persists free WAL space; say so where an operator (and a
     // load balancer) looks, with what to do if it does not clear.
@@ -828,72 +693,12 @@ std::string Ingester::HealthWarning() const {
 
 arrow::Result<std::string> Ingester::CatalogJson(bool with_files) const {
   // Buffered rows by partition id, from one walk of the tree.
-  std::unordered_map<PartitionId, PartitionStats> buffered;
-  for (const auto& p : impl_->buffer->Partitions())
-    buffered[p->partition_id()] = p->Stats();
-
-  auto& catalog = *impl_->catalog;
-  std::string out = "{\"namespaces\":[";
-  ARROW_ASSIGN_OR_RAISE(auto namespaces, catalog.ListNamespaces());
-  for (size_t n = 0; n < namespaces.size(); ++n) {
-    const auto& ns = namespaces[n];
-    out += n ? "," : "";
-    out +=
-        "{\"id\":" + std::to_string(ns.id.value()) + ",\"name\":" + json::Quote(ns.name);
-    out += ",\"max_tables\":" + std::to_string(ns.max_tables);
-    out += ",\"max_columns_per_table\":" + std::to_string(ns.max_columns_per_table);
-    out += ",\"partition_template\":" + ns.partition_template.ToJson();
-    out += ",\"tables\":[";
-    ARROW_ASSIGN_OR_RAISE(auto tables, catalog.ListTables(ns.id));
-    for (size_t t = 0; t < tables.size(); ++t) {
-      ARROW_ASSIGN_OR_RAISE(auto schema, catalog.GetTableSchema(tables[t].id));
-      out += t ? "," : "";
-      out += "{\"id\":" + std::to_string(schema.table.id.value()) +
-             ",\"name\":" + json::Quote(schema.table.name) +
-             ",\"partition_template\":" + schema.table.partition_template.ToJson() +
-             ",\"columns\":[";
-      for (size_t c = 0; c < schema.columns.size(); ++c) {
-        out += c ? "," : "";
-        out += "{\"name\":" + json::Quote(schema.columns[c].name) +
-               ",\"type\":" + json::Quote(ColumnTypeName(schema.columns[c].type)) + "}";
-      }
-      out += "],\"partitions\":[";
-      ARROW_ASSIGN_OR_RAISE(auto partitions, catalog.ListPartitions(schema.table.id));
-      for (size_t p = 0; p < partitions.size(); ++p) {
-        PartitionStats stats;
-        if (auto it = buffered.find(partitions[p].id); it != buffered.end())
-          stats = it->second;
-        ARROW_ASSIGN_OR_RAISE(auto files, catalog.ListParquetFiles(partitions[p].id));
-        int64_t persisted_rows = 0;
-        for (const auto& f : files) persisted_rows += f.row_count;
-        out += p ? "," : "";
-        out += "{\"id\":" + std::to_string(partitions[p].id.value()) +
-               ",\"key\":" + json::Quote(partitions[p].key) +
-               ",\"buffered_rows\":" + std::to_string(stats.rows()) +
-               ",\"buffered_bytes\":" + std::to_string(stats.bytes()) +
-               ",\"completed_persists\":" + std::to_string(stats.completed_persists) +
-               ",\"parquet_files\":" + std::to_string(files.size()) +
-               ",\"persisted_rows\":" + std::to_string(persisted_rows);
-        if (with_files) {
-          out += ",\"files\":[";
-          for (size_t f = 0; f < files.size(); ++f) {
-            out += f ? "," : "";
-            out += "{\"path\":" + json::Quote(files[f].path) +
-                   ",\"rows\":" + std::to_string(files[f].row_count) +
-                   ",\"bytes\":" + std::to_string(files[f].file_size_bytes) +
-                   ",\"min_time\":" + std::to_string(files[f].min_time) +
-                   ",\"max_time\":" + std::to_string(files[f].max_time) + "}";
-          }
-          out += "]";
-        }
-        out += "}";
-      }
-      out += "]}";
-    }
-    out += "]}";
+  std::unordered_map<PartitionId, catalog::BufferedPartition> buffered;
+  for (const auto& p : impl_->buffer->Partitions()) {
+    const PartitionStats stats = p->Stats();
+    buffered[p->partition_id()] = {stats.rows(), stats.bytes(), stats.completed_persists};
   }
-  out += "]}";
-  return out;
+  return catalog::CatalogListingJson(*impl_->catalog, buffered, with_files);
 }
 
 std::string Ingester::MetricsText() const {
@@ -909,7 +714,7 @@ arrow::Status Ingester::Shutdown() {
 }
 
 arrow::Status Ingester::Shutdown(std::chrono::steady_clock::time_point deadline) {
-  if (impl_->shutting_down.exchange(true)) return arrow::Status::OK();
+  if (impl_->pipeline->Close()) return arrow::Status::OK();
   using Clock = std::chrono::steady_clock;
   // At the deadline, whatever is still persisting is abandoned (a persist that keeps
   // failing, or a worker queue too full to take the last snapshots): the handle stops,
@@ -926,7 +731,7 @@ arrow::Status Ingester::Shutdown(std::chrono::steady_clock::time_point deadline)
   });
   // Writes admitted before the flag may finish until the deadline; later ones are not
   // applied (their clients get 503, never a 204).
-  if (!impl_->DrainWrites(deadline)) {
+  if (!impl_->pipeline->Drain(deadline)) {
     spdlog::warn(
         "shutdown: writes still in flight at --shutdown-timeout; they are refused "
         "(503) and not applied");

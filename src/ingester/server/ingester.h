@@ -15,6 +15,7 @@
 #include <arrow/status.h>
 
 #include "ingester/common/column_type.h"
+#include "ingester/pipeline/write_request.h"
 #include "ingester/server/options.h"
 
 namespace ingester {
@@ -35,25 +36,6 @@ struct FlightHandlers {
   std::function<arrow::Result<std::vector<query::NamespaceListing>>()> lister;
 };
 
-struct LineProtocolWrite {
-  std::string_view namespace_name;
-  std::string_view body;
-  // As the client spelled it: auto, s, ms, us, ns (and the v1 spellings n, u, m, h).
-  std::string_view precision = "auto";
-  // true: valid lines are written and bad ones reported; false: one bad line rejects
-  // the whole request and nothing of it is written.
-  bool accept_partial = true;
-  // false: acknowledge once the WAL append is handed to the OS, before its fsync.
-  bool sync = true;
-};
-
-struct RejectedLine {
-  uint32_t line_number = 0;  // 1-based
-  uint32_t column = 0;       // 1-based byte column; 0 when the whole line is meant
-  std::string message;
-  std::string original_line;  // truncated to a readable length
-};
-
 // What a configure call did; a database or table that exists with another partition
 // template is a Conflict error instead.
 enum class ConfigureOutcome { kCreated, kAlreadyExists };
@@ -65,12 +47,6 @@ struct TableDescription {
   std::vector<std::pair<std::string, ColumnType>> columns;  // in catalog order
 };
 
-struct WriteSummary {
-  int64_t lines_written = 0;
-  int64_t rows_written = 0;
-  std::vector<RejectedLine> rejected;
-};
-
 class Ingester {
  public:
   // Opens the catalog, warms the partition cache, replays the WAL and opens a new
@@ -80,8 +56,9 @@ class Ingester {
   Ingester(const Ingester&) = delete;
   Ingester& operator=(const Ingester&) = delete;
 
-  // Parses, validates against the catalog (creating the namespace, tables and columns on
-  // first write), appends to the WAL and buffers. Returns OK with the rejected lines when
+  // The write pipeline (pipeline/write_pipeline.h): parses, validates against the
+  // catalog (creating the namespace, tables and columns on first write), appends to the
+  // WAL and buffers. Returns OK with the rejected lines when
   // some were bad; an error when nothing was written for a reason that is not a line's
   // fault (unknown precision, backpressure, a WAL failure). Thread-safe.
   arrow::Result<WriteSummary> WriteLineProtocol(const LineProtocolWrite& write);

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "ingester/catalog/catalog.h"
+#include "ingester/catalog/open.h"
 #include "ingester/common/error.h"
 #include "ingester/persist/object_store.h"
 #include "ingester/wal/file_system.h"
@@ -17,7 +18,8 @@ namespace {
 
 arrow::Status RefuseEmptyCatalog(const std::string& catalog_url,
                                  const std::string& where) {
-  return DataLoss("the catalog " + catalog_url + " holds no database, but " + where +
+  return DataLoss("the catalog " + catalog::DescribeCatalogUrl(catalog_url) +
+                  " holds no database, but " + where +
                   " holds data written through a catalog: it was lost, or --catalog "
                   "points at the wrong one. Restore it (or point --catalog at it); to "
                   "start afresh, move the data directory aside");

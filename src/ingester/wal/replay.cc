@@ -141,12 +141,20 @@ arrow::Result<ReplayStats> ReplayWal(FileSystem& fs, const std::string& dir,
         stats.quarantined.push_back(std::move(kept));
         continue;
       }
-      arrow::Status applied = sink.Apply(*op);
+      std::vector<SequenceNumber> not_applied;
+      arrow::Status applied = sink.Apply(*op, {.not_applied = &not_applied});
       if (!applied.ok()) {
         return applied.WithMessage("replaying WAL entry in ", At(file, entry->offset),
                                    ": ", applied.message());
       }
-      for (const auto& w : op->writes) segment.sequence_numbers.Add(w.sequence_number);
+      // Writes the sink will never hold (no rows) are never persisted: the segment does
+      // not count them, so it is deleted once the rest of it is persisted.
+      for (const auto& w : op->writes) {
+        if (std::find(not_applied.begin(), not_applied.end(), w.sequence_number) ==
+            not_applied.end()) {
+          segment.sequence_numbers.Add(w.sequence_number);
+        }
+      }
       const int64_t rows = op->RowCount();
       segment.entries += 1;
       segment.rows += rows;

@@ -80,8 +80,10 @@ arrow::Result<std::vector<SegmentId>> ListSegments(FileSystem& fs,
 // (dml/write_validation.h: well-formed Arrow, the data model, the value rules); an op
 // that fails is never given to `sink` but quarantined (quarantine.h), logged at ERROR
 // with file and offset, and listed in ReplayStats::quarantined; its sequence numbers
-// still count for max_sequence_number. An error from `sink` stops replay and is
-// returned with the file and offset of the entry. Call before Wal::Make.
+// still count for max_sequence_number. The writes `sink` reports as not applied
+// (ApplyOptions::not_applied: no rows) are left out of their segment's set, as
+// quarantined ones are. An error from `sink` stops replay and is returned with the file
+// and offset of the entry. Call before Wal::Make.
 arrow::Result<ReplayStats> ReplayWal(FileSystem& fs, const std::string& dir,
                                      DmlSink& sink, const ReplayOptions& options = {});
 

@@ -158,7 +158,7 @@ void ExpectOpsEqual(const WriteOp& expected, const WriteOp& actual) {
   }
 }
 
-arrow::Status CollectingSink::Apply(const WriteOp& op) {
+arrow::Status CollectingSink::Apply(const WriteOp& op, const ApplyOptions&) {
   MutexLock lock(&mu_);
   ops_.push_back(op);
   return arrow::Status::OK();

@@ -50,7 +50,8 @@ void ExpectOpsEqual(const WriteOp& expected, const WriteOp& actual);
 // A DmlSink that keeps every op it is given. Thread-safe.
 class CollectingSink : public DmlSink {
  public:
-  arrow::Status Apply(const WriteOp& op) override;
+  using DmlSink::Apply;
+  arrow::Status Apply(const WriteOp& op, const ApplyOptions& options) override;
   std::vector<WriteOp> ops() const;
   size_t size() const;
   // Sequence numbers of every write of every op, in arrival order.
