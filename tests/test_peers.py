@@ -1,7 +1,8 @@
 """Several ingesters (docs/scale-out.md): 2-3 `ingester serve` processes on loopback
-sharing one SQLite catalog file and one object store directory, each with its own data
-dir (WAL, ingester id) and --peer pointing at the others' Flight ports. Read with
-pyarrow.flight and POST /api/v3/query; persisted files checked with DuckDB.
+sharing one catalog (a SQLite file, or a throwaway PostgreSQL) and one object store
+directory, each with its own data dir (WAL, ingester id) and --peer pointing at the
+others' Flight ports. Read with pyarrow.flight and POST /api/v3/query; persisted files
+checked with DuckDB.
 """
 import json
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 import requests
 
 from conftest import BINARY, Server, free_ports
+from postgres_server import postgres  # noqa: F401 (the fixture)
 from test_flight import DAY, T0, connect, rows
 
 MISSING = b"ingester.missing_peers"
@@ -26,16 +28,17 @@ def ticket(table="cpu", **extra):
 class Cluster:
     """`n` ingesters sharing `shared`'s catalog and objects, each a peer of the others."""
 
-    def __init__(self, tmp_path, n, extra_args=()):
+    def __init__(self, tmp_path, n, extra_args=(), catalog=None):
         self.shared = tmp_path / "shared"
         self.shared.mkdir(parents=True, exist_ok=True)
+        catalog = catalog or f"sqlite://{self.shared / 'catalog.sqlite'}"
         ports = free_ports(2 * n)
         self.ports = [(ports[2 * i], ports[2 * i + 1]) for i in range(n)]
         self.nodes = []
         for i in range(n):
             peers = [a for j in range(n) if j != i for a in ("--peer", self.flight(j))]
             args = ["--ingester-id", f"node-{i}",
-                    "--catalog", f"sqlite://{self.shared / 'catalog.sqlite'}",
+                    "--catalog", catalog,
                     "--object-store", f"file://{self.shared / 'objects'}",
                     "--peer-timeout", "5s", *peers, *extra_args]
             self.nodes.append(Server(tmp_path / f"node{i}", args))
@@ -57,8 +60,8 @@ class Cluster:
 def cluster(tmp_path):
     made = []
 
-    def make(n, extra_args=()):
-        c = Cluster(tmp_path, n, extra_args)
+    def make(n, extra_args=(), catalog=None):
+        c = Cluster(tmp_path, n, extra_args, catalog)
         made.append(c)
         return c
 
@@ -76,8 +79,17 @@ def write(node, body):
     assert r.status_code == 204, r.text
 
 
-def test_rows_written_to_each_ingester_are_read_from_any_deduplicated(cluster):
-    c = cluster(3).start()
+def shared_catalog(request, kind):
+    """None (the cluster's shared SQLite file) or a fresh PostgreSQL database's URL."""
+    if kind == "sqlite":
+        return None
+    return request.getfixturevalue("postgres").create_database("peers")
+
+
+@pytest.mark.parametrize("catalog", ["sqlite", "postgres"])
+def test_rows_written_to_each_ingester_are_read_from_any_deduplicated(cluster, request,
+                                                                      catalog):
+    c = cluster(3, catalog=shared_catalog(request, catalog)).start()
     write(c.nodes[0], f"cpu,host=a usage=1,count=10i {T0}\ncpu,host=x usage=1 {T0 + DAY}\n")
     write(c.nodes[1], f"cpu,host=b usage=2 {T0}\n")
     # The same series and time on two ingesters (a namespace that failed over): the
@@ -208,8 +220,9 @@ def test_the_ingester_id_is_kept_in_the_data_dir(make_server, tmp_path):
     assert bad.returncode != 0 and "--ingester-id" in bad.stderr + bad.stdout
 
 
-def test_two_ingesters_persisting_into_one_store_never_collide(cluster):
-    c = cluster(2).start()
+@pytest.mark.parametrize("catalog", ["sqlite", "postgres"])
+def test_two_ingesters_persisting_into_one_store_never_collide(cluster, request, catalog):
+    c = cluster(2, catalog=shared_catalog(request, catalog)).start()
     expected = []
     # The same table and partition on both, several persists each (rotation on stop).
     for round_ in range(2):
