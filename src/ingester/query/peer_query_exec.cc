@@ -169,10 +169,17 @@ class PeerMergeResponse final : public QueryResponse {
       info.partition_id = slices.front().partition_id;
       info.partition_key = key;
     }
-    ARROW_ASSIGN_OR_RAISE(BufferSlice own, OwnBuffer(key));
-    if (own.rows > 0) slices.push_back(std::move(own));
     // Oldest first: the persisted and own rows above, then every buffer by ingester id,
-    // so the greatest id wins (field by field).
+    // so the greatest id wins (field by field). The rows above already put this
+    // ingester's buffer before every peer's; only a peer with a smaller id needs it read
+    // again, to come after that peer's.
+    const bool own_after_a_peer = std::any_of(
+        slices.begin(), slices.end(),
+        [&](const BufferSlice& slice) { return slice.ingester_id < context_.self_id; });
+    if (own_after_a_peer) {
+      ARROW_ASSIGN_OR_RAISE(BufferSlice own, OwnBuffer(key));
+      if (own.rows > 0) slices.push_back(std::move(own));
+    }
     std::sort(slices.begin(), slices.end(),
               [](const BufferSlice& a, const BufferSlice& b) {
                 return a.ingester_id < b.ingester_id;

@@ -25,9 +25,12 @@
 // Which row wins when two ingesters hold the same series and time (after a namespace
 // failed over): buffered rows win over persisted ones, and among buffers the ingester
 // with the greatest id (byte-wise) wins, field by field. The rule depends only on the
-// ids, not on which ingester is asked, so every ingester answers the same. This
-// ingester's buffer is read a second time for a merged partition (a buffer-only query of
-// `inner`, after its first read), so that it takes its place in id order.
+// ids, not on which ingester is asked, so every ingester answers the same. When a peer
+// with a smaller id buffers rows of a merged partition, this ingester's buffer of it is
+// read a second time (a buffer-only query of `inner`, after its first read), so that it
+// takes its place in id order. (A persist of this ingester's partition between the two
+// reads takes the persisted rows out of the second: for that moment, a smaller-id
+// peer's value of such a key can win.)
 //
 // Consistency: the peers' buffers are read before any of this ingester's partitions is
 // (its files are listed at their partition's turn), so a row a peer persists during the
