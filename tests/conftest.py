@@ -57,8 +57,10 @@ class Server:
     def wal_dir(self) -> Path:
         return self.data_dir / "wal"
 
-    def start(self, timeout=30.0):
-        self.http_port, self.flight_port = free_ports(2)
+    def start(self, timeout=30.0, ports=None):
+        """`ports`: (http, flight) to listen on, e.g. known to peers beforehand; free
+        ones by default."""
+        self.http_port, self.flight_port = ports or free_ports(2)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(

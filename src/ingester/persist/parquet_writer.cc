@@ -65,6 +65,7 @@ std::shared_ptr<const arrow::KeyValueMetadata> ParquetFileMetadata::ToKeyValue()
   add("row_count", std::to_string(row_count));
   add("compaction_level", std::to_string(compaction_level));
   add("created_at", std::to_string(created_at));
+  if (!ingester_id.empty()) add("ingester_id", ingester_id);
   return arrow::key_value_metadata(std::move(keys), std::move(values));
 }
 
@@ -106,6 +107,9 @@ arrow::Result<ParquetFileMetadata> ParquetFileMetadata::FromKeyValue(
   ARROW_ASSIGN_OR_RAISE(m.row_count, GetInt<int64_t>(kv, "row_count"));
   ARROW_ASSIGN_OR_RAISE(m.compaction_level, GetInt<int32_t>(kv, "compaction_level"));
   ARROW_ASSIGN_OR_RAISE(m.created_at, GetInt<int64_t>(kv, "created_at"));
+  if (const int index = kv.FindKey(Key("ingester_id")); index >= 0) {
+    m.ingester_id = kv.value(index);
+  }
   return m;
 }
 

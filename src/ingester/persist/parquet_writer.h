@@ -24,6 +24,8 @@
 //   ingester.row_count          rows in the file
 //   ingester.compaction_level   "0" (files straight from an ingester)
 //   ingester.created_at         when the file was written
+//   ingester.ingester_id        the id of the ingester that wrote it (absent in files
+//                               written before ids existed, and when it has none)
 #pragma once
 
 #include <arrow/result.h>
@@ -59,6 +61,8 @@ struct ParquetFileMetadata {
   int64_t row_count = 0;
   int32_t compaction_level = 0;
   int64_t created_at = 0;
+  // Optional: empty is written as no key.
+  std::string ingester_id;
 
   std::shared_ptr<const arrow::KeyValueMetadata> ToKeyValue() const;
   // Invalid naming the key when one is missing or malformed, or when the format

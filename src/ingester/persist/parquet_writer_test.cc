@@ -48,6 +48,16 @@ TEST(ParquetMetadataTest, RoundTripsThroughKeyValues) {
             R"(["region","host,with comma","time"])");
   PERSIST_ASSIGN_OR_FAIL(auto back, ParquetFileMetadata::FromKeyValue(*kv));
   EXPECT_EQ(back, m);
+  EXPECT_FALSE(kv->Contains("ingester.ingester_id"));  // none set: no key
+}
+
+TEST(ParquetMetadataTest, TheIngesterIdIsOptional) {
+  auto m = SampleMetadata();
+  m.ingester_id = "node-1";
+  auto kv = m.ToKeyValue();
+  EXPECT_EQ(kv->Get("ingester.ingester_id").ValueOrDie(), "node-1");
+  PERSIST_ASSIGN_OR_FAIL(auto back, ParquetFileMetadata::FromKeyValue(*kv));
+  EXPECT_EQ(back, m);
 }
 
 TEST(ParquetMetadataTest, RejectsMissingOrMalformedValues) {

@@ -10,6 +10,7 @@
 #include "ingester/buffer/column_set.h"
 #include "ingester/common/error.h"
 #include "ingester/common/uuid.h"
+#include "ingester/persist/object_path.h"
 #include "ingester/persist/sort_key.h"
 
 namespace ingester::persist {
@@ -233,6 +234,7 @@ class PersistRun {
         .row_count = compacted_->output_rows,
         .compaction_level = 0,
         .created_at = created_at_,
+        .ingester_id = context_.ingester_id,
     };
     result_.input_rows = compacted_->input_rows;
     result_.output_rows = compacted_->output_rows;
@@ -263,8 +265,8 @@ class PersistRun {
   // Phase 5: upload (retried). Releases the encoded file.
   arrow::Status Upload() {
     const auto phase_start = Clock::now();
-    path_ = catalog::ParquetFilePath(snapshot_.namespace_id, snapshot_.table_id,
-                                     snapshot_.partition_id, object_id_);
+    path_ = ObjectPath(snapshot_.namespace_id, snapshot_.table_id, snapshot_.partition_id,
+                       context_.ingester_id, object_id_);
     RetryStats upload_stats;
     arrow::Status uploaded =
         context_.object_store->PutWithRetry(path_, file_, stop_, &upload_stats);

@@ -5,7 +5,8 @@
 //            ──> sort key compare-and-swap in the catalog         │ threads, under
 //                (a concurrent writer's different order: sort again)  --exec-mem-limit
 //            ──> Parquet encoding, in memory                      ┘ (OutOfMemory retried)
-//            ──> PUT <ns id>/<table id>/<partition id>/<uuid>.parquet       (retried)
+//            ──> PUT <ns id>/<table id>/<partition id>/<ingester id>/<uuid>.parquet
+//                (object_path.h)                                               (retried)
 //            ──> catalog parquet_file row                                    (retried)
 //
 // The sort key is swapped in after sorting (compaction counts the new tags' distinct
@@ -59,6 +60,9 @@ struct PersistJobContext {
   // own policy (ObjectStoreOptions::retry).
   RetryPolicy catalog_retry;
   const Clock* clock = SystemClock::Get();
+  // The persisting ingester's id (server/ingester_id.h), part of every object path
+  // (object_path.h); empty only in tests and tools, which get the layout without it.
+  std::string ingester_id;
 
   arrow::Status Validate() const;
 };

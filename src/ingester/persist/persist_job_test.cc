@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "ingester/buffer/buffer_test_util.h"
+#include "ingester/persist/object_path.h"
 #include "ingester/persist/persist_core_test_util.h"
 #include "ingester/persist/persist_error.h"
 
@@ -150,6 +151,42 @@ TEST_F(PersistJobTest, PersistsASnapshotEndToEnd) {
   // The caller's part: the snapshot leaves the partition.
   PERSIST_ASSIGN_OR_FAIL(auto sequence_numbers, partition->MarkPersisted(snapshot));
   EXPECT_THAT(sequence_numbers, ElementsAre(1u, 2u));
+}
+
+// Two ingesters sharing a bucket and a catalog persist the same partition: each object
+// lies under its own ingester's prefix of the partition, and both are recorded.
+TEST_F(PersistJobTest, ObjectPathsCarryTheIngesterId) {
+  auto partition = NewPartition(catalog_.partition);
+  std::vector<PersistJobResult> results;
+  for (const std::string id : {"ingester-a", "ingester-b"}) {
+    PERSIST_ASSERT_OK(partition->BufferWrite(
+        1, BatchMaker().Tag("host", {"a"}).I64("v", {1}).Time({10}).Build()));
+    PERSIST_ASSIGN_OR_FAIL(auto snapshot, partition->MarkPersisting());
+    PersistJobContext context = Context();
+    context.ingester_id = id;
+    PERSIST_ASSIGN_OR_FAIL(auto result, RunPersistJob(context, *snapshot));
+    EXPECT_EQ(result.file.path, std::to_string(catalog_.ns.id.value()) + "/" +
+                                    std::to_string(catalog_.table.id.value()) + "/" +
+                                    std::to_string(catalog_.partition.id.value()) + "/" +
+                                    id + "/" + result.file.object_store_id + ".parquet");
+    EXPECT_EQ(result.file.path,
+              ObjectPath(catalog_.ns.id, catalog_.table.id, catalog_.partition.id, id,
+                         result.file.object_store_id));
+    EXPECT_TRUE(std::filesystem::is_regular_file(objects_dir_.path() / "objects" /
+                                                 result.file.path));
+    PERSIST_ASSIGN_OR_FAIL(auto bytes, store_->Get(result.file.path));
+    PERSIST_ASSIGN_OR_FAIL(auto parquet, ReadParquet(bytes));
+    PERSIST_ASSIGN_OR_FAIL(auto meta, ParquetFileMetadata::FromKeyValue(
+                                          *parquet.metadata->key_value_metadata()));
+    EXPECT_EQ(meta.ingester_id, id);
+    PERSIST_ASSERT_OK(partition->MarkPersisted(snapshot).status());
+    results.push_back(std::move(result));
+  }
+  PERSIST_ASSIGN_OR_FAIL(auto files,
+                         catalog_.catalog->ListParquetFiles(catalog_.partition.id));
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_EQ(files[0].path, results[0].file.path);
+  EXPECT_EQ(files[1].path, results[1].file.path);
 }
 
 TEST_F(PersistJobTest, LaterPersistsExtendTheKeyBeforeTime) {

@@ -203,8 +203,11 @@ arrow::Result<std::unique_ptr<QueryResponse>> BufferTreeQueryExec::Query(
       }
     }
   }
-  if (options_.catalog != nullptr) {
-    ARROW_ASSIGN_OR_RAISE(auto records, options_.catalog->ListPartitions(table.table_id));
+  // A buffer-only query (a peer's) reads neither the catalog's partitions nor its files.
+  catalog::Catalog* const catalog =
+      request.scope == QueryScope::kBuffer ? nullptr : options_.catalog;
+  if (catalog != nullptr) {
+    ARROW_ASSIGN_OR_RAISE(auto records, catalog->ListPartitions(table.table_id));
     for (auto& record : records) {
       if (partitions.count(record.id) == 0) {
         partitions[record.id] =
@@ -234,7 +237,7 @@ arrow::Result<std::unique_ptr<QueryResponse>> BufferTreeQueryExec::Query(
   context.use_threads = options_.use_threads;
   return std::make_unique<TableQueryResponse>(
       std::move(schema), request.predicate, std::move(table.columns), std::move(ordered),
-      options_.catalog, std::move(context), key_facts_);
+      catalog, std::move(context), key_facts_);
 }
 
 }  // namespace ingester::query

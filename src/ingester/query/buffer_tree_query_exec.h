@@ -23,6 +23,8 @@
 //    time range and Parquet statistics; rows are filtered with Arrow compute (time
 //    range, tag equality / IN); columns are projected.
 //  - Partitions come in key order. Batches have at most `max_batch_rows` rows.
+//  - QueryScope::kBuffer reads the buffer alone (no catalog partitions, no files): what a
+//    peer asks for (peer_query_exec.h). `partial` means nothing here.
 //
 // Memory: a partition response holds the partition's view of its buffered batches
 // (shared with the buffer: no copy), one row group per file being read, and one output

@@ -206,8 +206,12 @@ class Server final : public flight::FlightServerBase {
 
  private:
   // The schema a DoGet of `request` would stream. Query() fixes the response schema
-  // without reading any partition; the response is dropped unread.
-  arrow::Result<std::shared_ptr<arrow::Schema>> SchemaOf(const QueryRequest& request) {
+  // without reading any partition; the response is dropped unread. Asked at the buffer
+  // scope, which has the same columns, so that no peer is asked (peer_query_exec.h);
+  // the schema metadata of a partial DoGet (the missing peers) is not known before it.
+  arrow::Result<std::shared_ptr<arrow::Schema>> SchemaOf(QueryRequest request) {
+    request.scope = QueryScope::kBuffer;
+    request.partial = false;
     auto response = exec_->Query(request);
     if (!response.ok()) return ToClient(response.status());
     return (*response)->schema();

@@ -16,6 +16,8 @@
 #include "ingester/common/error.h"
 #include "ingester/common/json.h"
 #include "ingester/common/text_file.h"
+#include "ingester/query/peer_client.h"
+#include "ingester/query/peer_query_exec.h"
 #include "ingester/query/ticket.h"
 #include "ingester/query/time_format.h"
 #include "ingester/query/value_format.h"
@@ -268,6 +270,7 @@ arrow::Result<QueryRequest> BuildQueryRequest(const QueryCommand& command) {
   QueryRequest request;
   request.namespace_name = command.namespace_name;
   request.table_name = command.table;
+  request.partial = command.partial;
   for (const auto& entry : command.columns) {
     for (auto& name : SplitCommas(entry)) request.columns.push_back(std::move(name));
   }
@@ -308,24 +311,15 @@ arrow::Status PrintResult(const arrow::Schema& schema,
 }
 
 std::string CommandErrorMessage(const arrow::Status& status, std::string_view host) {
-  std::string message = status.message();
-  // "Flight returned not found error, with message: X. gRPC client debug context: ...
-  // Detail: ..." -> "X": gRPC's debug context repeats the message and says nothing a
-  // person can act on.
-  static constexpr std::string_view kWithMessage = "error, with message: ";
-  if (message.starts_with("Flight returned ")) {
-    if (auto at = message.find(kWithMessage); at != std::string::npos)
-      message.erase(0, at + kWithMessage.size());
-  }
-  if (auto at = message.find(". gRPC client debug context:"); at != std::string::npos)
-    message.resize(at);
+  const std::string message = FlightMessageText(status.message());
   const std::string where(host);
   if (message.find("Trying to connect an http1.x server") != std::string::npos) {
     return where +
            " answers HTTP/1.x, not Arrow Flight: it looks like the ingester's HTTP port; "
            "--host takes its Flight address (--flight-bind, 127.0.0.1:8082 by default)";
   }
-  if (message.find("failed to connect to all addresses") != std::string::npos) {
+  // Not the server's own message about a peer it could not reach ("peer ... failed:").
+  if (message.starts_with("failed to connect to all addresses")) {
     const bool refused = message.find("Connection refused") != std::string::npos;
     return "cannot connect to the Flight server at " + where +
            (refused ? ": connection refused" : ": " + message) +
@@ -339,6 +333,12 @@ int RunQueryCommand(const QueryCommand& command, std::ostream& out, std::ostream
     ARROW_ASSIGN_OR_RAISE(QueryRequest request, BuildQueryRequest(command));
     std::shared_ptr<arrow::Schema> schema;
     ARROW_ASSIGN_OR_RAISE(auto batches, Fetch(command, request, &schema));
+    if (auto missing = MissingPeers(*schema); missing && !missing->empty()) {
+      std::string list;
+      for (const auto& peer : *missing) list += (list.empty() ? "" : ", ") + peer;
+      err << "warning: partial result: the buffers of these peers are missing: " << list
+          << '\n';
+    }
     ARROW_ASSIGN_OR_RAISE(batches, InTimeOrder(schema, batches, command.limit));
     return PrintResult(*schema, batches, command.format, out);
   };
@@ -374,6 +374,9 @@ CLI::App* AddQuerySubcommand(CLI::App* app, QueryCommand* command) {
       ->capture_default_str();
   query->add_option("--format", command->format, "table, csv or json")
       ->capture_default_str();
+  query->add_flag("--partial", command->partial,
+                  "With peers: leave out a peer that fails (named on stderr) instead of "
+                  "failing");
   query->add_option("--host", command->host, "Flight address of the ingester")
       ->capture_default_str();
   query->add_option("--token", command->token, "Bearer token")->envname("INGESTER_TOKEN");

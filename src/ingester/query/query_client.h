@@ -4,7 +4,7 @@
 //   ingester query --namespace db --table cpu [--columns host,usage,time]
 //       [--where-time 2023-11-14T00:00:00Z..2023-11-15] [--tag host=a --tag host=b]
 //       [--format table|csv|json] [--host 127.0.0.1:8082] [--token T]
-//       [--tls | --tls-ca CA.pem]
+//       [--tls | --tls-ca CA.pem] [--partial]
 //
 //   +------+-------+--------------------------------+
 //   | host | usage | time                           |
@@ -60,6 +60,9 @@ struct QueryCommand {
   // At most this many rows, the earliest by time (0: all). The whole result is fetched
   // and sorted first.
   int64_t limit = 0;
+  // The ticket's "partial": with peers, leave out a failing peer (named on `err`)
+  // instead of failing.
+  bool partial = false;
 };
 
 // Registers the `query` subcommand and its flags on `app`, filling `*command` when

@@ -50,6 +50,15 @@ struct Predicate {
   bool operator==(const Predicate&) const = default;
 };
 
+// What a query reads (DESIGN.md, "Scale-out"; docs/scale-out.md).
+enum class QueryScope {
+  // Everything the cluster holds: this ingester's buffer, every Parquet file the catalog
+  // lists and, with peers configured, the peers' buffers (query/peer_query_exec.h).
+  kAll,
+  // This ingester's buffer only: what a peer asks for. Never fans out to peers again.
+  kBuffer,
+};
+
 struct QueryRequest {
   std::string namespace_name;
   std::string table_name;
@@ -57,6 +66,10 @@ struct QueryRequest {
   // fields, then time). Naming a column the table does not have is InvalidInput.
   std::vector<std::string> columns;
   Predicate predicate;
+  QueryScope scope = QueryScope::kAll;
+  // With peers: a peer that fails or does not answer in time is left out (and named in
+  // the response, PeerQueryExec) instead of failing the query.
+  bool partial = false;
   bool operator==(const QueryRequest&) const = default;
 };
 

@@ -121,8 +121,9 @@ arrow::Result<QueryRequest> ParseTicket(std::string_view text) {
   if (!doc.is_object()) {
     return InvalidInput("ticket must be a JSON object, not " + TypeName(doc));
   }
-  ARROW_RETURN_NOT_OK(CheckKeys(doc, "ticket", "the ticket",
-                                {"namespace", "table", "columns", "predicate"}));
+  ARROW_RETURN_NOT_OK(
+      CheckKeys(doc, "ticket", "the ticket",
+                {"namespace", "table", "columns", "predicate", "scope", "partial"}));
   QueryRequest request;
   ARROW_ASSIGN_OR_RAISE(request.namespace_name,
                         RequiredString(doc, "ticket", "namespace"));
@@ -143,6 +144,28 @@ arrow::Result<QueryRequest> ParseTicket(std::string_view text) {
   if (auto predicate = doc.find("predicate");
       predicate != doc.end() && !predicate->is_null()) {
     ARROW_RETURN_NOT_OK(ParsePredicate(*predicate, &request.predicate));
+  }
+  if (auto scope = doc.find("scope"); scope != doc.end() && !scope->is_null()) {
+    if (!scope->is_string()) {
+      return InvalidInput("ticket: 'scope' must be \"all\" or \"buffer\", not " +
+                          TypeName(*scope));
+    }
+    const std::string value = scope->get<std::string>();
+    if (value == "all") {
+      request.scope = QueryScope::kAll;
+    } else if (value == "buffer") {
+      request.scope = QueryScope::kBuffer;
+    } else {
+      return InvalidInput("ticket: 'scope' must be \"all\" or \"buffer\", not \"" +
+                          value + "\"");
+    }
+  }
+  if (auto partial = doc.find("partial"); partial != doc.end() && !partial->is_null()) {
+    if (!partial->is_boolean()) {
+      return InvalidInput("ticket: 'partial' must be true or false, not " +
+                          TypeName(*partial));
+    }
+    request.partial = partial->get<bool>();
   }
   return request;
 }
@@ -174,6 +197,8 @@ std::string TicketJson(const QueryRequest& request) {
     }
     doc["predicate"] = std::move(predicate);
   }
+  if (request.scope == QueryScope::kBuffer) doc["scope"] = "buffer";
+  if (request.partial) doc["partial"] = true;
   // Invalid UTF-8 in a name is replaced rather than thrown about.
   return doc.dump(-1, ' ', false, json::error_handler_t::replace);
 }

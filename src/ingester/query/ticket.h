@@ -8,7 +8,17 @@
 //               "end": 1700000000000000000},   epoch, each bound an integer or
 //               absent/null
 //      "tags": {"host": ["a", "b"],            optional; tag -> one string (equality)
-//               "region": "eu"}}}                or a list of strings (IN)
+//               "region": "eu"}},                or a list of strings (IN)
+//    "scope": "all",                           optional; "all" (the default): this
+//                                                ingester's buffer, the Parquet files
+//                                                and the peers' buffers; "buffer": this
+//                                                ingester's buffer only (what peers ask
+//                                                each other; never fans out again)
+//    "partial": false}                         optional boolean; true: a peer that fails
+//                                                is left out and named in the response
+//                                                (schema metadata
+//                                                "ingester.missing_peers") instead of
+//                                                failing the query
 //
 // Unknown keys are refused, so a misspelt "colums" is an error, not a silent full scan.
 #pragma once

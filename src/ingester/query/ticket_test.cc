@@ -53,6 +53,34 @@ TEST(TicketTest, RoundTrips) {
   EXPECT_EQ(*parsed, request);
 }
 
+TEST(TicketTest, ScopeAndPartial) {
+  auto plain = ParseTicket(R"({"namespace": "db", "table": "cpu"})").ValueOrDie();
+  EXPECT_EQ(plain.scope, QueryScope::kAll);
+  EXPECT_FALSE(plain.partial);
+  auto buffer = ParseTicket(R"({"namespace": "db", "table": "cpu", "scope": "buffer"})");
+  ASSERT_TRUE(buffer.ok()) << buffer.status().ToString();
+  EXPECT_EQ(buffer->scope, QueryScope::kBuffer);
+  auto all = ParseTicket(
+      R"({"namespace": "db", "table": "cpu", "scope": "all", "partial": true})");
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(all->scope, QueryScope::kAll);
+  EXPECT_TRUE(all->partial);
+  auto nulls = ParseTicket(
+      R"({"namespace": "db", "table": "cpu", "scope": null, "partial": null})");
+  ASSERT_TRUE(nulls.ok());
+  EXPECT_EQ(nulls->scope, QueryScope::kAll);
+  EXPECT_FALSE(nulls->partial);
+
+  // Written only when they differ from the defaults, and read back.
+  EXPECT_EQ(TicketJson(plain).find("scope"), std::string::npos);
+  EXPECT_EQ(TicketJson(plain).find("partial"), std::string::npos);
+  QueryRequest peer = plain;
+  peer.scope = QueryScope::kBuffer;
+  peer.partial = true;
+  EXPECT_THAT(TicketJson(peer), HasSubstr(R"("scope":"buffer")"));
+  EXPECT_EQ(ParseTicket(TicketJson(peer)).ValueOrDie(), peer);
+}
+
 void ExpectInvalid(const std::string& ticket, const std::string& says) {
   auto request = ParseTicket(ticket);
   ASSERT_FALSE(request.ok()) << ticket;
@@ -94,6 +122,14 @@ TEST(TicketTest, SaysWhatIsWrong) {
   ExpectInvalid(
       R"({"namespace": "db", "table": "t", "predicate": {"tags": {"h": ["a", 1]}}})",
       "predicate.tags.h must list strings");
+  ExpectInvalid(R"({"namespace": "db", "table": "t", "scope": "peers"})",
+                "'scope' must be \"all\" or \"buffer\", not \"peers\"");
+  ExpectInvalid(R"({"namespace": "db", "table": "t", "scope": 1})",
+                "'scope' must be \"all\" or \"buffer\", not number");
+  ExpectInvalid(R"({"namespace": "db", "table": "t", "partial": "yes"})",
+                "'partial' must be true or false, not string");
+  ExpectInvalid(R"({"namespace": "db", "table": "t", "partail": true})",
+                "unknown key 'partail'");
 }
 
 TEST(TicketTest, TableRefs) {

@@ -9,6 +9,7 @@
 #include "ingester/common/error.h"
 #include "ingester/common/json.h"
 #include "ingester/common/secret.h"
+#include "ingester/query/peer_query_exec.h"
 #include "ingester/query/query_exec.h"
 #include "ingester/query/result_stream.h"
 #include "ingester/query/ticket.h"
@@ -266,6 +267,9 @@ HttpResponse HandleWrite(const RouteContext& ctx, const WriteEndpoint& endpoint,
 }
 
 // POST /api/v3/query?format=jsonl|csv|arrow|parquet, body = a Flight ticket (JSON).
+// A ticket with "partial": true gets the header X-Ingester-Missing-Peers: the addresses
+// of the peers left out, comma-separated (empty when every peer answered); the Arrow and
+// Parquet formats also carry them in the schema metadata (ingester.missing_peers).
 // Every refusal comes before the first byte of the result, with a status: 401, 400
 // (bad format or ticket, bad column), 404 (unknown namespace or table), 503 with
 // Retry-After (over the concurrent query limit). The result is then streamed with
@@ -294,6 +298,8 @@ HttpResponse HandleQuery(const RouteContext& ctx, const HttpRequest& req) {
     }
     return res;
   }
+  // A partial query names the peers it left out (peer_query_exec.h).
+  const auto missing_peers = query::MissingPeers(*(*response)->schema());
   query::ResultStreamOptions stream_options;
   stream_options.format = *format;
   auto made = query::ResultStream::Make(std::move(*response), stream_options);
@@ -302,6 +308,11 @@ HttpResponse HandleQuery(const RouteContext& ctx, const HttpRequest& req) {
   }
   HttpResponse res;
   res.SetHeader("Content-Type", std::string(query::ContentTypeOf(*format)));
+  if (missing_peers.has_value()) {
+    std::string list;
+    for (const auto& peer : *missing_peers) list += (list.empty() ? "" : ",") + peer;
+    res.SetHeader("X-Ingester-Missing-Peers", list);
+  }
   if (query::IsBinaryFormat(*format)) {
     res.SetHeader(
         "Content-Disposition",
@@ -358,11 +369,12 @@ void SetVersionHeaders(HttpResponse* res) {
 }
 
 // InfluxDB 2's health check: {"name", "message", "status": "pass"|"fail", "checks",
-// "version"}; 503 with Retry-After while writes are refused. A partition that cannot be
-// persisted is a failing check under a passing status ("degraded"): writes are accepted
-// and acknowledged durably, so a load balancer keeps sending them (200), while the
-// message tells the operator what to fix (docs/architecture.md, "Persist failures").
-// Only "pass" and "fail" exist in InfluxDB's schema: its clients refuse other values.
+// "version"}, plus this ingester's "ingester_id" and its configured "peers"; 503 with
+// Retry-After while writes are refused. A partition that cannot be persisted is a failing
+// check under a passing status ("degraded"): writes are accepted and acknowledged
+// durably, so a load balancer keeps sending them (200), while the message tells the
+// operator what to fix (docs/architecture.md, "Persist failures"). Only "pass" and "fail"
+// exist in InfluxDB's schema: its clients refuse other values.
 HttpResponse HandleHealth(const RouteContext& ctx, const HttpRequest&) {
   auto status = ctx.ingester->CheckHealth();
   const bool pass = status.ok();
@@ -379,7 +391,14 @@ HttpResponse HandleHealth(const RouteContext& ctx, const HttpRequest&) {
         "{\"name\":\"persist\",\"status\":\"fail\",\"message\":" + json::Quote(warning) +
         "}";
   }
-  body += "],\"version\":" + json::Quote(BuildVersion()) + "}";
+  body += "],\"version\":" + json::Quote(BuildVersion());
+  body += ",\"ingester_id\":" + json::Quote(ctx.ingester->ingester_id());
+  body += ",\"peers\":[";
+  const auto& peers = ctx.ingester->options().peers;
+  for (size_t i = 0; i < peers.size(); ++i) {
+    body += (i == 0 ? "" : ",") + json::Quote(peers[i]);
+  }
+  body += "]}";
   auto res = HttpResponse::Json(pass ? 200 : 503, std::move(body));
   if (!pass) res.SetHeader("Retry-After", "1");
   SetVersionHeaders(&res);

@@ -41,8 +41,11 @@
 #include "ingester/query/flight_service.h"
 #include "ingester/query/limited_query_exec.h"
 #include "ingester/query/metrics_query_exec.h"
+#include "ingester/query/peer_query_exec.h"
 #include "ingester/query/read_metrics.h"
 #include "ingester/query/tracing_query_exec.h"
+#include "ingester/server/data_dir_lock.h"
+#include "ingester/server/ingester_id.h"
 #include "ingester/server/startup_checks.h"
 #include "ingester/wal/reference_tracker.h"
 #include "ingester/wal/replay.h"
@@ -99,6 +102,7 @@ struct Ingester::Impl {
   LatencyMetrics latency_metrics{&metrics};
 
   // Construction order is dependency order; destruction runs backwards.
+  std::unique_ptr<DataDirLock> data_dir_lock;  // released last
   std::unique_ptr<catalog::Catalog> catalog;
   std::unique_ptr<SchemaCache> schema_cache;
   std::shared_ptr<PartitionCache> partition_cache;
@@ -142,8 +146,11 @@ struct Ingester::Impl {
   // Startup, phase by phase (docs/architecture.md, "Startup"); each phase builds on the
   // parts the ones before it made.
   arrow::Status Open();
-  // Creates the data dir, opens the catalog (refusing an empty one next to a WAL that
-  // holds entries) and the schema cache. Returns whether the catalog was empty.
+  // Creates the data dir, locks it (data_dir_lock.h) and loads or creates the ingester
+  // id (ingester_id.h).
+  arrow::Status ClaimDataDir();
+  // Opens the catalog (refusing an empty one next to a WAL that holds entries) and the
+  // schema cache. Returns whether the catalog was empty.
   arrow::Result<bool> OpenCatalog();
   arrow::Status WarmPartitionCache();
   // The ingest state, the WAL reference tracker, the persist observer and the tree.
@@ -187,6 +194,7 @@ struct Ingester::Impl {
 };
 
 arrow::Status Ingester::Impl::Open() {
+  ARROW_RETURN_NOT_OK(ClaimDataDir());
   ARROW_ASSIGN_OR_RAISE(const bool catalog_empty, OpenCatalog());
   ARROW_RETURN_NOT_OK(WarmPartitionCache());
   ARROW_RETURN_NOT_OK(BuildBuffer());
@@ -194,20 +202,21 @@ arrow::Status Ingester::Impl::Open() {
   ARROW_RETURN_NOT_OK(OpenWritePipeline(replay));
   ARROW_RETURN_NOT_OK(StartPersistence(catalog_empty, replay));
   ARROW_RETURN_NOT_OK(BuildQueryPath());
-  ingester_id = options.ingester_id;
-  if (ingester_id.empty()) {
-    char host[256] = {0};
-    ingester_id = ::gethostname(host, sizeof host - 1) == 0 ? host : "ingester";
-  }
   return arrow::Status::OK();
 }
 
-arrow::Result<bool> Ingester::Impl::OpenCatalog() {
+arrow::Status Ingester::Impl::ClaimDataDir() {
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
   if (ec)
     return arrow::Status::IOError("cannot create ", options.data_dir, ": ", ec.message());
+  ARROW_ASSIGN_OR_RAISE(data_dir_lock, DataDirLock::Acquire(options.data_dir));
+  ARROW_ASSIGN_OR_RAISE(ingester_id,
+                        LoadOrCreateIngesterId(options.data_dir, options.ingester_id));
+  return arrow::Status::OK();
+}
 
+arrow::Result<bool> Ingester::Impl::OpenCatalog() {
   ARROW_ASSIGN_OR_RAISE(catalog, catalog::OpenCatalog(options.catalog_url));
   ARROW_ASSIGN_OR_RAISE(const bool catalog_empty, CatalogIsEmpty(*catalog));
   if (catalog_empty) {
@@ -322,6 +331,7 @@ arrow::Status Ingester::Impl::StartPersistence(bool catalog_empty,
   job_context.catalog = catalog.get();
   job_context.object_store = object_store.get();
   job_context.executor = compaction.get();
+  job_context.ingester_id = ingester_id;
   persist::PersistHandleOptions handle_options;
   handle_options.workers = static_cast<size_t>(options.persist_workers);
   handle_options.queue_depth = static_cast<size_t>(options.persist_queue_depth);
@@ -380,13 +390,26 @@ arrow::Status Ingester::Impl::StartPersistence(bool catalog_empty,
 arrow::Status Ingester::Impl::BuildQueryPath() {
   query::BufferTreeQueryExecOptions exec_options;
   exec_options.buffer = buffer;
-  exec_options.resolver = std::make_shared<query::CatalogTableResolver>(catalog.get());
+  auto resolver = std::make_shared<query::CatalogTableResolver>(catalog.get());
+  exec_options.resolver = resolver;
   exec_options.catalog = catalog.get();
   exec_options.files = object_store->filesystem();
   read_metrics = std::make_unique<query::ReadMetrics>(&metrics);
   exec_options.metrics = read_metrics.get();
   ARROW_ASSIGN_OR_RAISE(std::shared_ptr<query::QueryExec> exec,
                         query::BufferTreeQueryExec::Make(std::move(exec_options)));
+  if (!options.peers.empty()) {
+    query::PeerQueryExecOptions peer_options;
+    peer_options.ingester_id = ingester_id;
+    peer_options.peers = options.peers;
+    peer_options.token = options.token;
+    peer_options.timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(options.peer_timeout);
+    peer_options.resolver = std::move(resolver);
+    peer_options.metrics = &metrics;
+    ARROW_ASSIGN_OR_RAISE(exec,
+                          query::PeerQueryExec::Make(std::move(exec), peer_options));
+  }
   auto measured = std::make_shared<query::MetricsQueryExec>(std::move(exec), &metrics);
   auto traced = std::make_shared<query::TracingQueryExec>(
       std::move(measured), query::TracingQueryExecOptions{});

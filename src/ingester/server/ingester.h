@@ -101,7 +101,8 @@ class Ingester {
   // Ingester lives; thread-safe.
   query::QueryExec* query_exec() const;
 
-  // A stable name for this process in query responses: --ingester-id or the host name.
+  // This ingester's stable id (ingester_id.h): --ingester-id, or the one kept in the
+  // data dir.
   const std::string& ingester_id() const;
 
   // OK when all is well (/health): fails while writes are refused (shutdown, full disk,

@@ -131,7 +131,9 @@ TEST_F(IngesterTest, CleanRestartPersistsEverythingAndEmptiesTheWal) {
   EXPECT_THAT(
       listing,
       ::testing::MatchesRegex(
-          ".*\"files\":\\[\\{\"path\":\"[0-9]+/[0-9]+/[0-9]+/[0-9a-f-]{36}"
+          ".*\"files\":\\[\\{\"path\":\"[0-9]+/[0-9]+/[0-9]+/" +
+          ingester_->ingester_id() +
+          "/[0-9a-f-]{36}"
           "\\.parquet\",\"rows\":500,\"bytes\":[1-9][0-9]*,"
           "\"min_time\":1700000000000000000,\"max_time\":1700000000000000499\\}\\].*"));
   // Only the segment opened by this start is left.

@@ -30,6 +30,7 @@ struct TextFlags {
   std::string http_header_timeout = "10s";
   std::string http_body_timeout = "30s";
   std::string http_idle_timeout = "120s";
+  std::string peer_timeout = "10s";
   std::string token_file;
 };
 
@@ -91,7 +92,17 @@ void AddServeFlags(CLI::App* serve, ingester::IngesterOptions* o, TextFlags* t) 
   flag("--http-bind", &o->http_bind, "INGESTER_HTTP_BIND", "HTTP API address");
   flag("--flight-bind", &o->flight_bind, "INGESTER_FLIGHT_BIND", "Arrow Flight address");
   flag("--ingester-id", &o->ingester_id, "INGESTER_ID",
-       "Name in query responses [host name]");
+       "Stable id of this ingester ([A-Za-z0-9_-], at most 64): names it in query "
+       "responses and in the object paths it writes; kept in <data-dir>/ingester_id "
+       "[the stored id, or a generated one on the first start]");
+  serve
+      ->add_option("--peer", o->peers,
+                   "Flight address HOST:PORT of another ingester whose buffer a query "
+                   "also reads (repeatable; comma-separated in the variable)")
+      ->envname("INGESTER_PEERS")
+      ->delimiter(',');
+  flag("--peer-timeout", &t->peer_timeout, "INGESTER_PEER_TIMEOUT",
+       "Bound on each peer's part of a query (connect and read)");
   flag("--http-threads", &o->http_threads, "INGESTER_HTTP_THREADS",
        "HTTP worker threads running requests (idle connections hold none)");
   flag("--http-io-threads", &o->http_io_threads, "INGESTER_HTTP_IO_THREADS",
@@ -177,6 +188,7 @@ arrow::Status ApplyTextFlags(const TextFlags& t, ingester::IngesterOptions* o) {
                         ingester::ParseDuration(t.http_body_timeout));
   ARROW_ASSIGN_OR_RAISE(o->http_idle_timeout,
                         ingester::ParseDuration(t.http_idle_timeout));
+  ARROW_ASSIGN_OR_RAISE(o->peer_timeout, ingester::ParseDuration(t.peer_timeout));
   return arrow::Status::OK();
 }
 

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "ingester/partition/partition_template.h"
+#include "ingester/server/ingester_id.h"
 
 namespace ingester {
 
@@ -74,6 +75,31 @@ arrow::Status IngesterOptions::Validate() const {
                                   " needs ",
                                   tls_cert.empty() ? "--tls-cert" : "--tls-key",
                                   " too: TLS takes a certificate and its private key");
+  }
+  if (!ingester_id.empty()) {
+    ARROW_RETURN_NOT_OK(ValidateIngesterId(ingester_id, "--ingester-id"));
+  }
+  for (size_t i = 0; i < peers.size(); ++i) {
+    std::string peer_host;
+    int peer_port = 0;
+    auto split = SplitHostPort(peers[i], &peer_host, &peer_port);
+    if (!split.ok() || peer_host.empty() || peer_port == 0) {
+      return arrow::Status::Invalid("--peer ", peers[i],
+                                    ": expected HOST:PORT, the Flight address of another "
+                                    "ingester (port not 0)");
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (peers[j] == peers[i]) {
+        return arrow::Status::Invalid("--peer ", peers[i], " is given twice");
+      }
+    }
+  }
+  if (!peers.empty() && !tls_cert.empty()) {
+    return arrow::Status::Invalid(
+        "--peer with --tls-cert is not supported yet: peers are read over plain gRPC");
+  }
+  if (peer_timeout < std::chrono::milliseconds(10)) {
+    return arrow::Status::Invalid("--peer-timeout must be at least 10ms");
   }
   std::string host;
   int port;

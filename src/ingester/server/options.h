@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <arrow/status.h>
 
@@ -67,8 +68,15 @@ struct IngesterOptions {
   std::string tls_key;
   // /metrics answers without the token (for scrapers); /health always does.
   bool open_metrics = false;
-  // Names this ingester in query responses; empty means the host name.
+  // This ingester's stable id (server/ingester_id.h): [A-Za-z0-9_-], at most 64
+  // characters. Empty means the id stored in the data dir, or a generated one on the
+  // first start; a value differing from the stored id is refused.
   std::string ingester_id;
+  // Flight addresses (HOST:PORT) of the other ingesters of a cluster: a query also reads
+  // their buffers (query/peer_query_exec.h). Empty: a single ingester.
+  std::vector<std::string> peers;
+  // Bound on each peer call of a query (connecting and reading its whole answer).
+  std::chrono::nanoseconds peer_timeout = std::chrono::seconds(10);
   std::string log_level = "info";
 
   // The partition template (its JSON form, partition/partition_template.h) of a

@@ -45,6 +45,27 @@ TEST(Options, ValidateNamesTheBadFlag) {
   EXPECT_NE(o.Validate().message().find("--max-flight-put-size"), std::string::npos);
 }
 
+TEST(Options, PeersAndIngesterIdAreChecked) {
+  IngesterOptions o;
+  o.peers = {"127.0.0.1:9002", "[::1]:9003", "ingester-b:8082"};
+  o.ingester_id = "ingester-a";
+  EXPECT_TRUE(o.Validate().ok()) << o.Validate().ToString();
+  for (std::string bad : {"127.0.0.1", "127.0.0.1:0", ":8082", "host:port"}) {
+    o.peers = {bad};
+    auto st = o.Validate();
+    EXPECT_TRUE(st.IsInvalid()) << bad;
+    EXPECT_NE(st.message().find("--peer " + bad), std::string::npos) << st.message();
+  }
+  o.peers = {"127.0.0.1:9002", "127.0.0.1:9002"};
+  EXPECT_NE(o.Validate().message().find("given twice"), std::string::npos);
+  o.peers.clear();
+  o.peer_timeout = std::chrono::milliseconds(1);
+  EXPECT_NE(o.Validate().message().find("--peer-timeout"), std::string::npos);
+  o = IngesterOptions{};
+  o.ingester_id = "a/b";
+  EXPECT_NE(o.Validate().message().find("--ingester-id"), std::string::npos);
+}
+
 TEST(Options, TlsTakesCertificateAndKeyTogether) {
   IngesterOptions o;
   o.tls_cert = "server.pem";
