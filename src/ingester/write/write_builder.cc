@@ -188,8 +188,8 @@ class ColumnAccumulator {
                                                                 arrow::MemoryPool* pool) {
     std::unique_ptr<ColumnAccumulator> c(new ColumnAccumulator(type, rows, pool));
     ARROW_ASSIGN_OR_RAISE(c->validity_, arrow::AllocateBuffer(BitmapBytes(rows), pool));
-    std::memset(c->validity_->mutable_data(), 0,
-                static_cast<size_t>(c->validity_->size()));
+    c->valid_ = c->validity_->mutable_data();
+    std::memset(c->valid_, 0, static_cast<size_t>(c->validity_->size()));
     if (type == ColumnType::kString) {
       c->strings_ = std::make_unique<arrow::StringBuilder>(pool);
       ARROW_RETURN_NOT_OK(c->strings_->Reserve(rows));
@@ -199,39 +199,40 @@ class ColumnAccumulator {
                           : type == ColumnType::kBool ? BitmapBytes(rows)
                                                       : rows * 8;
     ARROW_ASSIGN_OR_RAISE(c->values_, arrow::AllocateBuffer(bytes, pool));
+    c->data_ = c->values_->mutable_data();
     // Booleans are set bit by bit.
     if (type == ColumnType::kBool) std::memset(c->values_->mutable_data(), 0, bytes);
     return c;
   }
 
   void SetTag(int64_t row, std::string_view value) {
-    values_->mutable_data_as<int32_t>()[row] = dictionary_.IndexOf(value);
+    reinterpret_cast<int32_t*>(data_)[row] = dictionary_.IndexOf(value);
     SetValid(row);
   }
   // Gives `row` the tag value of the earlier row `from` (which has one).
   void CopyTag(int64_t row, int64_t from) {
-    auto* indices = values_->mutable_data_as<int32_t>();
+    auto* indices = reinterpret_cast<int32_t*>(data_);
     indices[row] = indices[from];
     SetValid(row);
   }
   void SetInt(int64_t row, int64_t value) {
-    values_->mutable_data_as<int64_t>()[row] = value;
+    reinterpret_cast<int64_t*>(data_)[row] = value;
     SetValid(row);
   }
   // The line was checked against the schema, so the field has the column's type.
   arrow::Status SetField(int64_t row, const lp::Field& field) {
     switch (type_) {
       case ColumnType::kI64:
-        values_->mutable_data_as<int64_t>()[row] = field.i64;
+        reinterpret_cast<int64_t*>(data_)[row] = field.i64;
         break;
       case ColumnType::kU64:
-        values_->mutable_data_as<uint64_t>()[row] = field.u64;
+        reinterpret_cast<uint64_t*>(data_)[row] = field.u64;
         break;
       case ColumnType::kF64:
-        values_->mutable_data_as<double>()[row] = field.f64;
+        reinterpret_cast<double*>(data_)[row] = field.f64;
         break;
       case ColumnType::kBool:
-        if (field.boolean) arrow::bit_util::SetBit(values_->mutable_data(), row);
+        if (field.boolean) arrow::bit_util::SetBit(data_, row);
         break;
       case ColumnType::kString:
         while (strings_->length() < row) ARROW_RETURN_NOT_OK(strings_->AppendNull());
@@ -270,7 +271,7 @@ class ColumnAccumulator {
   static int64_t BitmapBytes(int64_t rows) { return arrow::bit_util::BytesForBits(rows); }
 
   void SetValid(int64_t row) {
-    arrow::bit_util::SetBit(validity_->mutable_data(), row);
+    arrow::bit_util::SetBit(valid_, row);
     ++present_;
   }
   // Null slots hold zeros, as Arrow's builders leave them.
@@ -296,6 +297,8 @@ class ColumnAccumulator {
   arrow::MemoryPool* const pool_;
   std::shared_ptr<arrow::Buffer> validity_;
   std::shared_ptr<arrow::Buffer> values_;
+  uint8_t* valid_ = nullptr;  // validity_'s bytes
+  uint8_t* data_ = nullptr;   // values_' bytes
   int64_t present_ = 0;
   TagDictionary dictionary_;                       // kTag
   std::unique_ptr<arrow::StringBuilder> strings_;  // kString
@@ -351,6 +354,62 @@ std::optional<std::string_view> RawTags(const lp::ParsedLine& line,
   }
   return std::string_view(begin, static_cast<size_t>(end - begin));
 }
+
+// Rows of one batch by the text of their tags (RawTags), so that a series seen before
+// copies its dictionary indices instead of looking up every tag value again. Open
+// addressing in a table sized for the batch, hashed a word at a time; a lookup gives up
+// after a few probes and calls the series new (only slower, never wrong).
+class SeriesRows {
+ public:
+  explicit SeriesRows(int64_t rows) {
+    size_t capacity = 16;
+    while (capacity < static_cast<size_t>(rows) * 2) capacity <<= 1;
+    slots_.assign(capacity, Slot{});
+    mask_ = capacity - 1;
+  }
+
+  // The earlier row whose tags have this text, or -1 (and then `row` is remembered).
+  int64_t FindOrAdd(std::string_view tags, int64_t row) {
+    const uint64_t h = Hash(tags);
+    size_t at = static_cast<size_t>(h) & mask_;
+    for (int probe = 0; probe < kMaxProbes; ++probe, at = (at + 1) & mask_) {
+      Slot& slot = slots_[at];
+      if (slot.row < 0) {
+        slot = {h, tags, row};
+        return -1;
+      }
+      if (slot.hash == h && SameText(slot.tags, tags)) return slot.row;
+    }
+    return -1;
+  }
+
+ private:
+  static constexpr int kMaxProbes = 8;
+  struct Slot {
+    uint64_t hash = 0;
+    std::string_view tags;
+    int64_t row = -1;
+  };
+  static uint64_t Hash(std::string_view s) {
+    constexpr uint64_t kMul = 0x9e3779b97f4a7c15ull;
+    uint64_t h = s.size() * kMul;
+    const char* p = s.data();
+    size_t n = s.size();
+    for (; n >= 8; n -= 8, p += 8) {
+      uint64_t w;
+      std::memcpy(&w, p, 8);
+      h = (h ^ w) * kMul;
+      h ^= h >> 29;
+    }
+    uint64_t tail = 0;
+    std::memcpy(&tail, p, n);
+    h = (h ^ tail) * kMul;
+    return h ^ (h >> 32);
+  }
+
+  std::vector<Slot> slots_;
+  size_t mask_ = 0;
+};
 
 // Finds the text of a line for a rejection; scans the body only if a line is rejected.
 class LazyLineIndex {
@@ -562,9 +621,7 @@ class TableWriteBuilder {
     };
     ARROW_ASSIGN_OR_RAISE(auto time,
                           ColumnAccumulator::Make(ColumnType::kTime, rows, pool));
-    // Rows by the text of their tags: a series seen before in this batch copies its
-    // dictionary indices instead of looking up every tag value again.
-    std::unordered_map<std::string_view, int64_t> series;
+    SeriesRows series(rows);
 
     for (int64_t row = 0; row < rows; ++row) {
       const uint32_t id = line_ids[static_cast<size_t>(row)];
@@ -573,9 +630,9 @@ class TableWriteBuilder {
       const size_t tags = line.tags.size();
       bool tags_done = false;
       if (auto raw = RawTags(line, body_)) {
-        auto [it, fresh] = series.try_emplace(*raw, row);
-        if (!fresh) {
-          for (size_t k = 0; k < tags; ++k) (*of)[k]->CopyTag(row, it->second);
+        const int64_t earlier = series.FindOrAdd(*raw, row);
+        if (earlier >= 0) {
+          for (size_t k = 0; k < tags; ++k) (*of)[k]->CopyTag(row, earlier);
           tags_done = true;
         }
       }
