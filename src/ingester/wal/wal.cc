@@ -8,6 +8,7 @@
 #include "ingester/common/crc32c.h"
 #include "ingester/common/error.h"
 #include "ingester/common/logging.h"
+#include "ingester/wal/payload_codec.h"
 #include "ingester/wal/write_op_codec.h"
 
 namespace ingester::wal {
@@ -25,12 +26,11 @@ struct Wal::Writer {
 
 arrow::Status WalOptions::Validate() const {
   if (dir.empty()) return arrow::Status::Invalid("WAL directory not set");
-  if (compression == PayloadCompression::kZstd &&
-      !arrow::util::Codec::IsAvailable(arrow::Compression::ZSTD)) {
-    return arrow::Status::NotImplemented(
-        "this Arrow build has no zstd codec for the WAL");
+  if (compression == PayloadCompression::kLz4 &&
+      !arrow::util::Codec::IsAvailable(arrow::Compression::LZ4)) {
+    return arrow::Status::NotImplemented("this Arrow build has no lz4 codec for the WAL");
   }
-  return arrow::Status::OK();
+  return ValidateCompressionLevel(compression, compression_level);
 }
 
 arrow::Result<std::unique_ptr<Wal>> Wal::Make(WalOptions options) {
@@ -112,6 +112,7 @@ arrow::Status Wal::Append(const WriteOp& op, bool sync) {
   w.op = &op;
   EncodeOptions encode;
   encode.compression = options_.compression;
+  encode.level = options_.compression_level;
   encode.headroom = kEntryHeaderSize;
   ARROW_ASSIGN_OR_RAISE(w.entry, EncodeWriteOp(op, encode));
   const size_t payload_size = w.entry.size() - kEntryHeaderSize;

@@ -60,7 +60,10 @@ struct WalOptions {
   std::string dir;
   // Defaults to the real filesystem.
   std::shared_ptr<FileSystem> fs;
+  // The codec of new entries and its level (0: the codec's default); payload_codec.h.
+  // Entries record their codec, so replay reads a WAL written with any mix of them.
   PayloadCompression compression = PayloadCompression::kZstd;
+  int compression_level = 0;
   // Make() refuses a directory whose ledger (segment_ledger.h) lists segments that are
   // neither on disk nor deleted by the ingester, unless this is set: then they are
   // recorded as deleted, with a warning naming them.
