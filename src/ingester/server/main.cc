@@ -80,7 +80,7 @@ void AddServeFlags(CLI::App* serve, ingester::IngesterOptions* o, TextFlags* t) 
                  "(accepting the loss of their unpersisted writes)")
       ->envname("INGESTER_WAL_ALLOW_MISSING_SEGMENTS");
   flag("--wal-compression", &o->wal_compression, "INGESTER_WAL_COMPRESSION",
-       "Codec of new WAL entries: zstd, lz4 or none (replay reads any)");
+       "Codec of new WAL entries: lz4, zstd or none (replay reads any)");
   flag("--wal-compression-level", &o->wal_compression_level,
        "INGESTER_WAL_COMPRESSION_LEVEL",
        "Level of the WAL codec (0: its default; zstd: -7..19)");

@@ -34,6 +34,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 
 #include "ingester/buffer/buffer_tree.h"
 #include "ingester/buffer/catalog_adapters.h"
@@ -44,6 +45,7 @@
 #include "ingester/lp/parser.h"
 #include "ingester/server/ingester.h"
 #include "ingester/testing/tsbs_generator.h"
+#include "ingester/wal/payload_codec.h"
 #include "ingester/wal/replay.h"
 #include "ingester/wal/wal.h"
 #include "ingester/wal/wal_sink.h"
@@ -94,13 +96,16 @@ class Fixtures {
   }
 
   // Made on first use; an error is returned as the skip message.
-  arrow::Result<const Fixture*> Get(int64_t rows, int64_t lines_per_request) {
-    auto key = std::make_pair(rows, lines_per_request);
+  arrow::Result<const Fixture*> Get(
+      int64_t rows, int64_t lines_per_request,
+      PayloadCompression compression = WalOptions{}.compression) {
+    auto key = std::make_tuple(rows, lines_per_request, compression);
     if (auto it = made_.find(key); it != made_.end()) return &it->second;
     Fixture f;
     f.data_dir = root() / ("data-" + std::to_string(rows) + "-" +
-                           std::to_string(lines_per_request));
-    ARROW_RETURN_NOT_OK(Write(f.data_dir, rows, lines_per_request, &f));
+                           std::to_string(lines_per_request) + "-" +
+                           std::string(PayloadCompressionName(compression)));
+    ARROW_RETURN_NOT_OK(Write(f.data_dir, rows, lines_per_request, compression, &f));
     return &made_.emplace(key, std::move(f)).first->second;
   }
 
@@ -111,7 +116,8 @@ class Fixtures {
   // what a restart replays is a WAL left by a crash. The Wal is closed (synced), the
   // buffer dropped: the state after kill -9 of a server that had acknowledged it all.
   static arrow::Status Write(const fs::path& data_dir, int64_t rows,
-                             int64_t lines_per_request, Fixture* f) {
+                             int64_t lines_per_request, PayloadCompression compression,
+                             Fixture* f) {
     fs::create_directories(data_dir);
     ARROW_ASSIGN_OR_RAISE(
         auto catalog,
@@ -121,6 +127,7 @@ class Fixtures {
     std::shared_ptr<BufferTree> buffer = std::move(tree);
     WalOptions wal_options;
     wal_options.dir = (data_dir / "wal").string();
+    wal_options.compression = compression;
     ARROW_ASSIGN_OR_RAISE(std::shared_ptr<Wal> wal, Wal::Make(wal_options));
     WalSink sink(wal, buffer);
     TimestampOracle oracle;
@@ -153,7 +160,7 @@ class Fixtures {
   }
 
   fs::path root_;
-  std::map<std::pair<int64_t, int64_t>, Fixture> made_;
+  std::map<std::tuple<int64_t, int64_t, PayloadCompression>, Fixture> made_;
 };
 
 Fixtures& GetFixtures() {
@@ -182,10 +189,12 @@ void SetReplayCounters(benchmark::State& state, const Fixture& f, uint64_t wal_b
       static_cast<double>(state.iterations() * f.rows), benchmark::Counter::kIsRate);
 }
 
-// Args: rows, lines per request (one WAL entry each), sink (0 counting, 1 BufferTree).
-void BM_Replay(benchmark::State& state) {
+// Args: rows, lines per request (one WAL entry each), sink (0 counting, 1 BufferTree),
+// and for BM_ReplayCodec the WAL codec of the fixture (PayloadCompression: 0 none,
+// 1 zstd, 2 lz4; BM_Replay: the WAL's default).
+void ReplayBench(benchmark::State& state, PayloadCompression compression) {
   (void)SetLogLevel("warn");
-  auto fixture = GetFixtures().Get(state.range(0), state.range(1));
+  auto fixture = GetFixtures().Get(state.range(0), state.range(1), compression);
   if (!fixture.ok()) {
     state.SkipWithError(fixture.status().ToString().c_str());
     return;
@@ -236,6 +245,10 @@ void BM_Replay(benchmark::State& state) {
   }
   SetReplayCounters(state, f, wal_bytes);
 }
+void BM_Replay(benchmark::State& state) { ReplayBench(state, WalOptions{}.compression); }
+void BM_ReplayCodec(benchmark::State& state) {
+  ReplayBench(state, static_cast<PayloadCompression>(state.range(3)));
+}
 BENCHMARK(BM_Replay)
     ->ArgNames({"rows", "lines_per_entry", "sink"})
     ->Args({1, 1, 0})
@@ -244,6 +257,12 @@ BENCHMARK(BM_Replay)
     ->Args({1'000'000, 5000, 1})
     ->Args({1'000'000, 100, 0})
     ->Args({1'000'000, 100, 1})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+// The same replay of WALs written with each codec (--wal-compression).
+BENCHMARK(BM_ReplayCodec)
+    ->ArgNames({"rows", "lines_per_entry", "sink", "codec"})
+    ->ArgsProduct({{1'000'000}, {5000, 100}, {0}, {0, 1, 2}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

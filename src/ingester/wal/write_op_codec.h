@@ -37,7 +37,7 @@ inline constexpr uint8_t kBodyVersion = 1;
 inline constexpr uint64_t kMaxBodySize = 0x7fffffff;
 
 struct EncodeOptions {
-  PayloadCompression compression = PayloadCompression::kZstd;
+  PayloadCompression compression = PayloadCompression::kLz4;
   // Zero bytes reserved before the payload in the returned string, so a caller can put
   // the entry framing there without copying the payload.
   size_t headroom = 0;
