@@ -2,11 +2,12 @@
 // entry names its codec, so a WAL may mix codecs and replay reads any of them whatever
 // the writer's current setting.
 //
-//   byte  codec  library                      compress (TSBS bodies, this VM)
-//   0     none   -                            a copy
-//   1     zstd   libzstd, level configurable  see docs/wal.md for the measured figures
-//   2     lz4    LZ4 block (Arrow's codec)
+//   byte  codec  library
+//   0     none   - (the body as is)
+//   1     zstd   libzstd, level configurable (-7..19)
+//   2     lz4    LZ4 block compression (Arrow's LZ4 codec); the default
 //
+// docs/wal.md ("Compression") has the measurements behind the default.
 // zstd keeps one compression and one decompression context per thread (a one-shot call
 // would allocate and fault in a fresh context of several hundred KiB for every entry).
 #pragma once
