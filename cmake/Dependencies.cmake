@@ -21,6 +21,9 @@ endif()
 # build is compiled with OpenSSL, zlib and brotli support; its header must see the same
 # macros (they change class layouts), which pkg-config supplies.
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+# libzstd: the WAL's zstd codec with per-thread contexts (wal/payload_codec.h). Arrow's
+# bundled zstd is not exported from its shared library.
+pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(GTest REQUIRED)
 if(INGESTER_BENCHMARKS)

@@ -12,7 +12,7 @@ APT_PACKAGES=(
   libspdlog-dev libfmt-dev libcli11-dev libboost-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev clang-format-14
   clang-14 libclang-rt-14-dev
-  libssl-dev libbrotli-dev ccache
+  libssl-dev libbrotli-dev libzstd-dev ccache
   postgresql python3-venv curl openssl
 )
 

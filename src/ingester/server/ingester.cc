@@ -47,6 +47,7 @@
 #include "ingester/server/data_dir_lock.h"
 #include "ingester/server/ingester_id.h"
 #include "ingester/server/startup_checks.h"
+#include "ingester/wal/payload_codec.h"
 #include "ingester/wal/reference_tracker.h"
 #include "ingester/wal/replay.h"
 #include "ingester/wal/rotation_task.h"
@@ -286,6 +287,9 @@ arrow::Result<wal::ReplayStats> Ingester::Impl::ReplayAndOpenWal() {
   wal_options.dir = options.wal_dir;
   wal_options.fs = fs;
   wal_options.allow_missing_segments = options.wal_allow_missing_segments;
+  ARROW_ASSIGN_OR_RAISE(wal_options.compression,
+                        wal::ParsePayloadCompression(options.wal_compression));
+  wal_options.compression_level = options.wal_compression_level;
   wal_options.fsync_seconds = latency_metrics.wal_fsync_seconds;
   ARROW_ASSIGN_OR_RAISE(wal, wal::Wal::Make(std::move(wal_options)));
   for (auto& segment : replay.segments) {

@@ -80,6 +80,11 @@ void AddServeFlags(CLI::App* serve, ingester::IngesterOptions* o, TextFlags* t) 
                  "Start although WAL segments the ingester never deleted are missing "
                  "(accepting the loss of their unpersisted writes)")
       ->envname("INGESTER_WAL_ALLOW_MISSING_SEGMENTS");
+  flag("--wal-compression", &o->wal_compression, "INGESTER_WAL_COMPRESSION",
+       "Codec of new WAL entries: lz4, zstd or none (replay reads any)");
+  flag("--wal-compression-level", &o->wal_compression_level,
+       "INGESTER_WAL_COMPRESSION_LEVEL",
+       "Level of the WAL codec (0: its default; zstd: -7..19)");
   flag("--exec-mem-limit", &t->exec_mem_limit, "INGESTER_EXEC_MEM_LIMIT",
        "Memory limit of sort/dedup jobs (0: no limit)");
   flag("--max-http-request-size", &t->max_http_request_size,

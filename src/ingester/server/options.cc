@@ -5,6 +5,7 @@
 
 #include "ingester/partition/partition_template.h"
 #include "ingester/server/ingester_id.h"
+#include "ingester/wal/payload_codec.h"
 
 namespace ingester {
 
@@ -32,6 +33,14 @@ arrow::Status IngesterOptions::Validate() const {
   }
   if (!(wal_disk_full_percent > 0 && wal_disk_full_percent <= 100)) {
     return arrow::Status::Invalid("--wal-disk-full-percent must be in (0, 100]");
+  }
+  {
+    auto codec = wal::ParsePayloadCompression(wal_compression);
+    if (!codec.ok())
+      return arrow::Status::Invalid("--wal-compression: ", codec.status().message());
+    auto level = wal::ValidateCompressionLevel(*codec, wal_compression_level);
+    if (!level.ok())
+      return arrow::Status::Invalid("--wal-compression-level: ", level.message());
   }
   if (max_http_request_size < 1) {
     return arrow::Status::Invalid("--max-http-request-size must be positive");

@@ -40,6 +40,10 @@ struct IngesterOptions {
   // Start even though WAL segments the ingester never deleted are missing (their
   // unpersisted writes are lost); the default refuses to start and names them.
   bool wal_allow_missing_segments = false;
+  // Codec of new WAL entries ("zstd", "lz4" or "none") and its level (0: the codec's
+  // default; zstd takes -7..19). Replay reads entries of any codec.
+  std::string wal_compression = "lz4";
+  int wal_compression_level = 0;
   int64_t exec_mem_limit = 0;  // 0: no limit
   int64_t max_http_request_size = 10 * 1024 * 1024;
   // Bound on the Arrow bytes of the batches of one Flight DoPut call.

@@ -66,6 +66,22 @@ TEST(Options, PeersAndIngesterIdAreChecked) {
   EXPECT_NE(o.Validate().message().find("--ingester-id"), std::string::npos);
 }
 
+TEST(Options, WalCompressionAndLevelAreChecked) {
+  IngesterOptions o;
+  EXPECT_EQ(o.wal_compression, "lz4");
+  EXPECT_TRUE(o.Validate().ok());
+  o.wal_compression = "gzip";
+  EXPECT_NE(o.Validate().message().find("--wal-compression"), std::string::npos);
+  o.wal_compression = "zstd";
+  o.wal_compression_level = -5;
+  EXPECT_TRUE(o.Validate().ok());
+  o.wal_compression_level = 42;
+  EXPECT_NE(o.Validate().message().find("--wal-compression-level"), std::string::npos);
+  o.wal_compression = "none";
+  o.wal_compression_level = 1;
+  EXPECT_NE(o.Validate().message().find("--wal-compression-level"), std::string::npos);
+}
+
 TEST(Options, TlsTakesCertificateAndKeyTogether) {
   IngesterOptions o;
   o.tls_cert = "server.pem";

@@ -22,7 +22,8 @@ namespace {
 constexpr uint32_t kHosts = 1000;  // TSBS scale
 
 // Writes the fixture's rows through the write pipeline into a fresh data directory.
-arrow::Status WriteFixture(int64_t rows, int64_t lines_per_request, WalFixture* f) {
+arrow::Status WriteFixture(int64_t rows, int64_t lines_per_request,
+                           wal::PayloadCompression compression, WalFixture* f) {
   fs::create_directories(f->data_dir);
   ARROW_ASSIGN_OR_RAISE(
       auto catalog,
@@ -32,6 +33,7 @@ arrow::Status WriteFixture(int64_t rows, int64_t lines_per_request, WalFixture* 
                         MakeRestartedTree(catalog.get()));
   wal::WalOptions wal_options;
   wal_options.dir = (f->data_dir / "wal").string();
+  wal_options.compression = compression;
   ARROW_ASSIGN_OR_RAISE(std::shared_ptr<wal::Wal> wal, wal::Wal::Make(wal_options));
   WritePipelineOptions pipeline_options;
   pipeline_options.schema_cache = &schema_cache;
@@ -90,14 +92,15 @@ fs::path WalFixtures::root() {
   return root_;
 }
 
-arrow::Result<const WalFixture*> WalFixtures::Get(int64_t rows,
-                                                  int64_t lines_per_request) {
-  auto key = std::make_pair(rows, lines_per_request);
+arrow::Result<const WalFixture*> WalFixtures::Get(int64_t rows, int64_t lines_per_request,
+                                                  wal::PayloadCompression compression) {
+  auto key = std::make_tuple(rows, lines_per_request, compression);
   if (auto it = made_.find(key); it != made_.end()) return &it->second;
   WalFixture f;
   f.data_dir =
-      root() / ("data-" + std::to_string(rows) + "-" + std::to_string(lines_per_request));
-  ARROW_RETURN_NOT_OK(WriteFixture(rows, lines_per_request, &f));
+      root() / ("data-" + std::to_string(rows) + "-" + std::to_string(lines_per_request) +
+                "-" + std::string(wal::PayloadCompressionName(compression)));
+  ARROW_RETURN_NOT_OK(WriteFixture(rows, lines_per_request, compression, &f));
   return &made_.emplace(key, std::move(f)).first->second;
 }
 

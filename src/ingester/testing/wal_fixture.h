@@ -12,10 +12,13 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <tuple>
 #include <utility>
 
 #include "ingester/buffer/buffer_tree.h"
 #include "ingester/catalog/catalog.h"
+#include "ingester/wal/payload_codec.h"
+#include "ingester/wal/wal.h"
 
 namespace ingester::testing {
 
@@ -24,7 +27,7 @@ namespace ingester::testing {
 arrow::Result<std::unique_ptr<BufferTree>> MakeRestartedTree(catalog::Catalog* catalog);
 
 // A data directory (catalog.sqlite + wal/) holding `rows` TSBS rows written in requests
-// of `lines_per_request` lines (one WAL entry each).
+// of `lines_per_request` lines (one WAL entry each), compressed with `compression`.
 struct WalFixture {
   std::filesystem::path data_dir;
   int64_t rows = 0;
@@ -42,13 +45,15 @@ class WalFixtures {
 
   // The directory holding them all (created on first use).
   std::filesystem::path root();
-  // Made on first use.
-  arrow::Result<const WalFixture*> Get(int64_t rows, int64_t lines_per_request);
+  // Made on first use; `compression` defaults to the WAL's (--wal-compression).
+  arrow::Result<const WalFixture*> Get(
+      int64_t rows, int64_t lines_per_request,
+      wal::PayloadCompression compression = wal::WalOptions{}.compression);
 
  private:
   const std::string tag_;
   std::filesystem::path root_;
-  std::map<std::pair<int64_t, int64_t>, WalFixture> made_;
+  std::map<std::tuple<int64_t, int64_t, wal::PayloadCompression>, WalFixture> made_;
 };
 
 }  // namespace ingester::testing

@@ -33,7 +33,8 @@
 //
 //   +-------------------+-------------------------+---------------------------------+
 //   | compression u8    | body length u32         | body, compressed as announced   |
-//   | 0 none, 1 zstd    | (uncompressed)          |                                 |
+//   | 0 none, 1 zstd,   | (uncompressed)          |                                 |
+//   | 2 lz4 (block)     |                         |                                 |
 //   +-------------------+-------------------------+---------------------------------+
 //
 // Compatibility: readers refuse a header version they do not know; a new payload
@@ -64,7 +65,8 @@ inline constexpr size_t kMinPayloadSize = kPayloadPrefixSize + 1;
 inline constexpr std::string_view kSegmentSuffix = ".dat";
 inline constexpr std::string_view kTempSuffix = ".tmp";
 
-enum class PayloadCompression : uint8_t { kNone = 0, kZstd = 1 };
+// Recorded in every entry (payload_codec.h): a WAL may mix them.
+enum class PayloadCompression : uint8_t { kNone = 0, kZstd = 1, kLz4 = 2 };
 
 // "00000000000000000042.dat" for 42.
 std::string SegmentFileName(SegmentId id);

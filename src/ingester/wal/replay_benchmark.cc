@@ -9,7 +9,7 @@
 // kill -9: the segments, the catalog and its partitions are what a restart finds. Then:
 //
 //   BM_Replay/sink:0   ReplayWal into a sink that only counts rows: reading, CRC32C,
-//                      zstd and Arrow IPC decoding, i.e. the WAL's own cost.
+//                      decompression and Arrow IPC decoding, i.e. the WAL's own cost.
 //   BM_Replay/sink:1   ReplayWal into a real BufferTree wired as Ingester::Make wires it
 //                      (partition cache warmed from the catalog, catalog name resolver):
 //                      what startup spends before it can serve.
@@ -22,11 +22,13 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <tuple>
 
 #include "ingester/buffer/buffer_tree.h"
 #include "ingester/catalog/open.h"
 #include "ingester/common/logging.h"
 #include "ingester/testing/wal_fixture.h"
+#include "ingester/wal/payload_codec.h"
 #include "ingester/wal/replay.h"
 
 namespace ingester::wal {
@@ -62,10 +64,12 @@ void SetReplayCounters(benchmark::State& state, const WalFixture& f, uint64_t wa
       static_cast<double>(state.iterations() * f.rows), benchmark::Counter::kIsRate);
 }
 
-// Args: rows, lines per request (one WAL entry each), sink (0 counting, 1 BufferTree).
-void BM_Replay(benchmark::State& state) {
+// Args: rows, lines per request (one WAL entry each), sink (0 counting, 1 BufferTree),
+// and for BM_ReplayCodec the WAL codec of the fixture (PayloadCompression: 0 none,
+// 1 zstd, 2 lz4; BM_Replay: the WAL's default).
+void ReplayBench(benchmark::State& state, PayloadCompression compression) {
   (void)SetLogLevel("warn");
-  auto fixture = GetFixtures().Get(state.range(0), state.range(1));
+  auto fixture = GetFixtures().Get(state.range(0), state.range(1), compression);
   if (!fixture.ok()) {
     state.SkipWithError(fixture.status().ToString().c_str());
     return;
@@ -116,6 +120,10 @@ void BM_Replay(benchmark::State& state) {
   }
   SetReplayCounters(state, f, wal_bytes);
 }
+void BM_Replay(benchmark::State& state) { ReplayBench(state, WalOptions{}.compression); }
+void BM_ReplayCodec(benchmark::State& state) {
+  ReplayBench(state, static_cast<PayloadCompression>(state.range(3)));
+}
 BENCHMARK(BM_Replay)
     ->ArgNames({"rows", "lines_per_entry", "sink"})
     ->Args({1, 1, 0})
@@ -124,6 +132,18 @@ BENCHMARK(BM_Replay)
     ->Args({1'000'000, 5000, 1})
     ->Args({1'000'000, 100, 0})
     ->Args({1'000'000, 100, 1})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+// The same replay of WALs written with each codec (--wal-compression).
+BENCHMARK(BM_ReplayCodec)
+    ->ArgNames({"rows", "lines_per_entry", "sink", "codec"})
+    ->ArgsProduct({{1'000'000}, {5000, 100}, {0}, {0, 1, 2}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+// The same replay of WALs written with each codec (--wal-compression).
+BENCHMARK(BM_ReplayCodec)
+    ->ArgNames({"rows", "lines_per_entry", "sink", "codec"})
+    ->ArgsProduct({{1'000'000}, {5000, 100}, {0}, {0, 1, 2}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

@@ -30,9 +30,11 @@ class ReplayTest : public ::testing::Test {
  protected:
   // Writes segments holding `per_segment[i]` ops each (sequence numbers from 1) and
   // closes the WAL.
-  void WriteSegments(const std::vector<int>& per_segment) {
+  void WriteSegments(const std::vector<int>& per_segment,
+                     PayloadCompression compression = PayloadCompression::kZstd) {
     WalOptions options;
     options.dir = dir();
+    options.compression = compression;
     auto wal = Wal::Make(options);
     ASSERT_TRUE(wal.ok()) << wal.status();
     for (size_t s = 0; s < per_segment.size(); ++s) {
@@ -378,6 +380,24 @@ TEST_F(ReplayTest, QuarantineThatCannotBeWrittenStopsReplay) {
   EXPECT_NE(r.status().message().find("cannot quarantine"), std::string::npos)
       << r.status();
   EXPECT_EQ(sink.size(), 0u);
+}
+
+// Entries name their codec: a WAL written under one --wal-compression, then another
+// after a restart, replays whole whatever the current setting.
+TEST_F(ReplayTest, ReplaysSegmentsWrittenWithEveryCodec) {
+  WriteSegments({3, 2}, PayloadCompression::kNone);
+  WriteSegments({2}, PayloadCompression::kLz4);
+  WriteSegments({4, 1}, PayloadCompression::kZstd);
+  CollectingSink sink;
+  auto stats = Replay(&sink);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  ASSERT_EQ(sink.size(), 12u);
+  std::vector<SequenceNumber> expected;
+  for (SequenceNumber s = 1; s <= 12; ++s) expected.push_back(s);
+  EXPECT_EQ(sink.sequence_numbers(), expected);
+  for (size_t i = 0; i < sink.size(); ++i) {
+    ExpectOpsEqual(MakeOp(static_cast<SequenceNumber>(i + 1)), sink.ops()[i]);
+  }
 }
 
 }  // namespace

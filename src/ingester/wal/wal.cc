@@ -8,6 +8,7 @@
 #include "ingester/common/crc32c.h"
 #include "ingester/common/error.h"
 #include "ingester/common/logging.h"
+#include "ingester/wal/payload_codec.h"
 #include "ingester/wal/write_op_codec.h"
 
 namespace ingester::wal {
@@ -21,16 +22,18 @@ struct Wal::Writer {
   // Set by the thread that completes the writer, under mu_.
   bool done = false;
   arrow::Status status;
+  // Signalled (under mu_) when the writer is done or should lead the next flush.
+  CondVar cv;
 };
 
 arrow::Status WalOptions::Validate() const {
   if (dir.empty()) return arrow::Status::Invalid("WAL directory not set");
-  if (compression == PayloadCompression::kZstd &&
-      !arrow::util::Codec::IsAvailable(arrow::Compression::ZSTD)) {
-    return arrow::Status::NotImplemented(
-        "this Arrow build has no zstd codec for the WAL");
+  if (max_group_bytes == 0) return arrow::Status::Invalid("max_group_bytes must be > 0");
+  if (compression == PayloadCompression::kLz4 &&
+      !arrow::util::Codec::IsAvailable(arrow::Compression::LZ4)) {
+    return arrow::Status::NotImplemented("this Arrow build has no lz4 codec for the WAL");
   }
-  return arrow::Status::OK();
+  return ValidateCompressionLevel(compression, compression_level);
 }
 
 arrow::Result<std::unique_ptr<Wal>> Wal::Make(WalOptions options) {
@@ -112,6 +115,7 @@ arrow::Status Wal::Append(const WriteOp& op, bool sync) {
   w.op = &op;
   EncodeOptions encode;
   encode.compression = options_.compression;
+  encode.level = options_.compression_level;
   encode.headroom = kEntryHeaderSize;
   ARROW_ASSIGN_OR_RAISE(w.entry, EncodeWriteOp(op, encode));
   const size_t payload_size = w.entry.size() - kEntryHeaderSize;
@@ -133,7 +137,7 @@ arrow::Status Wal::Append(const WriteOp& op, bool sync) {
       (void)FlushQueue(/*force_sync=*/false);
       ReleaseFlushToken();
     } else {
-      cv_.Wait(&mu_, [&]() REQUIRES(mu_) { return w.done || !flushing_; });
+      w.cv.Wait(&mu_, [&]() REQUIRES(mu_) { return w.done || !flushing_; });
     }
   }
   return w.status;
@@ -141,7 +145,20 @@ arrow::Status Wal::Append(const WriteOp& op, bool sync) {
 
 arrow::Status Wal::FlushQueue(bool force_sync) {
   std::vector<Writer*> batch;
-  batch.swap(queue_);
+  if (force_sync) {
+    batch.swap(queue_);
+  } else {
+    // The oldest appends, up to the byte cap (at least one).
+    size_t take = 0, taken_bytes = 0;
+    while (take < queue_.size() &&
+           (take == 0 ||
+            taken_bytes + queue_[take]->entry.size() <= options_.max_group_bytes)) {
+      taken_bytes += queue_[take]->entry.size();
+      ++take;
+    }
+    batch.assign(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(take));
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(take));
+  }
   // Completes the writers of `batch` whose sync flag is `synced_ones` and drops them
   // from it: a completed writer may return and free itself at once.
   auto complete = [&](bool synced_ones, const arrow::Status& status) REQUIRES(mu_) {
@@ -150,9 +167,10 @@ arrow::Status Wal::FlushQueue(bool force_sync) {
       w->status = status;
       w->done = true;
       if (status.ok()) ++stats_.appends;
+      // Under mu_: the writer cannot return (and free itself) before this completes.
+      w->cv.NotifyOne();
       return true;
     });
-    cv_.NotifyAll();
   };
   auto fail_all = [&](const arrow::Status& status) REQUIRES(mu_) {
     complete(true, status);
@@ -214,13 +232,17 @@ arrow::Status Wal::FlushQueue(bool force_sync) {
 }
 
 void Wal::AcquireFlushToken() {
+  ++token_waiters_;
   cv_.Wait(&mu_, [&]() REQUIRES(mu_) { return !flushing_; });
+  --token_waiters_;
   flushing_ = true;
 }
 
 void Wal::ReleaseFlushToken() {
   flushing_ = false;
-  cv_.NotifyAll();
+  if (token_waiters_ > 0) cv_.NotifyAll();
+  // The oldest queued append leads the next flush; the others keep sleeping.
+  if (!queue_.empty()) queue_.front()->cv.NotifyOne();
 }
 
 arrow::Status Wal::MakeSticky(const arrow::Status& cause) {

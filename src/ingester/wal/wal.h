@@ -10,10 +10,12 @@
 //                              B (or C) leads: write B C, one fsync; both return
 //
 // A writer encodes and checksums its op outside any lock, joins the queue, and if no
-// flush is running becomes the leader at once: it takes the whole queue, writes it with
-// one write() and one fdatasync() without holding the lock, then wakes the writers it
-// served. Writers arriving during a flush share the next one, led by one of them. Under
-// load the batch grows by itself; when idle, a lone write pays exactly one fsync.
+// flush is running becomes the leader at once: it takes the queue (up to
+// WalOptions::max_group_bytes), writes it with one write() and one fdatasync() without
+// holding the lock, then wakes the writers it served, each on its own condition
+// variable. Writers arriving during a flush share the next one, led by the oldest of
+// them, the only one woken when the flush token is released. Under load the batch grows
+// by itself; when idle, a lone write pays exactly one fsync.
 //
 // Sticky errors: after a failed write or fsync no append succeeds again (the page cache
 // may have dropped the data, and a later successful fsync would not bring it back). The
@@ -60,11 +62,20 @@ struct WalOptions {
   std::string dir;
   // Defaults to the real filesystem.
   std::shared_ptr<FileSystem> fs;
-  PayloadCompression compression = PayloadCompression::kZstd;
+  // The codec of new entries and its level (0: the codec's default); payload_codec.h.
+  // Entries record their codec, so replay reads a WAL written with any mix of them.
+  // lz4 by measurement (docs/wal.md): less CPU per row than zstd in both writing and
+  // replay, for about twice zstd's bytes.
+  PayloadCompression compression = PayloadCompression::kLz4;
+  int compression_level = 0;
   // Make() refuses a directory whose ledger (segment_ledger.h) lists segments that are
   // neither on disk nor deleted by the ingester, unless this is set: then they are
   // recorded as deleted, with a warning naming them.
   bool allow_missing_segments = false;
+  // The most entry bytes one group commit writes: a leader takes queued appends in
+  // arrival order up to this (always at least one) and leaves the rest to the next
+  // group, bounding one flush's write and its copy. Rotate and Close flush everything.
+  size_t max_group_bytes = 16 << 20;
   // When set, observes the seconds of each group commit's fdatasync (must outlive the
   // WAL).
   Histogram* fsync_seconds = nullptr;
@@ -142,8 +153,9 @@ class Wal final : public WalAppender {
   // Takes the flush token (waiting for a running flush), as Rotate and Close do.
   void AcquireFlushToken() REQUIRES(mu_);
   // With the token held and the lock held on entry and exit: writes the queue to the
-  // current segment, syncs if any writer (or `force_sync`) asks, completes the writers.
-  // Releases mu_ during I/O. Returns the I/O status (already made sticky on failure).
+  // current segment (up to max_group_bytes, or all of it with `force_sync`), syncs if
+  // any writer (or `force_sync`) asks, completes the writers it wrote. Releases mu_
+  // during I/O. Returns the I/O status (already made sticky on failure).
   arrow::Status FlushQueue(bool force_sync) REQUIRES(mu_);
   void ReleaseFlushToken() REQUIRES(mu_);
   arrow::Status MakeSticky(const arrow::Status& cause) REQUIRES(mu_);
@@ -152,7 +164,10 @@ class Wal final : public WalAppender {
   FileSystem* const fs_;
 
   mutable Mutex mu_;
-  CondVar cv_;  // signalled when writers complete, the token is released, or on enqueue
+  // Signalled for Rotate/Close waiting for the token and for TEST_WaitForQueued;
+  // appending writers wait on their own condition variable (Writer::cv).
+  CondVar cv_;
+  size_t token_waiters_ GUARDED_BY(mu_) = 0;  // AcquireFlushToken callers waiting
   // Appends waiting for a flush, in arrival order. Writers live on their callers' stacks.
   std::vector<Writer*> queue_ GUARDED_BY(mu_);
   // True while someone (a flush leader, Rotate or Close) holds the flush token: the only

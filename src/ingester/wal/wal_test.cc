@@ -26,9 +26,11 @@ using testing::TempDir;
 
 class WalTest : public ::testing::Test {
  protected:
-  std::unique_ptr<Wal> Open(std::shared_ptr<FileSystem> fs = nullptr) {
+  std::unique_ptr<Wal> Open(std::shared_ptr<FileSystem> fs = nullptr,
+                            size_t max_group_bytes = WalOptions{}.max_group_bytes) {
     WalOptions options;
     options.dir = dir();
+    options.max_group_bytes = max_group_bytes;
     options.fs = fs ? fs : fault_fs_;
     auto wal = Wal::Make(options);
     EXPECT_TRUE(wal.ok()) << wal.status();
@@ -124,6 +126,58 @@ TEST_F(WalTest, GroupCommitQueuedWritersShareTheNextFsync) {
   std::set<SequenceNumber> unique(seqs.begin(), seqs.end());
   EXPECT_EQ(seqs.size(), static_cast<size_t>(kWriters));
   EXPECT_EQ(unique.size(), static_cast<size_t>(kWriters));
+}
+
+// With a byte cap below one entry, each group is one append: the writers queued behind a
+// held fsync are flushed one group at a time, oldest first, each leading or woken in
+// turn, and none is lost or left waiting.
+TEST_F(WalTest, GroupCommitByteCapSplitsTheQueueIntoGroups) {
+  auto wal = Open(nullptr, /*max_group_bytes=*/1);
+  Mutex mu;
+  CondVar cv;
+  bool first_entered = false, release = false, hooked = false;
+  fault_fs_->SetSyncHook([&] {
+    MutexLock lock(&mu);
+    if (hooked) return;
+    hooked = true;
+    first_entered = true;
+    cv.NotifyAll();
+    cv.Wait(&mu, [&] { return release; });
+  });
+  constexpr int kWriters = 9;
+  std::vector<arrow::Status> results(kWriters);
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] { results[0] = wal->Append(MakeOp(1), true); });
+  {
+    MutexLock lock(&mu);
+    cv.Wait(&mu, [&] { return first_entered; });
+  }
+  for (int i = 1; i < kWriters; ++i) {
+    threads.emplace_back([&, i] { results[i] = wal->Append(MakeOp(1 + i), true); });
+  }
+  wal->TEST_WaitForQueued(kWriters - 1);
+  {
+    MutexLock lock(&mu);
+    release = true;
+    cv.NotifyAll();
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& r : results) ASSERT_TRUE(r.ok()) << r;
+  EXPECT_EQ(wal->stats().appends, kWriters);
+  EXPECT_EQ(wal->stats().flushes, kWriters);
+  EXPECT_EQ(wal->stats().syncs, kWriters);
+  ASSERT_TRUE(wal->Close().ok());
+  CollectingSink sink;
+  Replay(&sink);
+  auto seqs = sink.sequence_numbers();
+  EXPECT_EQ(std::set<SequenceNumber>(seqs.begin(), seqs.end()).size(),
+            static_cast<size_t>(kWriters));
+
+  // A cap of zero bytes is refused.
+  WalOptions bad;
+  bad.dir = dir();
+  bad.max_group_bytes = 0;
+  EXPECT_FALSE(Wal::Make(bad).ok());
 }
 
 TEST_F(WalTest, GroupCommitSixtyFourConcurrentWriters) {

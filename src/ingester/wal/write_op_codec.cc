@@ -4,23 +4,15 @@
 #include <arrow/io/memory.h>
 #include <arrow/ipc/reader.h>
 #include <arrow/ipc/writer.h>
-#include <arrow/util/compression.h>
 
 #include <cstring>
 #include <string_view>
 
+#include "ingester/wal/payload_codec.h"
+
 namespace ingester::wal {
 
 namespace {
-
-arrow::Result<arrow::util::Codec*> ZstdCodec() {
-  // Codec::Compress / Decompress are one-shot and thread-safe, so one instance serves
-  // every writer.
-  static const arrow::Result<std::unique_ptr<arrow::util::Codec>> codec =
-      arrow::util::Codec::Create(arrow::Compression::ZSTD);
-  if (!codec.ok()) return codec.status();
-  return codec->get();
-}
 
 // Appends the IPC stream to a string without an intermediate buffer.
 class StringOutputStream final : public arrow::io::OutputStream {
@@ -62,12 +54,14 @@ arrow::Status PutStr(std::string* out, std::string_view s) {
   out->append(s);
   return arrow::Status::OK();
 }
-void PadTo8(std::string* out) {
-  while (out->size() % 8 != 0) out->push_back('\0');
+void PadTo8(std::string* out, size_t base) {
+  while ((out->size() - base) % 8 != 0) out->push_back('\0');
 }
 
-arrow::Result<std::string> EncodeBody(const WriteOp& op) {
-  std::string body;
+// Appends the body of `op` to `*out`; `base` is where the body starts in it (padding is
+// counted from there).
+arrow::Status EncodeBody(const WriteOp& op, std::string* out, size_t base) {
+  std::string& body = *out;
   PutU8(&body, kBodyVersion);
   PutU64(&body, static_cast<uint64_t>(op.namespace_id.value()));
   ARROW_RETURN_NOT_OK(PutStr(&body, op.namespace_name));
@@ -84,7 +78,7 @@ arrow::Result<std::string> EncodeBody(const WriteOp& op) {
     PutU64(&body, static_cast<uint64_t>(w.batch->num_rows()));
     size_t length_at = body.size();
     PutU32(&body, 0);
-    PadTo8(&body);
+    PadTo8(&body, base);
     size_t start = body.size();
     StringOutputStream out(&body);
     ARROW_ASSIGN_OR_RAISE(auto writer,
@@ -92,14 +86,14 @@ arrow::Result<std::string> EncodeBody(const WriteOp& op) {
     ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*w.batch));
     ARROW_RETURN_NOT_OK(writer->Close());
     size_t length = body.size() - start;
-    if (body.size() > kMaxBodySize) {
-      return arrow::Status::CapacityError("write op of ", body.size(),
+    if (body.size() - base > kMaxBodySize) {
+      return arrow::Status::CapacityError("write op of ", body.size() - base,
                                           "+ bytes exceeds the WAL entry limit");
     }
     EncodeFixed32(reinterpret_cast<uint8_t*>(body.data() + length_at),
                   static_cast<uint32_t>(length));
   }
-  return body;
+  return arrow::Status::OK();
 }
 
 // Bounds-checked reading of a body.
@@ -157,8 +151,8 @@ class BodyReader {
   size_t pos_ = 0;
 };
 
-arrow::Result<std::shared_ptr<arrow::Buffer>> DecompressBody(const uint8_t* payload,
-                                                             size_t size) {
+arrow::Result<std::shared_ptr<arrow::Buffer>> DecompressPayload(const uint8_t* payload,
+                                                                size_t size) {
   if (size < kPayloadPrefixSize) {
     return arrow::Status::Invalid("payload of ", size,
                                   " bytes is shorter than its prefix");
@@ -172,29 +166,9 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> DecompressBody(const uint8_t* payl
   size_t data_size = size - kPayloadPrefixSize;
   ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> body,
                         arrow::AllocateBuffer(static_cast<int64_t>(body_size)));
-  auto* out = const_cast<uint8_t*>(body->data());
-  switch (static_cast<PayloadCompression>(compression)) {
-    case PayloadCompression::kNone:
-      if (data_size != body_size) {
-        return arrow::Status::Invalid("uncompressed body of ", data_size,
-                                      " bytes, expected ", body_size);
-      }
-      std::memcpy(out, data, data_size);
-      return body;
-    case PayloadCompression::kZstd: {
-      ARROW_ASSIGN_OR_RAISE(auto* codec, ZstdCodec());
-      ARROW_ASSIGN_OR_RAISE(int64_t n,
-                            codec->Decompress(static_cast<int64_t>(data_size), data,
-                                              static_cast<int64_t>(body_size), out));
-      if (n != static_cast<int64_t>(body_size)) {
-        return arrow::Status::Invalid("body decompressed to ", n, " bytes, expected ",
-                                      body_size);
-      }
-      return body;
-    }
-  }
-  return arrow::Status::Invalid("unknown payload compression ",
-                                static_cast<int>(compression));
+  ARROW_RETURN_NOT_OK(DecompressBody(compression, data, data_size,
+                                     const_cast<uint8_t*>(body->data()), body_size));
+  return body;
 }
 
 // Reads the header of one partition write; leaves `r` at the start of its IPC stream
@@ -249,33 +223,33 @@ int64_t WriteOpSummary::RowCount() const {
 
 arrow::Result<std::string> EncodeWriteOp(const WriteOp& op,
                                          const EncodeOptions& options) {
-  ARROW_ASSIGN_OR_RAISE(std::string body, EncodeBody(op));
-  std::string out(options.headroom + kPayloadPrefixSize, '\0');
-  auto* prefix = reinterpret_cast<uint8_t*>(out.data() + options.headroom);
-  prefix[0] = static_cast<uint8_t>(options.compression);
-  EncodeFixed32(prefix + 1, static_cast<uint32_t>(body.size()));
-  switch (options.compression) {
-    case PayloadCompression::kNone:
-      out.append(body);
-      return out;
-    case PayloadCompression::kZstd: {
-      ARROW_ASSIGN_OR_RAISE(auto* codec, ZstdCodec());
-      const auto* in = reinterpret_cast<const uint8_t*>(body.data());
-      auto in_size = static_cast<int64_t>(body.size());
-      size_t at = out.size();
-      out.resize(at + static_cast<size_t>(codec->MaxCompressedLen(in_size, in)));
-      ARROW_ASSIGN_OR_RAISE(
-          int64_t n, codec->Compress(in_size, in, static_cast<int64_t>(out.size() - at),
-                                     reinterpret_cast<uint8_t*>(out.data() + at)));
-      out.resize(at + static_cast<size_t>(n));
-      return out;
-    }
+  ARROW_RETURN_NOT_OK(ValidateCompressionLevel(options.compression, options.level));
+  const size_t prefix_at = options.headroom;
+  const size_t body_at = prefix_at + kPayloadPrefixSize;
+  std::string out(body_at, '\0');
+  size_t body_size = 0;
+  if (options.compression == PayloadCompression::kNone) {
+    // The body is the payload: encoded in place.
+    ARROW_RETURN_NOT_OK(EncodeBody(op, &out, body_at));
+    body_size = out.size() - body_at;
+  } else {
+    // Encoded into a per-thread buffer that keeps its capacity between entries, so the
+    // pages of a body are not allocated and faulted in for every write.
+    thread_local std::string scratch;
+    scratch.clear();
+    ARROW_RETURN_NOT_OK(EncodeBody(op, &scratch, 0));
+    body_size = scratch.size();
+    ARROW_RETURN_NOT_OK(CompressBody(options.compression, options.level, scratch, &out));
+    if (scratch.capacity() > (size_t{64} << 20)) std::string().swap(scratch);
   }
-  return arrow::Status::Invalid("unknown payload compression");
+  auto* prefix = reinterpret_cast<uint8_t*>(out.data() + prefix_at);
+  prefix[0] = static_cast<uint8_t>(options.compression);
+  EncodeFixed32(prefix + 1, static_cast<uint32_t>(body_size));
+  return out;
 }
 
 arrow::Result<WriteOp> DecodeWriteOp(const uint8_t* payload, size_t size) {
-  ARROW_ASSIGN_OR_RAISE(auto body, DecompressBody(payload, size));
+  ARROW_ASSIGN_OR_RAISE(auto body, DecompressPayload(payload, size));
   BodyReader r(body->data(), static_cast<size_t>(body->size()));
   WriteOp op;
   ARROW_ASSIGN_OR_RAISE(uint32_t count,
@@ -302,7 +276,7 @@ arrow::Result<WriteOp> DecodeWriteOp(const uint8_t* payload, size_t size) {
 }
 
 arrow::Result<WriteOpSummary> DecodeWriteOpSummary(const uint8_t* payload, size_t size) {
-  ARROW_ASSIGN_OR_RAISE(auto body, DecompressBody(payload, size));
+  ARROW_ASSIGN_OR_RAISE(auto body, DecompressPayload(payload, size));
   BodyReader r(body->data(), static_cast<size_t>(body->size()));
   WriteOpSummary op;
   ARROW_ASSIGN_OR_RAISE(uint32_t count,

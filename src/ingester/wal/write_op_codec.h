@@ -37,10 +37,12 @@ inline constexpr uint8_t kBodyVersion = 1;
 inline constexpr uint64_t kMaxBodySize = 0x7fffffff;
 
 struct EncodeOptions {
-  PayloadCompression compression = PayloadCompression::kZstd;
+  PayloadCompression compression = PayloadCompression::kLz4;
   // Zero bytes reserved before the payload in the returned string, so a caller can put
   // the entry framing there without copying the payload.
   size_t headroom = 0;
+  // The codec's level; 0 for its default (payload_codec.h).
+  int level = 0;
 };
 
 // Encodes `op` as a payload, preceded by `options.headroom` zero bytes. Thread-safe.

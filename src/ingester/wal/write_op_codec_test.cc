@@ -3,6 +3,7 @@
 #include <arrow/api.h>
 #include <gtest/gtest.h>
 
+#include "ingester/wal/payload_codec.h"
 #include "ingester/wal/wal_test_util.h"
 
 namespace ingester::wal {
@@ -11,9 +12,10 @@ namespace {
 using testing::ExpectOpsEqual;
 using testing::MakeOp;
 
-WriteOp RoundTrip(const WriteOp& op, PayloadCompression compression) {
+WriteOp RoundTrip(const WriteOp& op, PayloadCompression compression, int level = 0) {
   EncodeOptions options;
   options.compression = compression;
+  options.level = level;
   auto payload = EncodeWriteOp(op, options);
   EXPECT_TRUE(payload.ok()) << payload.status();
   auto decoded =
@@ -26,7 +28,9 @@ TEST(WriteOpCodec, RoundTripsEveryColumnTypeWithNulls) {
   WriteOp op = MakeOp(1000, /*writes=*/3, /*rows=*/257);
   op.writes[1].batch =
       op.writes[1].batch->ReplaceSchemaMetadata(arrow::key_value_metadata({"k"}, {"v"}));
-  for (auto compression : {PayloadCompression::kZstd, PayloadCompression::kNone}) {
+  for (auto compression :
+       {PayloadCompression::kZstd, PayloadCompression::kLz4, PayloadCompression::kNone}) {
+    SCOPED_TRACE(PayloadCompressionName(compression));
     WriteOp decoded = RoundTrip(op, compression);
     ExpectOpsEqual(op, decoded);
     // Tags stay dictionary encoded and nulls survive.
@@ -75,6 +79,67 @@ TEST(WriteOpCodec, SummaryMatchesTheOp) {
   EXPECT_EQ(summary->writes[1].sequence_number, 41u);
   EXPECT_EQ(summary->writes[1].table_name, "table_1");
   EXPECT_EQ(summary->RowCount(), 66);
+}
+
+TEST(WriteOpCodec, EveryCodecAndZstdLevelRoundTripsAndNamesItself) {
+  WriteOp op = MakeOp(7, /*writes=*/2, /*rows=*/3000);
+  struct Case {
+    PayloadCompression compression;
+    int level;
+  };
+  for (Case c : {Case{PayloadCompression::kNone, 0}, Case{PayloadCompression::kLz4, 0},
+                 Case{PayloadCompression::kZstd, 0}, Case{PayloadCompression::kZstd, -5},
+                 Case{PayloadCompression::kZstd, 3}}) {
+    SCOPED_TRACE(std::string(PayloadCompressionName(c.compression)) + " level " +
+                 std::to_string(c.level));
+    EncodeOptions options;
+    options.compression = c.compression;
+    options.level = c.level;
+    auto payload = EncodeWriteOp(op, options);
+    ASSERT_TRUE(payload.ok()) << payload.status();
+    EXPECT_EQ(static_cast<uint8_t>((*payload)[0]), static_cast<uint8_t>(c.compression));
+    ExpectOpsEqual(op, RoundTrip(op, c.compression, c.level));
+    // The same thread encodes again with its kept contexts and buffers.
+    ExpectOpsEqual(op, RoundTrip(op, c.compression, c.level));
+  }
+}
+
+TEST(WriteOpCodec, CodecNamesAndLevels) {
+  EXPECT_EQ(*ParsePayloadCompression("lz4"), PayloadCompression::kLz4);
+  EXPECT_EQ(*ParsePayloadCompression("zstd"), PayloadCompression::kZstd);
+  EXPECT_EQ(*ParsePayloadCompression("none"), PayloadCompression::kNone);
+  auto bad = ParsePayloadCompression("gzip");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("gzip"), std::string::npos);
+  EXPECT_TRUE(ValidateCompressionLevel(PayloadCompression::kZstd, 19).ok());
+  EXPECT_TRUE(ValidateCompressionLevel(PayloadCompression::kZstd, -7).ok());
+  EXPECT_FALSE(ValidateCompressionLevel(PayloadCompression::kZstd, 20).ok());
+  EXPECT_FALSE(ValidateCompressionLevel(PayloadCompression::kLz4, 3).ok());
+  EXPECT_TRUE(ValidateCompressionLevel(PayloadCompression::kNone, 0).ok());
+  EncodeOptions options;
+  options.compression = PayloadCompression::kLz4;
+  options.level = 5;
+  EXPECT_FALSE(EncodeWriteOp(MakeOp(1), options).ok());
+}
+
+TEST(WriteOpCodec, CorruptCompressedBodiesAreErrors) {
+  WriteOp op = MakeOp(1, 1, 500);
+  for (auto compression : {PayloadCompression::kZstd, PayloadCompression::kLz4}) {
+    SCOPED_TRACE(PayloadCompressionName(compression));
+    EncodeOptions options;
+    options.compression = compression;
+    auto payload = EncodeWriteOp(op, options);
+    ASSERT_TRUE(payload.ok());
+    // A body length that disagrees with what the data decompresses to.
+    std::string bad = *payload;
+    bad[1] = static_cast<char>(bad[1] + 1);
+    EXPECT_FALSE(
+        DecodeWriteOp(reinterpret_cast<const uint8_t*>(bad.data()), bad.size()).ok());
+    // Compressed bytes cut short.
+    bad = payload->substr(0, payload->size() / 2);
+    EXPECT_FALSE(
+        DecodeWriteOp(reinterpret_cast<const uint8_t*>(bad.data()), bad.size()).ok());
+  }
 }
 
 TEST(WriteOpCodec, GarbageIsAnErrorNotACrash) {

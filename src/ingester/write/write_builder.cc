@@ -1,13 +1,16 @@
 #include "ingester/write/write_builder.h"
 
 #include <algorithm>
-#include <map>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <unordered_map>
 
+#include <arrow/array.h>
+#include <arrow/buffer.h>
 #include <arrow/builder.h>
 #include <arrow/record_batch.h>
+#include <arrow/util/bit_util.h>
 
 #include "ingester/common/error.h"
 #include "ingester/partition/row_partitioner.h"
@@ -19,8 +22,8 @@ namespace {
 
 // --- the few places that know the parser's line representation -------------------
 
-ColumnType ColumnTypeOfField(const lp::Field& field) {
-  switch (field.type) {
+ColumnType ColumnTypeOfField(lp::FieldType type) {
+  switch (type) {
     case lp::FieldType::kFloat:
       return ColumnType::kF64;
     case lp::FieldType::kInteger:
@@ -35,76 +38,99 @@ ColumnType ColumnTypeOfField(const lp::Field& field) {
   return ColumnType::kString;
 }
 
-// --- one column of a batch under construction -------------------------------------
+// Equality of two short strings without a library call per key (keys are a few bytes).
+inline bool SameText(std::string_view a, std::string_view b) {
+  size_t n = a.size();
+  if (n != b.size()) return false;
+  const char* p = a.data();
+  const char* q = b.data();
+  if (p == q) return true;
+  for (; n >= 8; n -= 8, p += 8, q += 8) {
+    uint64_t x, y;
+    std::memcpy(&x, p, 8);
+    std::memcpy(&y, q, 8);
+    if (x != y) return false;
+  }
+  for (; n > 0; --n) {
+    if (*p++ != *q++) return false;
+  }
+  return true;
+}
 
-class ColumnBuilder {
+// The key of a line's `k`-th key, counting its tags first, then its fields.
+std::string_view KeyAt(const lp::ParsedLine& line, size_t k) {
+  return k < line.tags.size() ? line.tags[k].key : line.fields[k - line.tags.size()].key;
+}
+ColumnType TypeAt(const lp::ParsedLine& line, size_t k) {
+  return k < line.tags.size() ? ColumnType::kTag
+                              : ColumnTypeOfField(line.fields[k - line.tags.size()].type);
+}
+
+// True when `line` has the keys of `model`, in the same order, with the same types.
+bool SameShape(const lp::ParsedLine& line, const lp::ParsedLine& model) {
+  if (line.tags.size() != model.tags.size() ||
+      line.fields.size() != model.fields.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < line.tags.size(); ++i) {
+    if (!SameText(line.tags[i].key, model.tags[i].key)) return false;
+  }
+  for (size_t i = 0; i < line.fields.size(); ++i) {
+    if (line.fields[i].type != model.fields[i].type ||
+        !SameText(line.fields[i].key, model.fields[i].key)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+uint64_t ShapeHash(const lp::ParsedLine& line) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a over keys, separators and types
+  auto mix = [&h](std::string_view s, uint8_t type) {
+    for (char c : s) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ull;
+    h = (h ^ (0x100u | type)) * 1099511628211ull;
+  };
+  for (const auto& tag : line.tags) mix(tag.key, 0xff);
+  for (const auto& field : line.fields) mix(field.key, static_cast<uint8_t>(field.type));
+  return h;
+}
+
+// The shapes of the lines of one table in one request: a shape is a line's keys (tags,
+// then fields) with their types. Lines of one body usually share a few shapes, so each
+// shape is looked up in the schema and checked once; a line only has to be recognised,
+// usually by comparing its keys with the previous line's.
+class ShapeIndex {
  public:
-  explicit ColumnBuilder(ColumnType type) : type_(type) {
-    auto* pool = arrow::default_memory_pool();
-    switch (type) {
-      case ColumnType::kTag:
-        builder_ = std::make_unique<arrow::StringDictionary32Builder>(pool);
-        break;
-      case ColumnType::kI64:
-        builder_ = std::make_unique<arrow::Int64Builder>(pool);
-        break;
-      case ColumnType::kU64:
-        builder_ = std::make_unique<arrow::UInt64Builder>(pool);
-        break;
-      case ColumnType::kF64:
-        builder_ = std::make_unique<arrow::DoubleBuilder>(pool);
-        break;
-      case ColumnType::kBool:
-        builder_ = std::make_unique<arrow::BooleanBuilder>(pool);
-        break;
-      case ColumnType::kString:
-        builder_ = std::make_unique<arrow::StringBuilder>(pool);
-        break;
-      case ColumnType::kTime:
-        builder_ = std::make_unique<arrow::TimestampBuilder>(
-            ArrowTypeFor(ColumnType::kTime), pool);
-        break;
+  // The shape of `line`, new if no earlier line had it. `line` must outlive the index.
+  uint32_t Of(const lp::ParsedLine* line) {
+    if (last_ < models_.size() && SameShape(*line, *models_[last_])) return last_;
+    const uint64_t h = ShapeHash(*line);
+    auto [lo, hi] = by_hash_.equal_range(h);
+    for (auto it = lo; it != hi; ++it) {
+      if (SameShape(*line, *models_[it->second])) return last_ = it->second;
     }
+    const auto id = static_cast<uint32_t>(models_.size());
+    models_.push_back(line);
+    by_hash_.emplace(h, id);
+    return last_ = id;
   }
-
-  ColumnType type() const { return type_; }
-  int64_t length() const { return builder_->length(); }
-  arrow::Status Reserve(int64_t rows) { return builder_->Reserve(rows); }
-
-  arrow::Status AppendTag(std::string_view value) {
-    return static_cast<arrow::StringDictionary32Builder&>(*builder_).Append(value);
-  }
-  arrow::Status AppendTime(int64_t value) {
-    return static_cast<arrow::TimestampBuilder&>(*builder_).Append(value);
-  }
-  arrow::Status AppendField(const lp::Field& field) {
-    switch (type_) {
-      case ColumnType::kI64:
-        return static_cast<arrow::Int64Builder&>(*builder_).Append(field.i64);
-      case ColumnType::kU64:
-        return static_cast<arrow::UInt64Builder&>(*builder_).Append(field.u64);
-      case ColumnType::kF64:
-        return static_cast<arrow::DoubleBuilder&>(*builder_).Append(field.f64);
-      case ColumnType::kBool:
-        return static_cast<arrow::BooleanBuilder&>(*builder_).Append(field.boolean);
-      case ColumnType::kString:
-        return static_cast<arrow::StringBuilder&>(*builder_).Append(field.str);
-      default:
-        return arrow::Status::Invalid("field appended to a ", ColumnTypeName(type_),
-                                      " column");
-    }
-  }
-  arrow::Status AppendNull() { return builder_->AppendNull(); }
-  arrow::Result<std::shared_ptr<arrow::Array>> Finish() { return builder_->Finish(); }
+  // Shapes in order of first appearance, each as the first line that had it.
+  const std::vector<const lp::ParsedLine*>& models() const { return models_; }
 
  private:
-  ColumnType type_;
-  std::unique_ptr<arrow::ArrayBuilder> builder_;
+  std::vector<const lp::ParsedLine*> models_;
+  std::unordered_multimap<uint64_t, uint32_t> by_hash_;
+  uint32_t last_ = 0;
 };
 
-// Maps column names to positions in the table schema, remembering the previous line's
-// key order: most writers send the same keys in the same order on every line, so a
-// comparison usually replaces a hash lookup.
+// A shape checked against the table's schema.
+struct ResolvedShape {
+  std::vector<int> positions;  // schema position of each key (tags, then fields)
+  int bad_key = -1;            // the first key the schema refuses, or -1
+  std::string why;             // why it refuses it
+};
+
+// Maps column names to positions in the table schema.
 class ColumnLookup {
  public:
   explicit ColumnLookup(const catalog::TableSchema& schema) {
@@ -112,19 +138,170 @@ class ColumnLookup {
       index_.emplace(schema.columns[i].name, static_cast<int>(i));
     }
   }
-  // Position of `name`, or -1. `slot` identifies the key's place on its line.
-  int Find(std::string_view name, size_t slot) {
-    if (slot < recent_.size() && recent_[slot].first == name) return recent_[slot].second;
+  // Position of `name`, or -1.
+  int Find(std::string_view name) const {
     auto it = index_.find(name);
-    int pos = it == index_.end() ? -1 : it->second;
-    if (slot >= recent_.size()) recent_.resize(slot + 1, {std::string_view(), -1});
-    recent_[slot] = {it == index_.end() ? std::string_view() : it->first, pos};
-    return pos;
+    return it == index_.end() ? -1 : it->second;
   }
 
  private:
   std::unordered_map<std::string_view, int> index_;  // views into the schema's names
-  std::vector<std::pair<std::string_view, int>> recent_;
+};
+
+// --- one column of a batch under construction -------------------------------------
+
+// The distinct values of a tag column in order of first appearance, and their indices.
+// The views point into the request (body or parse arena), which outlives the batch's
+// construction.
+class TagDictionary {
+ public:
+  int32_t IndexOf(std::string_view value) {
+    if (last_ >= 0 && SameText(value, values_[static_cast<size_t>(last_)])) return last_;
+    auto [it, fresh] = index_.try_emplace(value, static_cast<int32_t>(values_.size()));
+    if (fresh) values_.push_back(value);
+    last_ = it->second;
+    return last_;
+  }
+  arrow::Result<std::shared_ptr<arrow::Array>> Finish(arrow::MemoryPool* pool) const {
+    int64_t bytes = 0;
+    for (auto v : values_) bytes += static_cast<int64_t>(v.size());
+    arrow::StringBuilder builder(pool);
+    ARROW_RETURN_NOT_OK(builder.Reserve(static_cast<int64_t>(values_.size())));
+    ARROW_RETURN_NOT_OK(builder.ReserveData(bytes));
+    for (auto v : values_) builder.UnsafeAppend(v);
+    return builder.Finish();
+  }
+
+ private:
+  std::unordered_map<std::string_view, int32_t> index_;
+  std::vector<std::string_view> values_;
+  int32_t last_ = -1;  // the index returned last: neighbouring rows often repeat a value
+};
+
+// One column of a batch of a known number of rows, written row by row in row order (a
+// row at most once). Rows never written are null. Values are stored straight into the
+// column's buffers: no per-value status, no length bookkeeping.
+class ColumnAccumulator {
+ public:
+  static arrow::Result<std::unique_ptr<ColumnAccumulator>> Make(ColumnType type,
+                                                                int64_t rows,
+                                                                arrow::MemoryPool* pool) {
+    std::unique_ptr<ColumnAccumulator> c(new ColumnAccumulator(type, rows, pool));
+    ARROW_ASSIGN_OR_RAISE(c->validity_, arrow::AllocateBuffer(BitmapBytes(rows), pool));
+    c->valid_ = c->validity_->mutable_data();
+    std::memset(c->valid_, 0, static_cast<size_t>(c->validity_->size()));
+    if (type == ColumnType::kString) {
+      c->strings_ = std::make_unique<arrow::StringBuilder>(pool);
+      ARROW_RETURN_NOT_OK(c->strings_->Reserve(rows));
+      return c;
+    }
+    const int64_t bytes = type == ColumnType::kTag    ? rows * 4
+                          : type == ColumnType::kBool ? BitmapBytes(rows)
+                                                      : rows * 8;
+    ARROW_ASSIGN_OR_RAISE(c->values_, arrow::AllocateBuffer(bytes, pool));
+    c->data_ = c->values_->mutable_data();
+    // Booleans are set bit by bit.
+    if (type == ColumnType::kBool) std::memset(c->values_->mutable_data(), 0, bytes);
+    return c;
+  }
+
+  void SetTag(int64_t row, std::string_view value) {
+    reinterpret_cast<int32_t*>(data_)[row] = dictionary_.IndexOf(value);
+    SetValid(row);
+  }
+  // Gives `row` the tag value of the earlier row `from` (which has one).
+  void CopyTag(int64_t row, int64_t from) {
+    auto* indices = reinterpret_cast<int32_t*>(data_);
+    indices[row] = indices[from];
+    SetValid(row);
+  }
+  void SetInt(int64_t row, int64_t value) {
+    reinterpret_cast<int64_t*>(data_)[row] = value;
+    SetValid(row);
+  }
+  // The line was checked against the schema, so the field has the column's type.
+  arrow::Status SetField(int64_t row, const lp::Field& field) {
+    switch (type_) {
+      case ColumnType::kI64:
+        reinterpret_cast<int64_t*>(data_)[row] = field.i64;
+        break;
+      case ColumnType::kU64:
+        reinterpret_cast<uint64_t*>(data_)[row] = field.u64;
+        break;
+      case ColumnType::kF64:
+        reinterpret_cast<double*>(data_)[row] = field.f64;
+        break;
+      case ColumnType::kBool:
+        if (field.boolean) arrow::bit_util::SetBit(data_, row);
+        break;
+      case ColumnType::kString:
+        while (strings_->length() < row) ARROW_RETURN_NOT_OK(strings_->AppendNull());
+        ARROW_RETURN_NOT_OK(strings_->Append(field.str));
+        break;
+      default:
+        return arrow::Status::Invalid("field appended to a ", ColumnTypeName(type_),
+                                      " column");
+    }
+    SetValid(row);
+    return arrow::Status::OK();
+  }
+
+  arrow::Result<std::shared_ptr<arrow::Array>> Finish() {
+    const int64_t nulls = rows_ - present_;
+    if (type_ == ColumnType::kString) {
+      while (strings_->length() < rows_) ARROW_RETURN_NOT_OK(strings_->AppendNull());
+      return strings_->Finish();
+    }
+    if (nulls > 0) ZeroNullSlots();
+    std::shared_ptr<arrow::Buffer> validity;
+    if (nulls > 0) validity = std::move(validity_);
+    auto data = arrow::ArrayData::Make(ArrowTypeFor(type_), rows_,
+                                       {std::move(validity), std::move(values_)}, nulls);
+    if (type_ == ColumnType::kTag) {
+      ARROW_ASSIGN_OR_RAISE(auto dictionary, dictionary_.Finish(pool_));
+      data->dictionary = dictionary->data();
+    }
+    return arrow::MakeArray(std::move(data));
+  }
+
+ private:
+  ColumnAccumulator(ColumnType type, int64_t rows, arrow::MemoryPool* pool)
+      : type_(type), rows_(rows), pool_(pool) {}
+
+  static int64_t BitmapBytes(int64_t rows) { return arrow::bit_util::BytesForBits(rows); }
+
+  void SetValid(int64_t row) {
+    arrow::bit_util::SetBit(valid_, row);
+    ++present_;
+  }
+  // Null slots hold zeros, as Arrow's builders leave them.
+  void ZeroNullSlots() {
+    const uint8_t* valid = validity_->data();
+    for (int64_t row = 0; row < rows_; ++row) {
+      if (arrow::bit_util::GetBit(valid, row)) continue;
+      switch (type_) {
+        case ColumnType::kTag:
+          values_->mutable_data_as<int32_t>()[row] = 0;
+          break;
+        case ColumnType::kBool:
+          break;  // zeroed at allocation
+        default:
+          values_->mutable_data_as<int64_t>()[row] = 0;
+          break;
+      }
+    }
+  }
+
+  const ColumnType type_;
+  const int64_t rows_;
+  arrow::MemoryPool* const pool_;
+  std::shared_ptr<arrow::Buffer> validity_;
+  std::shared_ptr<arrow::Buffer> values_;
+  uint8_t* valid_ = nullptr;  // validity_'s bytes
+  uint8_t* data_ = nullptr;   // values_' bytes
+  int64_t present_ = 0;
+  TagDictionary dictionary_;                       // kTag
+  std::unique_ptr<arrow::StringBuilder> strings_;  // kString
 };
 
 // The values of a template's tags on each line, found by name: a line usually has its
@@ -161,12 +338,99 @@ std::string TypeMismatch(const catalog::TableSchema& schema, std::string_view co
          " in the catalog; the line offers " + std::string(ColumnTypeName(offered));
 }
 
+// The request text of a line's tags (",k=v,k=v" without the leading comma) when they
+// all lie in the body as written (no value was unescaped into the parse arena): two
+// lines with the same such text have the same tags, keys and values.
+std::optional<std::string_view> RawTags(const lp::ParsedLine& line,
+                                        std::string_view body) {
+  if (line.tags.empty()) return std::nullopt;
+  const char* begin = line.tags.front().key.data();
+  const std::string_view last = line.tags.back().value;
+  const char* end = last.data() + last.size();
+  const char* lo = body.data();
+  const char* hi = body.data() + body.size();
+  if (begin < lo || begin >= hi || last.data() < lo || end > hi || end <= begin) {
+    return std::nullopt;
+  }
+  return std::string_view(begin, static_cast<size_t>(end - begin));
+}
+
+// Rows of one batch by the text of their tags (RawTags), so that a series seen before
+// copies its dictionary indices instead of looking up every tag value again. Open
+// addressing in a table sized for the batch, hashed a word at a time; a lookup gives up
+// after a few probes and calls the series new (only slower, never wrong).
+class SeriesRows {
+ public:
+  explicit SeriesRows(int64_t rows) {
+    size_t capacity = 16;
+    while (capacity < static_cast<size_t>(rows) * 2) capacity <<= 1;
+    slots_.assign(capacity, Slot{});
+    mask_ = capacity - 1;
+  }
+
+  // The earlier row whose tags have this text, or -1 (and then `row` is remembered).
+  int64_t FindOrAdd(std::string_view tags, int64_t row) {
+    const uint64_t h = Hash(tags);
+    size_t at = static_cast<size_t>(h) & mask_;
+    for (int probe = 0; probe < kMaxProbes; ++probe, at = (at + 1) & mask_) {
+      Slot& slot = slots_[at];
+      if (slot.row < 0) {
+        slot = {h, tags, row};
+        return -1;
+      }
+      if (slot.hash == h && SameText(slot.tags, tags)) return slot.row;
+    }
+    return -1;
+  }
+
+ private:
+  static constexpr int kMaxProbes = 8;
+  struct Slot {
+    uint64_t hash = 0;
+    std::string_view tags;
+    int64_t row = -1;
+  };
+  static uint64_t Hash(std::string_view s) {
+    constexpr uint64_t kMul = 0x9e3779b97f4a7c15ull;
+    uint64_t h = s.size() * kMul;
+    const char* p = s.data();
+    size_t n = s.size();
+    for (; n >= 8; n -= 8, p += 8) {
+      uint64_t w;
+      std::memcpy(&w, p, 8);
+      h = (h ^ w) * kMul;
+      h ^= h >> 29;
+    }
+    uint64_t tail = 0;
+    std::memcpy(&tail, p, n);
+    h = (h ^ tail) * kMul;
+    return h ^ (h >> 32);
+  }
+
+  std::vector<Slot> slots_;
+  size_t mask_ = 0;
+};
+
+// Finds the text of a line for a rejection; scans the body only if a line is rejected.
+class LazyLineIndex {
+ public:
+  explicit LazyLineIndex(std::string_view body) : body_(body) {}
+  uint32_t ColumnOf(uint32_t line_number, const char* inside) {
+    if (!index_) index_.emplace(body_);
+    return index_->ColumnOf(line_number, inside);
+  }
+
+ private:
+  std::string_view body_;
+  std::optional<LineIndex> index_;
+};
+
 // The lines of one table in this request, and what became of them.
 class TableWriteBuilder {
  public:
   TableWriteBuilder(const catalog::NamespaceRecord& ns, std::string_view name,
-                    const LineIndex* index, SchemaCache* cache)
-      : ns_(ns), name_(name), index_(index), cache_(cache) {}
+                    std::string_view body, LazyLineIndex* index, SchemaCache* cache)
+      : ns_(ns), name_(name), body_(body), index_(index), cache_(cache) {}
 
   void AddLine(const lp::ParsedLine* line) { lines_.push_back(line); }
 
@@ -177,32 +441,40 @@ class TableWriteBuilder {
     auto schema = cache_->GetOrCreateTable(ns_, std::string(name_));
     if (!schema.ok()) return RejectAll(schema.status(), rejected);
     schema_ = *schema;
-    ARROW_RETURN_NOT_OK(EnsureColumns());  // leaves lookup_ over the final schema
+    shape_of_.reserve(lines_.size());
+    for (const auto* line : lines_) shape_of_.push_back(shapes_.Of(line));
+    ARROW_RETURN_NOT_OK(EnsureColumns());
+    ResolveShapes();
 
     partition::RowPartitioner partitioner(schema_->table.partition_template);
     TemplateTags tags(partitioner.tag_names());
-    std::vector<std::vector<const lp::ParsedLine*>> groups;
-    for (const auto* line : lines_) {
-      if (auto why = Check(*line)) {
-        rejected->push_back(std::move(*why));
+    std::vector<std::vector<uint32_t>> groups;  // indices into lines_
+    for (uint32_t i = 0; i < lines_.size(); ++i) {
+      const lp::ParsedLine& line = *lines_[i];
+      const ResolvedShape& shape = resolved_[shape_of_[i]];
+      if (shape.bad_key >= 0) {
+        rejected->push_back(
+            {line.line_number,
+             index_->ColumnOf(line.line_number,
+                              KeyAt(line, static_cast<size_t>(shape.bad_key)).data()),
+             shape.why});
         continue;
       }
-      const uint32_t group = partitioner.Assign(line->timestamp_ns, tags.Of(*line));
+      const uint32_t group = partitioner.Assign(line.timestamp_ns, tags.Of(line));
       if (group == groups.size()) groups.emplace_back();
-      groups[group].push_back(line);
+      groups[group].push_back(i);
       ++*accepted;
     }
     for (auto& [key, key_groups] : partitioner.KeysInOrder()) {
-      std::vector<const lp::ParsedLine*>& key_lines = groups[key_groups[0]];
+      std::vector<uint32_t>& key_lines = groups[key_groups[0]];
       if (key_groups.size() > 1) {
-        // Values that differ only past the key's cut share the partition.
+        // Values that differ only past the key's cut share the partition; lines_ is
+        // in line order.
         for (size_t i = 1; i < key_groups.size(); ++i) {
           const auto& more = groups[key_groups[i]];
           key_lines.insert(key_lines.end(), more.begin(), more.end());
         }
-        std::sort(key_lines.begin(), key_lines.end(), [](const auto* a, const auto* b) {
-          return a->line_number < b->line_number;
-        });
+        std::sort(key_lines.begin(), key_lines.end());
       }
       ARROW_ASSIGN_OR_RAISE(auto batch, BuildBatch(key_lines));
       PartitionWrite write;
@@ -232,12 +504,13 @@ class TableWriteBuilder {
   }
 
   // Creates the columns the lines offer that the table lacks. The first line offering a
-  // column decides its type; lines disagreeing are rejected later by Check. When the
-  // catalog refuses (limit, a concurrent writer's conflicting type), the refusal is kept
-  // and the lines needing a missing column are rejected with it.
+  // column decides its type (shapes are in order of first appearance); lines disagreeing
+  // are rejected by their shape. When the catalog refuses (limit, a concurrent writer's
+  // conflicting type), the refusal is kept and the lines needing a missing column are
+  // rejected with it.
   arrow::Status EnsureColumns() {
     for (int attempt = 0; attempt < 2; ++attempt) {
-      lookup_ = std::make_unique<ColumnLookup>(*schema_);
+      ColumnLookup lookup(*schema_);
       std::vector<catalog::ColumnSpec> wanted;
       std::unordered_map<std::string_view, bool> seen;
       // One new column past the table's room is enough to refuse the lot: offering a
@@ -246,16 +519,14 @@ class TableWriteBuilder {
       const size_t limit = static_cast<size_t>(std::max(0, ns_.max_columns_per_table));
       const size_t room =
           limit > schema_->columns.size() ? limit - schema_->columns.size() : 0;
-      for (const auto* line : lines_) {
-        size_t slot = 0;
-        auto offer = [&](std::string_view name, ColumnType type) {
-          if (lookup_->Find(name, slot++) < 0 && wanted.size() <= room &&
-              seen.emplace(name, true).second) {
-            wanted.push_back({std::string(name), type});
+      for (const auto* model : shapes_.models()) {
+        const size_t keys = model->tags.size() + model->fields.size();
+        for (size_t k = 0; k < keys && wanted.size() <= room; ++k) {
+          const std::string_view name = KeyAt(*model, k);
+          if (lookup.Find(name) < 0 && seen.emplace(name, true).second) {
+            wanted.push_back({std::string(name), TypeAt(*model, k)});
           }
-        };
-        for (const auto& tag : line->tags) offer(tag.key, ColumnType::kTag);
-        for (const auto& field : line->fields) offer(field.key, ColumnTypeOfField(field));
+        }
       }
       if (wanted.empty()) return arrow::Status::OK();
       if (wanted.size() > room) {
@@ -270,7 +541,6 @@ class TableWriteBuilder {
       auto added = cache_->AddColumns(ns_, schema_->table.id, wanted);
       if (added.ok()) {
         schema_ = *added;
-        lookup_ = std::make_unique<ColumnLookup>(*schema_);
         return arrow::Status::OK();
       }
       auto kind = ErrorKindOf(added.status());
@@ -286,84 +556,93 @@ class TableWriteBuilder {
       }
       break;
     }
-    lookup_ = std::make_unique<ColumnLookup>(*schema_);
     return arrow::Status::OK();
   }
 
-  std::optional<LineRejection> Check(const lp::ParsedLine& line) {
-    auto reject = [&](std::string_view at, std::string message) {
-      return LineRejection{line.line_number,
-                           index_->ColumnOf(line.line_number, at.data()),
-                           std::move(message)};
-    };
-    size_t slot = 0;
-    auto check = [&](std::string_view name,
-                     ColumnType offered) -> std::optional<LineRejection> {
-      int pos = lookup_->Find(name, slot++);
-      const auto* column =
-          pos < 0 ? nullptr : &schema_->columns[static_cast<size_t>(pos)];
-      if (column == nullptr) {
-        return reject(name, column_error_.empty() ? "column '" + std::string(name) +
-                                                        "' could not be created"
-                                                  : column_error_);
+  // Checks every shape against the final schema: each key's column must exist and have
+  // the key's type.
+  void ResolveShapes() {
+    ColumnLookup lookup(*schema_);
+    resolved_.resize(shapes_.models().size());
+    for (size_t s = 0; s < resolved_.size(); ++s) {
+      const lp::ParsedLine& model = *shapes_.models()[s];
+      ResolvedShape& shape = resolved_[s];
+      const size_t keys = model.tags.size() + model.fields.size();
+      shape.positions.resize(keys, -1);
+      for (size_t k = 0; k < keys; ++k) {
+        const std::string_view name = KeyAt(model, k);
+        const int pos = lookup.Find(name);
+        shape.positions[k] = pos;
+        if (pos < 0) {
+          shape.bad_key = static_cast<int>(k);
+          shape.why = column_error_.empty()
+                          ? "column '" + std::string(name) + "' could not be created"
+                          : column_error_;
+          break;
+        }
+        const ColumnType existing = schema_->columns[static_cast<size_t>(pos)].type;
+        const ColumnType offered = TypeAt(model, k);
+        if (existing != offered) {
+          shape.bad_key = static_cast<int>(k);
+          shape.why = TypeMismatch(*schema_, name, existing, offered);
+          break;
+        }
       }
-      if (column->type != offered)
-        return reject(name, TypeMismatch(*schema_, name, column->type, offered));
-      return std::nullopt;
-    };
-    for (const auto& tag : line.tags) {
-      if (auto r = check(tag.key, ColumnType::kTag)) return r;
     }
-    for (const auto& field : line.fields) {
-      if (auto r = check(field.key, ColumnTypeOfField(field))) return r;
-    }
-    return std::nullopt;
   }
 
   arrow::Result<std::shared_ptr<arrow::RecordBatch>> BuildBatch(
-      const std::vector<const lp::ParsedLine*>& lines) {
+      const std::vector<uint32_t>& line_ids) {
     const auto& columns = schema_->columns;
-    // Builders by schema position, created for the columns these lines use.
-    std::vector<std::unique_ptr<ColumnBuilder>> builders(columns.size());
-    std::vector<int> used;  // schema positions that have a builder
-    ColumnLookup& lookup = *lookup_;
-    const auto rows = static_cast<int64_t>(lines.size());
-    auto builder_at = [&](int pos) -> arrow::Result<ColumnBuilder*> {
-      // Check() accepted the line, so every key is in the schema.
-      if (pos < 0)
-        return arrow::Status::Invalid("column missing from the checked schema");
-      auto& b = builders[static_cast<size_t>(pos)];
-      if (b == nullptr) {
-        b = std::make_unique<ColumnBuilder>(columns[static_cast<size_t>(pos)].type);
-        ARROW_RETURN_NOT_OK(b->Reserve(rows));
-        used.push_back(pos);
+    arrow::MemoryPool* pool = arrow::default_memory_pool();
+    const auto rows = static_cast<int64_t>(line_ids.size());
+    // Columns by schema position, created for the columns these lines use.
+    std::vector<std::unique_ptr<ColumnAccumulator>> accumulators(columns.size());
+    std::vector<int> used;  // schema positions that have one
+    // Per shape, the column of each key, once a line of this batch has the shape.
+    std::vector<std::vector<ColumnAccumulator*>> shape_columns(resolved_.size());
+    auto columns_of = [&](uint32_t s) -> arrow::Result<std::vector<ColumnAccumulator*>*> {
+      auto& of = shape_columns[s];
+      if (!of.empty() || resolved_[s].positions.empty()) return &of;
+      for (int pos : resolved_[s].positions) {
+        // The shape was accepted, so every key is in the schema.
+        if (pos < 0)
+          return arrow::Status::Invalid("column missing from the checked schema");
+        auto& c = accumulators[static_cast<size_t>(pos)];
+        if (c == nullptr) {
+          ARROW_ASSIGN_OR_RAISE(
+              c, ColumnAccumulator::Make(columns[static_cast<size_t>(pos)].type, rows,
+                                         pool));
+          used.push_back(pos);
+        }
+        of.push_back(c.get());
       }
-      return b.get();
+      return &of;
     };
-    ColumnBuilder time_builder(ColumnType::kTime);
-    ARROW_RETURN_NOT_OK(time_builder.Reserve(rows));
+    ARROW_ASSIGN_OR_RAISE(auto time,
+                          ColumnAccumulator::Make(ColumnType::kTime, rows, pool));
+    SeriesRows series(rows);
 
     for (int64_t row = 0; row < rows; ++row) {
-      const auto& line = *lines[static_cast<size_t>(row)];
-      size_t slot = 0;
-      auto fill_to_row = [&](ColumnBuilder* b) -> arrow::Status {
-        // A column first seen on this row is null for the earlier ones.
-        while (b->length() < row) ARROW_RETURN_NOT_OK(b->AppendNull());
-        return arrow::Status::OK();
-      };
-      for (const auto& tag : line.tags) {
-        int pos = lookup.Find(tag.key, slot++);
-        ARROW_ASSIGN_OR_RAISE(auto* b, builder_at(pos));
-        ARROW_RETURN_NOT_OK(fill_to_row(b));
-        ARROW_RETURN_NOT_OK(b->AppendTag(tag.value));
+      const uint32_t id = line_ids[static_cast<size_t>(row)];
+      const lp::ParsedLine& line = *lines_[id];
+      ARROW_ASSIGN_OR_RAISE(auto* of, columns_of(shape_of_[id]));
+      const size_t tags = line.tags.size();
+      bool tags_done = false;
+      if (auto raw = RawTags(line, body_)) {
+        const int64_t earlier = series.FindOrAdd(*raw, row);
+        if (earlier >= 0) {
+          for (size_t k = 0; k < tags; ++k) (*of)[k]->CopyTag(row, earlier);
+          tags_done = true;
+        }
       }
-      for (const auto& field : line.fields) {
-        int pos = lookup.Find(field.key, slot++);
-        ARROW_ASSIGN_OR_RAISE(auto* b, builder_at(pos));
-        ARROW_RETURN_NOT_OK(fill_to_row(b));
-        ARROW_RETURN_NOT_OK(b->AppendField(field));
+      if (!tags_done) {
+        for (size_t k = 0; k < tags; ++k) (*of)[k]->SetTag(row, line.tags[k].value);
       }
-      ARROW_RETURN_NOT_OK(time_builder.AppendTime(line.timestamp_ns));
+      for (size_t j = 0; j < line.fields.size(); ++j) {
+        ARROW_RETURN_NOT_OK((*of)[tags + j]->SetField(row, line.fields[j]));
+      }
+      time->SetInt(row, line.timestamp_ns);
     }
 
     // Tags first, then fields, each in schema (creation) order; time last.
@@ -375,13 +654,11 @@ class TableWriteBuilder {
     arrow::FieldVector fields;
     arrow::ArrayVector arrays;
     for (int pos : used) {
-      auto& b = *builders[static_cast<size_t>(pos)];
-      while (b.length() < rows) ARROW_RETURN_NOT_OK(b.AppendNull());
-      ARROW_ASSIGN_OR_RAISE(auto array, b.Finish());
+      ARROW_ASSIGN_OR_RAISE(auto array, accumulators[static_cast<size_t>(pos)]->Finish());
       fields.push_back(arrow::field(columns[pos].name, ArrowTypeFor(columns[pos].type)));
       arrays.push_back(std::move(array));
     }
-    ARROW_ASSIGN_OR_RAISE(auto time_array, time_builder.Finish());
+    ARROW_ASSIGN_OR_RAISE(auto time_array, time->Finish());
     fields.push_back(arrow::field(std::string(kTimeColumnName),
                                   ArrowTypeFor(ColumnType::kTime), false));
     arrays.push_back(std::move(time_array));
@@ -391,11 +668,14 @@ class TableWriteBuilder {
 
   const catalog::NamespaceRecord& ns_;
   std::string_view name_;
-  const LineIndex* index_;
+  std::string_view body_;
+  LazyLineIndex* index_;
   SchemaCache* cache_;
-  std::vector<const lp::ParsedLine*> lines_;
+  std::vector<const lp::ParsedLine*> lines_;  // in line order
+  ShapeIndex shapes_;
+  std::vector<uint32_t> shape_of_;       // the shape of each of lines_
+  std::vector<ResolvedShape> resolved_;  // by shape, against the final schema_
   std::shared_ptr<const catalog::TableSchema> schema_;
-  std::unique_ptr<ColumnLookup> lookup_;  // over schema_, once the columns are ensured
   std::string column_error_;  // why columns could not be created, if they could not
 };
 
@@ -404,7 +684,7 @@ class TableWriteBuilder {
 arrow::Result<BuiltWrite> BuildWrite(const catalog::NamespaceRecord& ns,
                                      std::string_view body, const lp::ParsedBody& parsed,
                                      SchemaCache* cache) {
-  LineIndex index(body);
+  LazyLineIndex index(body);
   BuiltWrite built;
   built.op.namespace_id = ns.id;
   built.op.namespace_name = ns.name;
@@ -415,14 +695,20 @@ arrow::Result<BuiltWrite> BuildWrite(const catalog::NamespaceRecord& ns,
   // Tables in order of first appearance, so the op is deterministic for a given body.
   std::vector<std::unique_ptr<TableWriteBuilder>> tables;
   std::unordered_map<std::string_view, TableWriteBuilder*> by_name;
+  TableWriteBuilder* previous = nullptr;
+  std::string_view previous_name;
   for (const auto& line : parsed.lines()) {
-    auto [it, inserted] = by_name.emplace(line.measurement, nullptr);
-    if (inserted) {
-      tables.push_back(
-          std::make_unique<TableWriteBuilder>(ns, line.measurement, &index, cache));
-      it->second = tables.back().get();
+    if (previous == nullptr || !SameText(line.measurement, previous_name)) {
+      auto [it, inserted] = by_name.emplace(line.measurement, nullptr);
+      if (inserted) {
+        tables.push_back(std::make_unique<TableWriteBuilder>(ns, line.measurement, body,
+                                                             &index, cache));
+        it->second = tables.back().get();
+      }
+      previous = it->second;
+      previous_name = line.measurement;
     }
-    it->second->AddLine(&line);
+    previous->AddLine(&line);
   }
   for (auto& table : tables) {
     ARROW_RETURN_NOT_OK(

@@ -131,6 +131,71 @@ TEST_F(WriteBuilderTest, FirstLineDecidesANewColumnsType) {
   EXPECT_EQ(built.op.RowCount(), 1);
 }
 
+// Lines of one shape are checked once: a line of another shape (other keys, another
+// order, another field type) in between must be checked on its own, and the lines after
+// it still build from the first shape.
+TEST_F(WriteBuilderTest, ALineOfAnotherShapeIsCheckedOnItsOwn) {
+  Build("cpu,host=a v=1i 1\n");
+  auto built = Build(
+      "cpu,host=a v=2i 2\n"
+      "cpu,host=b v=2.5 3\n"           // same keys, another type: conflicts
+      "cpu,host=c v=3i 4\n"            // back to the first shape
+      "cpu,region=eu,host=d v=4i 5\n"  // new key, another order
+      "cpu,host=e v=5i,w=true 6\n"     // one more field
+      "cpu,host=f w=1i 7\n");          // w was created a bool by the line before
+  ASSERT_EQ(built.rejected.size(), 2u);
+  EXPECT_EQ(built.rejected[0].line_number, 2u);
+  EXPECT_EQ(built.rejected[0].column, 12u);  // where `v` starts on that line
+  EXPECT_NE(built.rejected[0].message.find("f64"), std::string::npos);
+  EXPECT_EQ(built.rejected[1].line_number, 6u);
+  EXPECT_EQ(built.rejected[1].column, 12u);
+  EXPECT_NE(built.rejected[1].message.find("'w'"), std::string::npos)
+      << built.rejected[1].message;
+  EXPECT_EQ(built.lines_accepted, 4);
+  ASSERT_EQ(built.op.writes.size(), 1u);
+  const auto& b = *built.op.writes[0].batch;
+  ASSERT_EQ(b.num_rows(), 4);
+  EXPECT_EQ(TagAt(b, "host", 0), "a");
+  EXPECT_EQ(TagAt(b, "host", 1), "c");
+  EXPECT_EQ(TagAt(b, "host", 2), "d");
+  EXPECT_EQ(TagAt(b, "region", 2), "eu");
+  EXPECT_EQ(TagAt(b, "region", 3), "<null>");
+  auto v = std::static_pointer_cast<arrow::Int64Array>(b.GetColumnByName("v"));
+  EXPECT_EQ(v->Value(0), 2);
+  EXPECT_EQ(v->Value(3), 5);
+  auto w = std::static_pointer_cast<arrow::BooleanArray>(b.GetColumnByName("w"));
+  EXPECT_EQ(w->null_count(), 3);
+  EXPECT_TRUE(w->Value(3));
+  ASSERT_TRUE(b.ValidateFull().ok());
+}
+
+// A series seen earlier in the batch reuses its tag indices; lines whose tag text
+// differs only by escaping, or which escape, are still told apart by value.
+TEST_F(WriteBuilderTest, RepeatedSeriesKeepTheirTagValues) {
+  auto built = Build(
+      "cpu,host=a,dc=x v=1i 1\n"
+      "cpu,host=b,dc=x v=2i 2\n"
+      "cpu,host=a,dc=x v=3i 3\n"
+      "cpu,host=a\\ b,dc=x v=4i 4\n"
+      "cpu,host=a\\ b,dc=x v=5i 5\n"
+      "cpu,host=b,dc=y v=6i 6\n");
+  ASSERT_TRUE(built.rejected.empty()) << built.rejected[0].message;
+  ASSERT_EQ(built.op.writes.size(), 1u);
+  const auto& b = *built.op.writes[0].batch;
+  ASSERT_TRUE(b.ValidateFull().ok());
+  const std::vector<std::string> hosts = {"a", "b", "a", "a b", "a b", "b"};
+  const std::vector<std::string> dcs = {"x", "x", "x", "x", "x", "y"};
+  for (int64_t row = 0; row < 6; ++row) {
+    EXPECT_EQ(TagAt(b, "host", row), hosts[row]) << row;
+    EXPECT_EQ(TagAt(b, "dc", row), dcs[row]) << row;
+  }
+  // One dictionary entry per distinct value, in order of first appearance.
+  const auto& host =
+      static_cast<const arrow::DictionaryArray&>(*b.GetColumnByName("host"));
+  EXPECT_EQ(host.dictionary()->length(), 3);
+  EXPECT_EQ(host.null_count(), 0);
+}
+
 TEST_F(WriteBuilderTest, TagAndFieldOfTheSameNameConflict) {
   auto built = Build("cpu,host=a v=1 1\ncpu host=\"a\",v=2 2\n");
   ASSERT_EQ(built.rejected.size(), 1u);
