@@ -189,7 +189,8 @@ class LocalCluster:
         up = set()
         for line in csv.splitlines():
             fields = line.split(",")
-            if len(fields) > 17 and fields[0] == "ingesters_http" and fields[17] == "UP":
+            if (len(fields) > 17 and fields[0] == "ingesters_http"
+                    and fields[1] != "BACKEND" and fields[17] == "UP"):
                 up.add(fields[1])
         return up
 

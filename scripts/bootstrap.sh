@@ -13,7 +13,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev clang-format-14
   clang-14 libclang-rt-14-dev
   libssl-dev libbrotli-dev libzstd-dev ccache
-  postgresql python3-venv curl openssl
+  postgresql haproxy python3-venv curl openssl
 )
 
 missing=()
