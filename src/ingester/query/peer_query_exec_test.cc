@@ -12,6 +12,7 @@
 #include <chrono>
 
 #include "ingester/common/error.h"
+#include "ingester/common/thread_annotations.h"
 #include "ingester/query/query_test_util.h"
 
 namespace ingester::query {
@@ -51,11 +52,14 @@ class Node {
     options.max_batch_rows = 2;
     registry_ = std::make_unique<MetricsRegistry>();
     options.metrics = registry_.get();
-    exec_ = PeerQueryExec::Make(Borrow(f_.exec()), options).ValueOrDie();
+    std::shared_ptr<PeerQueryExec> exec =
+        PeerQueryExec::Make(Borrow(f_.exec()), options).ValueOrDie();
+    MutexLock lock(&mu_);
+    exec_ = std::move(exec);
   }
 
   arrow::Result<std::unique_ptr<QueryResponse>> Query(const QueryRequest& request) {
-    return exec_->Query(request);
+    return exec()->Query(request);
   }
 
   std::vector<std::string> Rows(const QueryRequest& request = Request()) {
@@ -77,7 +81,7 @@ class Node {
    public:
     explicit Served(Node* node) : node_(node) {}
     arrow::Result<std::unique_ptr<QueryResponse>> Query(const QueryRequest& r) override {
-      if (node_->exec_ != nullptr) return node_->exec_->Query(r);
+      if (auto exec = node_->exec(); exec != nullptr) return exec->Query(r);
       return node_->f_.exec()->Query(r);
     }
 
@@ -89,8 +93,16 @@ class Node {
   QueryFixture f_;
   Served served_{this};
   std::unique_ptr<FlightService> service_;
+  std::shared_ptr<PeerQueryExec> exec() {
+    MutexLock lock(&mu_);
+    return exec_;
+  }
+
   std::unique_ptr<MetricsRegistry> registry_;
-  std::unique_ptr<PeerQueryExec> exec_;
+  // Set by the test thread, read by the Flight service's threads (the hand-over between
+  // them goes through gRPC, which TSan does not see).
+  Mutex mu_;
+  std::shared_ptr<PeerQueryExec> exec_ GUARDED_BY(mu_);
 };
 
 // A loopback port that accepts connections (the kernel completes them) but never
