@@ -62,11 +62,17 @@ bool StringOk(const arrow::ArrayData& data) {
   const char* bytes = data.buffers[2]->data_as<char>();
   if (offsets[0] < 0) return false;
   for (int64_t i = 0; i < data.length; ++i) {
-    const int32_t start = offsets[i];
-    const int32_t end = offsets[i + 1];
-    if (end < start || end > size) return false;
-    if (!catalog::IsValidUtf8(
-            std::string_view(bytes + start, static_cast<size_t>(end - start)))) {
+    if (offsets[i + 1] < offsets[i] || offsets[i + 1] > size) return false;
+  }
+  // ASCII throughout (the usual case) is valid UTF-8 however it is cut into values.
+  const auto* first = reinterpret_cast<const uint8_t*>(bytes) + offsets[0];
+  const auto* last = reinterpret_cast<const uint8_t*>(bytes) + offsets[data.length];
+  uint8_t high = 0;
+  for (const uint8_t* b = first; b < last; ++b) high |= *b;
+  if (high < 0x80) return true;
+  for (int64_t i = 0; i < data.length; ++i) {
+    if (!catalog::IsValidUtf8(std::string_view(
+            bytes + offsets[i], static_cast<size_t>(offsets[i + 1] - offsets[i])))) {
       return false;
     }
   }
