@@ -5,6 +5,7 @@
 #include <arrow/api.h>
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -134,6 +135,49 @@ TEST(WellFormedTest, MalformedColumnsAreRefused) {
   ExpectRefused(arrow::ArrayData::Make(arrow::float64(), 2,
                                        {nullptr, BufferOf(std::vector<double>{1, 2})}, 1),
                 "nulls without a bitmap");
+}
+
+// Random small tag and string columns, mostly well-formed, some with a bad index, a
+// descending or overlong offset, a stray byte >= 0x80 or a shifted offset/length: the
+// check must never accept one Arrow refuses, and must accept most well-formed ones.
+TEST(WellFormedTest, NeverAcceptsWhatArrowRefusesOnRandomColumns) {
+  std::mt19937 rng(20261128);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  int accepted = 0, arrow_accepted = 0;
+  for (int round = 0; round < 3000; ++round) {
+    const int values = 1 + pick(5);
+    std::vector<int32_t> offsets{0};
+    std::string bytes;
+    for (int v = 0; v < values; ++v) {
+      const int len = pick(4);
+      for (int b = 0; b < len; ++b) {
+        bytes += pick(40) == 0 ? static_cast<char>(0x80 + pick(0x80))
+                               : static_cast<char>('a' + pick(26));
+      }
+      offsets.push_back(static_cast<int32_t>(bytes.size()));
+    }
+    if (pick(20) == 0) offsets[1 + pick(values)] += pick(2) == 0 ? -2 : 3;
+    auto dict = RawStrings(offsets, bytes);
+    const int rows = 1 + pick(6);
+    std::vector<int32_t> indices;
+    for (int r = 0; r < rows; ++r) {
+      indices.push_back(pick(30) == 0 ? values + pick(3) - (pick(2) == 0 ? values + 2 : 0)
+                                      : pick(values));
+    }
+    auto column = pick(3) == 0 ? dict : RawTag(indices, dict);
+    if (pick(15) == 0) column->offset += 1;
+    if (pick(15) == 0) column->length += 1;
+    const bool arrow_ok = ArrowAccepts(column);
+    const bool ours = IsWellFormedDataModelColumn(*column);
+    if (ours) {
+      EXPECT_TRUE(arrow_ok) << "round " << round << ": accepted what Arrow refuses";
+    }
+    accepted += ours;
+    arrow_accepted += arrow_ok;
+  }
+  EXPECT_GT(accepted, 0);
+  EXPECT_GE(accepted, arrow_accepted * 9 / 10) << "too many left to Arrow";
+  EXPECT_LT(arrow_accepted, 3000) << "no malformed case was generated";
 }
 
 TEST(WellFormedTest, TypesOutsideTheDataModelAreLeftToArrow) {
