@@ -6,10 +6,12 @@
 #include <optional>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
 #include "ingester/catalog/names.h"
 #include "ingester/catalog/types.h"
 #include "ingester/common/error.h"
+#include "ingester/dml/well_formed.h"
 
 namespace ingester {
 
@@ -165,21 +167,51 @@ arrow::Status CheckTagValues(std::string_view name, const arrow::Array& array) {
   const auto& dict = static_cast<const arrow::DictionaryArray&>(array);
   if (dict.dictionary()->type_id() != arrow::Type::STRING) return arrow::Status::OK();
   const auto& values = static_cast<const arrow::StringArray&>(*dict.dictionary());
-  // Usually no dictionary entry is empty, which settles it in O(dictionary).
-  std::vector<bool> empty(static_cast<size_t>(values.length()), false);
+  // Usually no dictionary entry is empty, which settles it in O(dictionary) without
+  // allocating.
   bool any_empty = false;
-  for (int64_t k = 0; k < values.length(); ++k) {
-    if (values.IsValid(k) && values.value_length(k) == 0) {
-      empty[static_cast<size_t>(k)] = any_empty = true;
-    }
+  for (int64_t k = 0; k < values.length() && !any_empty; ++k) {
+    any_empty = values.value_length(k) == 0 && values.IsValid(k);
   }
   if (!any_empty) return arrow::Status::OK();
+  std::vector<bool> empty(static_cast<size_t>(values.length()), false);
+  for (int64_t k = 0; k < values.length(); ++k) {
+    empty[static_cast<size_t>(k)] = values.IsValid(k) && values.value_length(k) == 0;
+  }
   for (int64_t i = 0; i < dict.length(); ++i) {
     if (dict.IsValid(i) && empty[static_cast<size_t>(dict.GetValueIndex(i))]) {
       return EmptyTag(name, i);
     }
   }
   return arrow::Status::OK();
+}
+
+// Whether `type` equals ArrowTypeFor(role), without making that type.
+bool IsDataModelType(ColumnType role, const arrow::DataType& type) {
+  switch (role) {
+    case ColumnType::kTag: {
+      if (type.id() != arrow::Type::DICTIONARY) return false;
+      const auto& dict = static_cast<const arrow::DictionaryType&>(type);
+      return dict.index_type()->id() == arrow::Type::INT32 &&
+             dict.value_type()->id() == arrow::Type::STRING && !dict.ordered();
+    }
+    case ColumnType::kI64:
+      return type.id() == arrow::Type::INT64;
+    case ColumnType::kU64:
+      return type.id() == arrow::Type::UINT64;
+    case ColumnType::kF64:
+      return type.id() == arrow::Type::DOUBLE;
+    case ColumnType::kBool:
+      return type.id() == arrow::Type::BOOL;
+    case ColumnType::kString:
+      return type.id() == arrow::Type::STRING;
+    case ColumnType::kTime: {
+      if (type.id() != arrow::Type::TIMESTAMP) return false;
+      const auto& ts = static_cast<const arrow::TimestampType&>(type);
+      return ts.unit() == arrow::TimeUnit::NANO && ts.timezone().empty();
+    }
+  }
+  return false;
 }
 
 arrow::Status CheckNoNulls(std::string_view name, const arrow::Array& array) {
@@ -189,14 +221,91 @@ arrow::Status CheckNoNulls(std::string_view name, const arrow::Array& array) {
   return RowError(name, row, "time must not be null");
 }
 
+// The value rules of ValidateColumnValues for a column IsWellFormedDataModelColumn
+// accepted (so its type is one of the data model's and its buffers fit its length),
+// read from the ArrayData: no Array objects are made (a DictionaryArray makes its
+// dictionary's behind a std::call_once), which cost more than the checks on small
+// batches.
+arrow::Status CheckWellFormedValues(std::string_view name, ColumnType role,
+                                    const arrow::ArrayData& data) {
+  const uint8_t* validity =
+      data.buffers[0] == nullptr ? nullptr : data.buffers[0]->data();
+  auto valid = [&](const arrow::ArrayData& d, const uint8_t* bits, int64_t i) {
+    return bits == nullptr || arrow::bit_util::GetBit(bits, d.offset + i);
+  };
+  switch (role) {
+    case ColumnType::kTag: {
+      if (data.type->id() == arrow::Type::STRING) {
+        const int32_t* offsets = data.GetValues<int32_t>(1);
+        for (int64_t i = 0; i < data.length; ++i) {
+          if (offsets[i + 1] == offsets[i] && valid(data, validity, i)) {
+            return EmptyTag(name, i);
+          }
+        }
+        return arrow::Status::OK();
+      }
+      if (data.type->id() != arrow::Type::DICTIONARY) return arrow::Status::OK();
+      const arrow::ArrayData& dict = *data.dictionary;
+      const int32_t* offsets = dict.GetValues<int32_t>(1);
+      const uint8_t* dict_validity =
+          dict.buffers[0] == nullptr ? nullptr : dict.buffers[0]->data();
+      bool any_empty = false;
+      for (int64_t k = 0; k < dict.length && !any_empty; ++k) {
+        any_empty = offsets[k + 1] == offsets[k] && valid(dict, dict_validity, k);
+      }
+      if (!any_empty) return arrow::Status::OK();
+      const int32_t* indices = data.GetValues<int32_t>(1);  // in range: well-formed
+      for (int64_t i = 0; i < data.length; ++i) {
+        if (!valid(data, validity, i)) continue;
+        const int32_t k = indices[i];
+        if (offsets[k + 1] == offsets[k] && valid(dict, dict_validity, k)) {
+          return EmptyTag(name, i);
+        }
+      }
+      return arrow::Status::OK();
+    }
+    case ColumnType::kF64: {
+      if (data.type->id() != arrow::Type::DOUBLE) return arrow::Status::OK();
+      const double* values = data.GetValues<double>(1);
+      for (int64_t i = 0; i < data.length; ++i) {
+        if (std::isfinite(values[i]) || !valid(data, validity, i)) continue;
+        const char* what = std::isnan(values[i]) ? "NaN"
+                           : values[i] > 0       ? "+Inf"
+                                                 : "-Inf";
+        return RowError(
+            name, i,
+            std::string(what) + ": NaN and infinite float values are not supported");
+      }
+      return arrow::Status::OK();
+    }
+    case ColumnType::kTime: {
+      if (validity == nullptr) return arrow::Status::OK();
+      for (int64_t row = 0; row < data.length; ++row) {
+        if (!valid(data, validity, row))
+          return RowError(name, row, "time must not be null");
+      }
+      return arrow::Status::OK();
+    }
+    case ColumnType::kI64:
+    case ColumnType::kU64:
+    case ColumnType::kBool:
+    case ColumnType::kString:  // UTF-8 is part of well-formedness
+      return arrow::Status::OK();
+  }
+  return arrow::Status::OK();
+}
+
 }  // namespace
 
 arrow::Status ValidateColumnValues(std::string_view name, ColumnType role,
                                    const arrow::Array& array) {
-  // Full validation checks the metadata first, so it never reads out of bounds; the
-  // public entry point includes UTF-8.
-  arrow::Status valid = array.ValidateFull();
-  if (!valid.ok()) return Malformed(name, array, valid);
+  // The direct check settles the common case (well_formed.h); otherwise Arrow's full
+  // validation decides. It checks the metadata first, so it never reads out of bounds;
+  // the public entry point includes UTF-8.
+  if (!IsWellFormedDataModelColumn(*array.data())) {
+    arrow::Status valid = array.ValidateFull();
+    if (!valid.ok()) return Malformed(name, array, valid);
+  }
   switch (role) {
     case ColumnType::kTag:
       return CheckTagValues(name, array);
@@ -220,17 +329,27 @@ arrow::Status ValidateWriteBatch(const arrow::RecordBatch& batch) {
     return InvalidInput("the batch has " + std::to_string(batch.num_columns()) +
                         " columns but its schema " + std::to_string(schema.num_fields()));
   }
+  // Duplicate names: a scan of the earlier names for the usual few dozen columns, a
+  // hash set beyond.
+  constexpr int kScanNames = 64;
+  const int num_fields = schema.num_fields();
   std::unordered_set<std::string_view> seen;
   bool has_time = false;
   std::vector<ColumnType> roles;
-  for (int i = 0; i < schema.num_fields(); ++i) {
+  roles.reserve(static_cast<size_t>(num_fields));
+  for (int i = 0; i < num_fields; ++i) {
     const arrow::Field& field = *schema.field(i);
     ARROW_RETURN_NOT_OK(catalog::ValidateColumnName(field.name()));
-    if (!seen.insert(field.name()).second) {
-      return InvalidInput(ColumnPrefix(field.name()) + " appears twice");
+    bool twice = false;
+    if (num_fields <= kScanNames) {
+      for (int j = 0; j < i && !twice; ++j)
+        twice = schema.field(j)->name() == field.name();
+    } else {
+      twice = !seen.insert(field.name()).second;
     }
+    if (twice) return InvalidInput(ColumnPrefix(field.name()) + " appears twice");
     auto role = ColumnTypeFromArrow(field.name(), *field.type());
-    if (!role || !field.type()->Equals(*ArrowTypeFor(*role))) {
+    if (!role || !IsDataModelType(*role, *field.type())) {
       return InvalidInput(ColumnPrefix(field.name()) + " has type " +
                           field.type()->ToString() +
                           ", which is not a type of the data model");
@@ -238,16 +357,23 @@ arrow::Status ValidateWriteBatch(const arrow::RecordBatch& batch) {
     ARROW_RETURN_NOT_OK(catalog::ValidateColumnSpec({field.name(), *role}));
     has_time = has_time || *role == ColumnType::kTime;
     const arrow::ArrayData& column = *batch.column_data(i);
-    if (column.length != batch.num_rows() || !column.type->Equals(*field.type())) {
+    if (column.length != batch.num_rows() ||
+        (column.type != field.type() && !column.type->Equals(*field.type()))) {
       return InvalidInput(ColumnPrefix(field.name()) +
                           " does not match the batch's schema or row count");
     }
     roles.push_back(*role);
   }
   if (!has_time) return InvalidInput("the batch has no 'time' column");
-  for (int i = 0; i < schema.num_fields(); ++i) {
-    ARROW_RETURN_NOT_OK(
-        ValidateColumnValues(schema.field(i)->name(), roles[i], *batch.column(i)));
+  for (int i = 0; i < num_fields; ++i) {
+    const ColumnType role = roles[static_cast<size_t>(i)];
+    const arrow::ArrayData& column = *batch.column_data(i);
+    if (IsWellFormedDataModelColumn(column)) {
+      ARROW_RETURN_NOT_OK(CheckWellFormedValues(schema.field(i)->name(), role, column));
+    } else {
+      ARROW_RETURN_NOT_OK(
+          ValidateColumnValues(schema.field(i)->name(), role, *batch.column(i)));
+    }
   }
   return arrow::Status::OK();
 }
@@ -255,14 +381,15 @@ arrow::Status ValidateWriteBatch(const arrow::RecordBatch& batch) {
 arrow::Status ValidateWriteOp(const WriteOp& op) {
   ARROW_RETURN_NOT_OK(catalog::ValidateNamespaceName(op.namespace_name));
   for (const auto& write : op.writes) {
-    const std::string where = "table " + catalog::QuoteForMessage(write.table_name) +
-                              " partition " +
-                              catalog::QuoteForMessage(write.partition_key) + ": ";
     arrow::Status st = catalog::ValidateTableName(write.table_name);
     if (st.ok()) st = catalog::ValidatePartitionKey(write.partition_key);
     if (st.ok() && write.batch == nullptr) st = InvalidInput("the write has no batch");
     if (st.ok()) st = ValidateWriteBatch(*write.batch);
-    if (!st.ok()) return st.WithMessage(where, st.message());
+    if (!st.ok()) {
+      return st.WithMessage("table ", catalog::QuoteForMessage(write.table_name),
+                            " partition ", catalog::QuoteForMessage(write.partition_key),
+                            ": ", st.message());
+    }
   }
   return arrow::Status::OK();
 }

@@ -10,6 +10,9 @@
 //                       ascending and inside the data, dictionary indices inside the
 //                       dictionary, utf8 values valid UTF-8. A batch that fails would
 //                       read out of bounds in the buffer, the persist or a query.
+//                       Settled by a direct read of the buffers for the data model's
+//                       column types (dml/well_formed.h, which implies ValidateFull);
+//                       ValidateFull itself decides any column that check does not.
 //   line protocol's     names (catalog/names.h: non-empty, bounded, valid UTF-8, no
 //   value rules         control characters); tag values non-empty; floats finite (NaN
 //                       and infinities are rejected); `time` never null.

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "ingester/dml/well_formed.h"
 #include "ingester/wal/payload_codec.h"
 
 namespace ingester::wal {
@@ -209,7 +210,19 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadIpcBatch(
   if (batch == nullptr) return arrow::Status::Invalid("IPC stream holds no record batch");
   ARROW_RETURN_NOT_OK(reader->ReadNext(&extra));
   if (extra != nullptr) return arrow::Status::Invalid("IPC stream holds several batches");
-  ARROW_RETURN_NOT_OK(batch->Validate());
+  // Arrow's structural validation, unless the direct check of the data model's columns
+  // (dml/well_formed.h, which implies it) settles it: Arrow's costs a fixed ~0.3 us per
+  // column, a large part of decoding a small entry.
+  const arrow::Schema& schema = *batch->schema();
+  bool settled = batch->num_columns() == schema.num_fields();
+  for (int i = 0; settled && i < batch->num_columns(); ++i) {
+    const arrow::ArrayData& column = *batch->column_data(i);
+    settled = column.length == batch->num_rows() &&
+              (column.type == schema.field(i)->type() ||
+               column.type->Equals(*schema.field(i)->type())) &&
+              IsWellFormedDataModelColumn(column);
+  }
+  if (!settled) ARROW_RETURN_NOT_OK(batch->Validate());
   return batch;
 }
 
