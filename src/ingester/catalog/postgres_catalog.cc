@@ -292,18 +292,24 @@ const arrow::Status& StatusOf(const arrow::Result<T>& result) {
 
 // --- options and lifecycle ------------------------------------------------------
 
+namespace {
+
+// The pool's share of the options: the pool checks those fields itself.
+pg::PoolOptions PoolOptionsOf(const PostgresCatalogOptions& options) {
+  pg::PoolOptions pool_options;
+  pool_options.url = options.url;
+  pool_options.server = pg::RedactUrl(options.url);
+  pool_options.max_connections = options.max_connections;
+  pool_options.acquire_timeout = options.acquire_timeout;
+  pool_options.connect_timeout_seconds =
+      static_cast<int>(options.connect_timeout.count());
+  return pool_options;
+}
+
+}  // namespace
+
 arrow::Status PostgresCatalogOptions::Validate() const {
-  if (url.empty()) return arrow::Status::Invalid("postgres catalog: url is empty");
-  if (max_connections < 1 || max_connections > 1000) {
-    return arrow::Status::Invalid(
-        "postgres catalog: max_connections must be in [1, 1000]");
-  }
-  if (acquire_timeout.count() < 0) {
-    return arrow::Status::Invalid("postgres catalog: acquire_timeout must be >= 0");
-  }
-  if (connect_timeout.count() < 1) {
-    return arrow::Status::Invalid("postgres catalog: connect_timeout must be >= 1 s");
-  }
+  ARROW_RETURN_NOT_OK(PoolOptionsOf(*this).Validate());
   if (max_conflict_retries < 0) {
     return arrow::Status::Invalid("postgres catalog: max_conflict_retries must be >= 0");
   }
@@ -320,13 +326,7 @@ PostgresCatalog::~PostgresCatalog() = default;
 arrow::Result<std::unique_ptr<PostgresCatalog>> PostgresCatalog::Make(
     const PostgresCatalogOptions& options) {
   ARROW_RETURN_NOT_OK(options.Validate());
-  pg::PoolOptions pool_options;
-  pool_options.url = options.url;
-  pool_options.server = pg::RedactUrl(options.url);
-  pool_options.max_connections = options.max_connections;
-  pool_options.acquire_timeout = options.acquire_timeout;
-  pool_options.connect_timeout_seconds =
-      static_cast<int>(options.connect_timeout.count());
+  pg::PoolOptions pool_options = PoolOptionsOf(options);
   std::string server = pool_options.server;
   ARROW_ASSIGN_OR_RAISE(auto pool, pg::Pool::Make(std::move(pool_options)));
   std::unique_ptr<PostgresCatalog> catalog(
