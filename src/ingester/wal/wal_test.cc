@@ -43,6 +43,42 @@ class WalTest : public ::testing::Test {
     return stats.ok() ? *stats : ReplayStats{};
   }
 
+  // `writers` synced appends (sequence numbers 1..writers): the first is held inside
+  // its fsync until the other writers are all queued behind it, then released. The
+  // appends' results, in writer order.
+  std::vector<arrow::Status> AppendBehindAHeldSync(Wal* wal, int writers) {
+    Mutex mu;
+    CondVar cv;
+    bool first_entered = false, release = false, hooked = false;
+    fault_fs_->SetSyncHook([&] {
+      MutexLock lock(&mu);
+      if (hooked) return;  // only the first sync is held
+      hooked = true;
+      first_entered = true;
+      cv.NotifyAll();
+      cv.Wait(&mu, [&] { return release; });
+    });
+    std::vector<arrow::Status> results(writers);
+    std::vector<std::thread> threads;
+    threads.emplace_back([&] { results[0] = wal->Append(MakeOp(1), true); });
+    {
+      MutexLock lock(&mu);
+      cv.Wait(&mu, [&] { return first_entered; });
+    }
+    for (int i = 1; i < writers; ++i) {
+      threads.emplace_back([&, i] { results[i] = wal->Append(MakeOp(1 + i), true); });
+    }
+    wal->TEST_WaitForQueued(writers - 1);
+    {
+      MutexLock lock(&mu);
+      release = true;
+      cv.NotifyAll();
+    }
+    for (auto& t : threads) t.join();
+    fault_fs_->SetSyncHook(nullptr);
+    return results;
+  }
+
   std::string dir() const { return tmp_.Sub("wal"); }
   std::string SegmentPath(SegmentId id) const {
     return tmp_.Sub("wal/" + SegmentFileName(id));
@@ -85,36 +121,9 @@ TEST_F(WalTest, AppendThenReplayEqualsWhatWasWritten) {
 TEST_F(WalTest, GroupCommitQueuedWritersShareTheNextFsync) {
   auto wal = Open();
   const int64_t syncs_before = fault_fs_->syncs();
-  Mutex mu;
-  CondVar cv;
-  bool first_entered = false, release = false, hooked = false;
-  fault_fs_->SetSyncHook([&] {
-    MutexLock lock(&mu);
-    if (hooked) return;  // only the first sync is held
-    hooked = true;
-    first_entered = true;
-    cv.NotifyAll();
-    cv.Wait(&mu, [&] { return release; });
-  });
   constexpr int kWriters = 64;
-  std::vector<arrow::Status> results(kWriters);
-  std::vector<std::thread> threads;
-  threads.emplace_back([&] { results[0] = wal->Append(MakeOp(1), true); });
-  {
-    MutexLock lock(&mu);
-    cv.Wait(&mu, [&] { return first_entered; });
-  }
-  for (int i = 1; i < kWriters; ++i) {
-    threads.emplace_back([&, i] { results[i] = wal->Append(MakeOp(1 + i), true); });
-  }
-  wal->TEST_WaitForQueued(kWriters - 1);
-  {
-    MutexLock lock(&mu);
-    release = true;
-    cv.NotifyAll();
-  }
-  for (auto& t : threads) t.join();
-  for (const auto& r : results) ASSERT_TRUE(r.ok()) << r;
+  for (const auto& r : AppendBehindAHeldSync(wal.get(), kWriters))
+    ASSERT_TRUE(r.ok()) << r;
   EXPECT_EQ(fault_fs_->syncs() - syncs_before, 2);
   EXPECT_EQ(wal->stats().flushes, 2);
   EXPECT_EQ(wal->stats().syncs, 2);
@@ -133,36 +142,9 @@ TEST_F(WalTest, GroupCommitQueuedWritersShareTheNextFsync) {
 // turn, and none is lost or left waiting.
 TEST_F(WalTest, GroupCommitByteCapSplitsTheQueueIntoGroups) {
   auto wal = Open(nullptr, /*max_group_bytes=*/1);
-  Mutex mu;
-  CondVar cv;
-  bool first_entered = false, release = false, hooked = false;
-  fault_fs_->SetSyncHook([&] {
-    MutexLock lock(&mu);
-    if (hooked) return;
-    hooked = true;
-    first_entered = true;
-    cv.NotifyAll();
-    cv.Wait(&mu, [&] { return release; });
-  });
   constexpr int kWriters = 9;
-  std::vector<arrow::Status> results(kWriters);
-  std::vector<std::thread> threads;
-  threads.emplace_back([&] { results[0] = wal->Append(MakeOp(1), true); });
-  {
-    MutexLock lock(&mu);
-    cv.Wait(&mu, [&] { return first_entered; });
-  }
-  for (int i = 1; i < kWriters; ++i) {
-    threads.emplace_back([&, i] { results[i] = wal->Append(MakeOp(1 + i), true); });
-  }
-  wal->TEST_WaitForQueued(kWriters - 1);
-  {
-    MutexLock lock(&mu);
-    release = true;
-    cv.NotifyAll();
-  }
-  for (auto& t : threads) t.join();
-  for (const auto& r : results) ASSERT_TRUE(r.ok()) << r;
+  for (const auto& r : AppendBehindAHeldSync(wal.get(), kWriters))
+    ASSERT_TRUE(r.ok()) << r;
   EXPECT_EQ(wal->stats().appends, kWriters);
   EXPECT_EQ(wal->stats().flushes, kWriters);
   EXPECT_EQ(wal->stats().syncs, kWriters);
