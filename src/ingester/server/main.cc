@@ -13,6 +13,7 @@
 #include "ingester/common/units.h"
 #include "ingester/query/query_client.h"
 #include "ingester/server/commands.h"
+#include "ingester/server/heap_tuning.h"
 #include "ingester/server/options.h"
 
 namespace {
@@ -210,6 +211,11 @@ int main(int argc, char** argv) {
   // time). jemalloc gave ~20-40% more ingest throughput and half the p99 latency in
   // ingest_load runs (docs/benchmarks.md). A value set by the user wins.
   ::setenv("ARROW_DEFAULT_MEMORY_POOL", "jemalloc", /*overwrite=*/0);
+  // The same for the C library's heap (request bodies, parsed lines): heap_tuning.h.
+  if (!ingester::TuneHeap()) {
+    std::fprintf(stderr,
+                 "warning: the C library refused the heap tuning (heap_tuning.h)\n");
+  }
 
   CLI::App app{
       "ingester: durable line protocol ingest, queryable at once, persisted as Parquet"};
