@@ -11,6 +11,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include "ingester/server/appending_string_body.h"
 #include "ingester/server/content_coding.h"
 #include "ingester/server/http_front.h"
 #include "ingester/server/http_message.h"
@@ -54,7 +55,7 @@ class HttpRequestReader {
   unsigned version() const { return version_; }
 
  private:
-  using Parser = boost::beast::http::request_parser<boost::beast::http::string_body>;
+  using Parser = boost::beast::http::request_parser<AppendingStringBody>;
 
   Progress Refuse(int status, std::string message);
   bool RefuseHeader(int status, std::string message) {
