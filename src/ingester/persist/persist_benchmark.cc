@@ -4,6 +4,8 @@
 //
 //   BM_Compact        sort + de-duplicate (CompactBatches)
 //   BM_Encode         Parquet encoding of the compacted table (zstd)
+//   BM_EncodeFloats   the same with the fields as float64 gauges (the integers plus a
+//                     random 6-digit fraction: high-cardinality values), one thread
 //   BM_PersistJob     RunPersistJob: sort key CAS, compaction, encoding, upload to a
 //   local
 //                     directory, catalog row (SQLite)
@@ -214,6 +216,55 @@ void BM_Encode(benchmark::State& state) {
 }
 // Arg: use_threads (parallel column encoding; the persist job's default).
 BENCHMARK(BM_Encode)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// `table` with its int64 columns as float64: each value plus a random fraction.
+std::shared_ptr<arrow::Table> WithFloatFields(const arrow::Table& table) {
+  std::mt19937_64 rng(7);
+  arrow::FieldVector fields;
+  arrow::ArrayVector columns;
+  for (int c = 0; c < table.num_columns(); ++c) {
+    auto column = table.column(c)->chunk(0);
+    auto field = table.schema()->field(c);
+    if (column->type_id() == arrow::Type::INT64) {
+      const auto& ints = static_cast<const arrow::Int64Array&>(*column);
+      arrow::DoubleBuilder builder;
+      Check(builder.Reserve(ints.length()));
+      for (int64_t i = 0; i < ints.length(); ++i) {
+        builder.UnsafeAppend(static_cast<double>(ints.Value(i)) +
+                             static_cast<double>(rng() % 1'000'000) / 1e6);
+      }
+      column = Check(builder.Finish());
+      field = arrow::field(field->name(), arrow::float64());
+    }
+    fields.push_back(field);
+    columns.push_back(column);
+  }
+  return arrow::Table::Make(arrow::schema(fields), columns);
+}
+
+void BM_EncodeFloats(benchmark::State& state) {
+  auto compacted = Check(CompactBatches(Batches(), FirstSortKey()));
+  const auto table = WithFloatFields(*compacted.table);
+  ParquetFileMetadata meta;
+  meta.sort_key = compacted.sort_key;
+  meta.row_count = compacted.output_rows;
+  ParquetWriterOptions options;
+  options.use_threads = false;
+  int64_t bytes = 0;
+  CpuPerRow cpu;
+  for (auto _ : state) {
+    cpu.Start();
+    auto encoded =
+        Check(EncodeParquet(*table, meta, options, arrow::default_memory_pool()));
+    bytes = encoded.data->size();
+    encoded.data.reset();
+    cpu.Stop();
+  }
+  state.SetItemsProcessed(state.iterations() * compacted.output_rows);
+  cpu.Report(state, compacted.output_rows);
+  state.counters["bytes_per_row"] = static_cast<double>(bytes) / compacted.output_rows;
+}
+BENCHMARK(BM_EncodeFloats)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_PersistJob(benchmark::State& state) {
   const auto& batches = Batches();
