@@ -146,6 +146,7 @@ arrow::Result<UnifiedTag> UnifyTag(const Batches& batches, int column) {
   // Every referenced value gets a global id; each batch remembers its mapping.
   std::unordered_map<std::string_view, int32_t> ids;
   std::vector<std::string_view> values;  // by global id
+  std::vector<uint8_t> referenced;       // per local index of the current batch
   tag.rank_of_index.resize(batches.size());
   for (size_t b = 0; b < batches.size(); ++b) {
     const auto& array = *batches[b]->column(column);
@@ -165,14 +166,21 @@ arrow::Result<UnifiedTag> UnifyTag(const Batches& batches, int column) {
     tag.null_count += indices.null_count();
     const int32_t* raw = indices.raw_values();
     const bool has_nulls = indices.null_count() > 0;
+    // Which local values rows reference (a dictionary may hold others): one store per
+    // row, then one hash lookup per referenced value.
+    const auto length = static_cast<uint32_t>(strings.length());
+    referenced.assign(length, 0);
     for (int64_t i = 0; i < indices.length(); ++i) {
       if (has_nulls && indices.IsNull(i)) continue;
-      const int32_t local = raw[i];
-      if (local < 0 || local >= strings.length()) {
+      const auto local = static_cast<uint32_t>(raw[i]);
+      if (local >= length) {
         return arrow::Status::Invalid("tag column '", tag.name, "': dictionary index ",
-                                      local, " out of range");
+                                      raw[i], " out of range");
       }
-      if (mapping[local] >= 0) continue;
+      referenced[local] = 1;
+    }
+    for (uint32_t local = 0; local < length; ++local) {
+      if (!referenced[local]) continue;
       const std::string_view value = strings.GetView(local);
       auto [it, inserted] = ids.emplace(value, static_cast<int32_t>(values.size()));
       if (inserted) values.push_back(value);
