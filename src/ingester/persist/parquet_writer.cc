@@ -62,6 +62,7 @@ void SetColumnProperties(const arrow::Schema& schema,
         break;
       case ColumnType::kI64:
       case ColumnType::kU64:
+        builder->compression(path, arrow::Compression::UNCOMPRESSED);
         builder->disable_statistics(path);
         builder->disable_dictionary(path);
         builder->encoding(path, parquet::Encoding::DELTA_BINARY_PACKED);
