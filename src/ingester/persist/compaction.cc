@@ -293,6 +293,7 @@ arrow::Result<DuplicateRuns> FindDuplicateRuns(const SortedRows& sorted, int64_t
     group_times = reinterpret_cast<int64_t*>(out.group_times->mutable_data());
   }
   int64_t begin = 0;
+  int64_t series = 0;  // packed: the series of position `begin`
   for (int64_t p = 1; p <= rows; ++p) {
     if (p < rows && sorted.SameKeyAsPrevious(p)) continue;
     uint64_t last = order[begin];
@@ -301,7 +302,8 @@ arrow::Result<DuplicateRuns> FindDuplicateRuns(const SortedRows& sorted, int64_t
       out.runs.push_back({static_cast<int64_t>(out.base.size()), begin, p});
     if (group_times != nullptr) {
       group_times[out.base.size()] = times[last];
-      out.group_keys.push_back(sorted.series_key(begin));
+      while (sorted.series_start(series + 1) <= begin) ++series;
+      out.group_keys.push_back(sorted.series_key(series));
     }
     out.base.push_back(last);
     begin = p;
@@ -439,7 +441,6 @@ arrow::Result<CompactionResult> CompactBatches(const Batches& input,
                                          rows, options.use_threads, pool, &ctx));
   ARROW_ASSIGN_OR_RAISE(const DuplicateRuns runs,
                         FindDuplicateRuns(sorted, rows, times, pool));
-  sorted.ReleaseSeriesKeys();
   result.output_rows = static_cast<int64_t>(runs.base.size());
   std::shared_ptr<arrow::Array> base_indices = sorted.order_array();
   if (!runs.runs.empty()) {

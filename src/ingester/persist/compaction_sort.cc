@@ -319,14 +319,19 @@ arrow::Result<bool> SortedRows::TryPacked(const Batches& batches,
   const std::vector<int64_t> series_start = next;
   ARROW_ASSIGN_OR_RAISE(auto order_buffer, arrow::AllocateBuffer(rows * 8, pool));
   auto* order = reinterpret_cast<uint64_t*>(order_buffer->mutable_data());
-  ARROW_ASSIGN_OR_RAISE(out->sorted_keys_buffer_, arrow::AllocateBuffer(rows * 8, pool));
-  auto* sorted_keys =
-      reinterpret_cast<uint64_t*>(out->sorted_keys_buffer_->mutable_data());
   for (int64_t i = 0; i < rows; ++i) {
-    const int64_t p = next[rank_of[series_of_row[i]]]++;
-    order[p] = static_cast<uint64_t>(i);
-    sorted_keys[p] = keys[i];
+    order[next[rank_of[series_of_row[i]]]++] = static_cast<uint64_t>(i);
   }
+  // Positions [series_start[r], series_start[r + 1]) hold series r: its key and where it
+  // starts is all the later steps need (no key per position).
+  out->series_keys_.resize(unique.size());
+  out->series_starts_.assign(static_cast<size_t>((rows + 63) / 64), 0);
+  for (size_t r = 0; r < by_key.size(); ++r) {
+    out->series_keys_[r] = unique[by_key[r]];
+    const auto start = static_cast<uint64_t>(series_start[r]);
+    out->series_starts_[start >> 6] |= uint64_t{1} << (start & 63);
+  }
+  out->series_start_ = series_start;
   // Time order within each series.
   for (size_t r = 0; r + 1 < series_start.size(); ++r) {
     uint64_t* first = order + series_start[r];
@@ -341,7 +346,6 @@ arrow::Result<bool> SortedRows::TryPacked(const Batches& batches,
     }
   }
   out->order_ = std::make_shared<arrow::UInt64Array>(rows, std::move(order_buffer));
-  out->sorted_keys_ = sorted_keys;
   out->packed_ = true;
   return true;
 }
@@ -432,11 +436,6 @@ arrow::Result<std::shared_ptr<arrow::Array>> SortedRows::DecodeTag(
   auto indices = std::make_shared<arrow::Int32Array>(n, std::move(values),
                                                      std::move(validity), nulls);
   return std::make_shared<arrow::DictionaryArray>(type, indices, tag.dictionary);
-}
-
-void SortedRows::ReleaseSeriesKeys() {
-  sorted_keys_buffer_.reset();
-  sorted_keys_ = nullptr;
 }
 
 }  // namespace ingester::persist::compaction_internal
