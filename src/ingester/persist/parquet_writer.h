@@ -76,7 +76,8 @@ struct ParquetFileMetadata {
 };
 
 struct ParquetWriterOptions {
-  // "zstd" by default; any codec the Arrow build has (snappy, lz4, gzip, none).
+  // "zstd" by default; any codec the Arrow build has (snappy, lz4, gzip, none). Applies
+  // to the columns the "Encodings" table above puts under the codec.
   std::string compression = "zstd";
   // The codec's level; 0 means the codec's default (zstd: 1, as pyarrow uses).
   int compression_level = 0;
