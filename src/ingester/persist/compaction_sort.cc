@@ -325,11 +325,11 @@ arrow::Result<bool> SortedRows::TryPacked(const Batches& batches,
   // Positions [series_start[r], series_start[r + 1]) hold series r: its key and where it
   // starts is all the later steps need (no key per position).
   out->series_keys_.resize(unique.size());
-  out->series_starts_.assign(static_cast<size_t>((rows + 63) / 64), 0);
+  out->series_start_bits_.assign(static_cast<size_t>((rows + 63) / 64), 0);
   for (size_t r = 0; r < by_key.size(); ++r) {
     out->series_keys_[r] = unique[by_key[r]];
     const auto start = static_cast<uint64_t>(series_start[r]);
-    out->series_starts_[start >> 6] |= uint64_t{1} << (start & 63);
+    out->series_start_bits_[start >> 6] |= uint64_t{1} << (start & 63);
   }
   out->series_start_ = series_start;
   // Time order within each series.

@@ -15,8 +15,9 @@
 //      per series: rows already in time order (a loader writing forward in time)? keep;
 //                  otherwise std::stable_sort by time
 //
-//    Equal primary keys are adjacent with equal (series key, time), and the tags of an
-//    output row can be decoded from its series key without gathering anything.
+//    Equal primary keys are adjacent in one series with equal times, and the tags of an
+//    output row can be decoded from its series key without gathering anything. Each
+//    series' key and first position are kept, not a key per row.
 //
 //  - general: Arrow's sort_indices over per-row rank columns and `time` (a key with
 //    `time` before some tag, or tags too many or too diverse to pack).
@@ -121,7 +122,8 @@ class SortedRows {
     // Series first: their starts are read in order, the times are not.
     if (packed_) {
       const auto q = static_cast<uint64_t>(p);
-      return ((series_starts_[q >> 6] >> (q & 63)) & 1) == 0 && times_[a] == times_[b];
+      return ((series_start_bits_[q >> 6] >> (q & 63)) & 1) == 0 &&
+             times_[a] == times_[b];
     }
     return times_[a] == times_[b] && SameTags(a, b);
   }
@@ -161,9 +163,9 @@ class SortedRows {
   // Packed sort.
   bool packed_ = false;
   std::vector<Part> parts_;
-  std::vector<uint64_t> series_keys_;    // by series rank
-  std::vector<int64_t> series_start_;    // by series rank, plus the end
-  std::vector<uint64_t> series_starts_;  // bit p: position p starts a series
+  std::vector<uint64_t> series_keys_;        // by series rank
+  std::vector<int64_t> series_start_;        // by series rank, plus the end
+  std::vector<uint64_t> series_start_bits_;  // bit p: position p starts a series
   // General sort: the rank columns, nulls handled apart.
   std::vector<const arrow::Int32Array*> plain_ranks_;
   std::vector<const arrow::Int32Array*> nullable_ranks_;
