@@ -80,6 +80,24 @@ void SetColumnProperties(const arrow::Schema& schema,
   }
 }
 
+// `table` with the columns that hold no null declared non-nullable: the writer makes
+// them REQUIRED, with no definition levels to build, encode and histogram (-21 % of
+// the encoding CPU of a TSBS partition, docs/benchmarks.md "Persist CPU per row").
+// Zero-copy.
+std::shared_ptr<arrow::Table> WithRequiredColumns(const arrow::Table& table) {
+  arrow::FieldVector fields = table.schema()->fields();
+  bool changed = false;
+  for (int c = 0; c < table.num_columns(); ++c) {
+    if (fields[c]->nullable() && table.column(c)->null_count() == 0) {
+      fields[c] = fields[c]->WithNullable(false);
+      changed = true;
+    }
+  }
+  if (!changed) return nullptr;
+  return arrow::Table::Make(arrow::schema(std::move(fields), table.schema()->metadata()),
+                            table.columns(), table.num_rows());
+}
+
 }  // namespace
 
 std::shared_ptr<const arrow::KeyValueMetadata> ParquetFileMetadata::ToKeyValue() const {
@@ -166,11 +184,13 @@ arrow::Status ParquetWriterOptions::Validate() const {
   return arrow::Status::OK();
 }
 
-arrow::Result<EncodedParquet> EncodeParquet(const arrow::Table& table,
+arrow::Result<EncodedParquet> EncodeParquet(const arrow::Table& input,
                                             const ParquetFileMetadata& metadata,
                                             const ParquetWriterOptions& options,
                                             arrow::MemoryPool* pool) {
   ARROW_RETURN_NOT_OK(options.Validate());
+  const std::shared_ptr<arrow::Table> required = WithRequiredColumns(input);
+  const arrow::Table& table = required != nullptr ? *required : input;
   ARROW_ASSIGN_OR_RAISE(auto codec,
                         arrow::util::Codec::GetCompressionType(options.compression));
   // The schema is flat, so a column's leaf index is its field index.

@@ -21,6 +21,11 @@
 //   f64 field       BYTE_STREAM_SPLIT     the codec       no
 //   bool, string    Arrow's default       the codec       no
 //
+// A column with no null in the file is written REQUIRED (no definition levels), and its
+// field in ARROW:schema is non-nullable: nullability is per file, and a reader of several
+// files takes the table's schema (the ingester's read path conforms every file's batches
+// to it, query/partition_read.h) or unifies theirs.
+//
 // Dictionary encoding of numbers hashes every value and, for high-cardinality floats,
 // falls back to PLAIN after filling a dictionary page; delta coding suits integers sorted
 // by series and time (counters, gauges that move by small steps), byte-stream-split

@@ -112,8 +112,13 @@ TEST(ParquetWriterTest, WritesSortedDedupedRowsWithMetadataAndSortingColumns) {
   EXPECT_EQ(encoded.row_groups, 3);
 
   PERSIST_ASSIGN_OR_FAIL(auto file, ReadParquet(encoded.data));
-  // Same rows, same order, same Arrow types (dictionary tags, timestamp[ns]).
-  EXPECT_TRUE(file.table->schema()->Equals(*compacted.table->schema(), false))
+  // Same rows, same order, same Arrow types (dictionary tags, timestamp[ns]); no column
+  // holds a null, so every one is non-nullable in the file.
+  arrow::FieldVector required;
+  for (const auto& field : compacted.table->schema()->fields()) {
+    required.push_back(field->WithNullable(false));
+  }
+  EXPECT_TRUE(file.table->schema()->Equals(*arrow::schema(required), false))
       << file.table->schema()->ToString();
   EXPECT_EQ(TableRows(*file.table), TableRows(*compacted.table));
   const auto rows = TableRows(*file.table);
@@ -203,6 +208,15 @@ TEST(ParquetWriterTest, EncodesEachColumnByItsRole) {
   }
   for (const char* name : {"time", "f", "b", "s"}) {
     EXPECT_EQ(chunk(name)->compression(), arrow::Compression::ZSTD) << name;
+  }
+  // Columns with a null are OPTIONAL, the others REQUIRED (no definition levels).
+  for (const char* name : {"i", "f", "s"}) {
+    EXPECT_EQ(schema.Column(schema.ColumnIndex(name))->max_definition_level(), 1) << name;
+    EXPECT_TRUE(file.table->schema()->GetFieldByName(name)->nullable()) << name;
+  }
+  for (const char* name : {"host", "u", "b", "time"}) {
+    EXPECT_EQ(schema.Column(schema.ColumnIndex(name))->max_definition_level(), 0) << name;
+    EXPECT_FALSE(file.table->schema()->GetFieldByName(name)->nullable()) << name;
   }
 }
 
