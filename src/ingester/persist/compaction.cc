@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <mutex>
 
 #include "ingester/buffer/column_set.h"
 #include "ingester/common/column_type.h"
@@ -65,21 +66,26 @@ struct Run {
 };
 
 // Where input row r lives: row r - starts[b] of batch b = batch_of[r]. Lets columns be
-// gathered straight from the batches, without first concatenating them.
+// gathered straight from the batches, without first concatenating them. The row index
+// (4 bytes a row) is built by the first Index() call, as only columns with nulls and
+// duplicates need it; Index() is thread-safe, and must precede IsValid and batch_of.
 class RowLocator {
  public:
   explicit RowLocator(const Batches& batches) : batches_(batches) {
-    int64_t rows = 0;
     for (const auto& batch : batches) {
-      starts_.push_back(rows);
-      rows += batch->num_rows();
+      starts_.push_back(rows_);
+      rows_ += batch->num_rows();
     }
-    batch_of_.resize(static_cast<size_t>(rows));
-    for (size_t b = 0; b < batches.size(); ++b) {
-      std::fill(batch_of_.begin() + starts_[b],
-                batch_of_.begin() + starts_[b] + batches[b]->num_rows(),
-                static_cast<uint32_t>(b));
-    }
+  }
+  void Index() const {
+    std::call_once(indexed_, [this] {
+      batch_of_.resize(static_cast<size_t>(rows_));
+      for (size_t b = 0; b < batches_.size(); ++b) {
+        std::fill(batch_of_.begin() + starts_[b],
+                  batch_of_.begin() + starts_[b] + batches_[b]->num_rows(),
+                  static_cast<uint32_t>(b));
+      }
+    });
   }
   bool HasNulls(int column) const {
     for (const auto& batch : batches_) {
@@ -97,7 +103,9 @@ class RowLocator {
  private:
   const Batches& batches_;
   std::vector<int64_t> starts_;
-  std::vector<uint32_t> batch_of_;
+  int64_t rows_ = 0;
+  mutable std::once_flag indexed_;
+  mutable std::vector<uint32_t> batch_of_;
 };
 
 // Output row i = input row indices[i] of column `column`. 8-byte columns (int64, uint64,
@@ -125,6 +133,7 @@ arrow::Result<std::shared_ptr<arrow::Array>> GatherColumn(
       auto values,
       arrow::AllocateBuffer(n * static_cast<int64_t>(sizeof(uint64_t)), pool));
   auto* out = reinterpret_cast<uint64_t*>(values->mutable_data());
+  locator.Index();
   std::shared_ptr<arrow::Buffer> validity;
   int64_t null_count = 0;
   if (locator.HasNulls(column)) {
@@ -260,31 +269,43 @@ arrow::Result<Tags> UnifyTags(const ConformedInput& in, bool use_threads) {
 // Runs of equal primary key in sorted order. `base[g]` is output row g's input row: the
 // run's last row in buffering order (the highest input index: Arrow's sort is not
 // trusted to be stable); runs of more than one row are kept for the field-by-field
-// merge. The packed sort also gives each output row's series key and time, in output
-// order.
+// merge. The packed sort also gives each output row's series key and, in `group_times`
+// (the output `time` column's values buffer, sized for every input row), its time.
 struct DuplicateRuns {
   std::vector<uint64_t> base;
   std::vector<uint64_t> group_keys;
-  std::vector<int64_t> group_times;
+  std::shared_ptr<arrow::Buffer> group_times;
   std::vector<Run> runs;
 };
 
-DuplicateRuns FindDuplicateRuns(const SortedRows& sorted, int64_t rows,
-                                const int64_t* times) {
+arrow::Result<DuplicateRuns> FindDuplicateRuns(const SortedRows& sorted, int64_t rows,
+                                               const int64_t* times,
+                                               arrow::MemoryPool* pool) {
   DuplicateRuns out;
   const uint64_t* order = sorted.order();
+  // Sized for the worst case (no duplicates) up front: growing by doubling would copy
+  // and fault in each vector twice over.
+  out.base.reserve(static_cast<size_t>(rows));
+  int64_t* group_times = nullptr;
+  if (sorted.packed()) {
+    out.group_keys.reserve(static_cast<size_t>(rows));
+    ARROW_ASSIGN_OR_RAISE(out.group_times, arrow::AllocateBuffer(rows * 8, pool));
+    group_times = reinterpret_cast<int64_t*>(out.group_times->mutable_data());
+  }
   int64_t begin = 0;
+  int64_t series = 0;  // packed: the series of position `begin`
   for (int64_t p = 1; p <= rows; ++p) {
     if (p < rows && sorted.SameKeyAsPrevious(p)) continue;
     uint64_t last = order[begin];
     for (int64_t q = begin + 1; q < p; ++q) last = std::max(last, order[q]);
     if (p - begin > 1)
       out.runs.push_back({static_cast<int64_t>(out.base.size()), begin, p});
-    out.base.push_back(last);
-    if (sorted.packed()) {
-      out.group_keys.push_back(sorted.series_key(begin));
-      out.group_times.push_back(times[last]);
+    if (group_times != nullptr) {
+      group_times[out.base.size()] = times[last];
+      while (sorted.series_start(series + 1) <= begin) ++series;
+      out.group_keys.push_back(sorted.series_key(series));
     }
+    out.base.push_back(last);
     begin = p;
   }
   return out;
@@ -317,6 +338,7 @@ arrow::Result<std::shared_ptr<arrow::Array>> BuildFieldColumn(const OutputInputs
   std::vector<uint64_t> picks;
   bool picks_differ = false;
   if (!o.runs.runs.empty() && has_nulls) {
+    o.locator.Index();
     picks = o.runs.base;
     for (const Run& run : o.runs.runs) {
       int64_t best = -1;
@@ -364,12 +386,8 @@ arrow::Result<arrow::ArrayVector> BuildOutputColumns(const OutputInputs& o,
             ARROW_ASSIGN_OR_RAISE(columns[c], TakeArray(o.time, o.base_indices, o.ctx));
             return arrow::Status::OK();
           }
-          ARROW_ASSIGN_OR_RAISE(auto values,
-                                arrow::AllocateBuffer(o.output_rows * 8, o.pool));
-          std::copy(o.runs.group_times.begin(), o.runs.group_times.end(),
-                    reinterpret_cast<int64_t*>(values->mutable_data()));
           columns[c] = std::make_shared<arrow::TimestampArray>(type, o.output_rows,
-                                                               std::move(values));
+                                                               o.runs.group_times);
           return arrow::Status::OK();
         }
         ARROW_ASSIGN_OR_RAISE(columns[c], BuildFieldColumn(o, c));
@@ -421,8 +439,8 @@ arrow::Result<CompactionResult> CompactBatches(const Batches& input,
   ARROW_ASSIGN_OR_RAISE(auto sorted,
                         SortedRows::Sort(in.batches, &tags.unified, time, result.sort_key,
                                          rows, options.use_threads, pool, &ctx));
-  const DuplicateRuns runs = FindDuplicateRuns(sorted, rows, times);
-  sorted.ReleaseSeriesKeys();
+  ARROW_ASSIGN_OR_RAISE(const DuplicateRuns runs,
+                        FindDuplicateRuns(sorted, rows, times, pool));
   result.output_rows = static_cast<int64_t>(runs.base.size());
   std::shared_ptr<arrow::Array> base_indices = sorted.order_array();
   if (!runs.runs.empty()) {

@@ -146,6 +146,7 @@ arrow::Result<UnifiedTag> UnifyTag(const Batches& batches, int column) {
   // Every referenced value gets a global id; each batch remembers its mapping.
   std::unordered_map<std::string_view, int32_t> ids;
   std::vector<std::string_view> values;  // by global id
+  std::vector<uint8_t> referenced;       // per local index of the current batch
   tag.rank_of_index.resize(batches.size());
   for (size_t b = 0; b < batches.size(); ++b) {
     const auto& array = *batches[b]->column(column);
@@ -165,14 +166,21 @@ arrow::Result<UnifiedTag> UnifyTag(const Batches& batches, int column) {
     tag.null_count += indices.null_count();
     const int32_t* raw = indices.raw_values();
     const bool has_nulls = indices.null_count() > 0;
+    // Which local values rows reference (a dictionary may hold others): one store per
+    // row, then one hash lookup per referenced value.
+    const auto length = static_cast<uint32_t>(strings.length());
+    referenced.assign(length, 0);
     for (int64_t i = 0; i < indices.length(); ++i) {
       if (has_nulls && indices.IsNull(i)) continue;
-      const int32_t local = raw[i];
-      if (local < 0 || local >= strings.length()) {
+      const auto local = static_cast<uint32_t>(raw[i]);
+      if (local >= length) {
         return arrow::Status::Invalid("tag column '", tag.name, "': dictionary index ",
-                                      local, " out of range");
+                                      raw[i], " out of range");
       }
-      if (mapping[local] >= 0) continue;
+      referenced[local] = 1;
+    }
+    for (uint32_t local = 0; local < length; ++local) {
+      if (!referenced[local]) continue;
       const std::string_view value = strings.GetView(local);
       auto [it, inserted] = ids.emplace(value, static_cast<int32_t>(values.size()));
       if (inserted) values.push_back(value);
@@ -311,14 +319,19 @@ arrow::Result<bool> SortedRows::TryPacked(const Batches& batches,
   const std::vector<int64_t> series_start = next;
   ARROW_ASSIGN_OR_RAISE(auto order_buffer, arrow::AllocateBuffer(rows * 8, pool));
   auto* order = reinterpret_cast<uint64_t*>(order_buffer->mutable_data());
-  ARROW_ASSIGN_OR_RAISE(out->sorted_keys_buffer_, arrow::AllocateBuffer(rows * 8, pool));
-  auto* sorted_keys =
-      reinterpret_cast<uint64_t*>(out->sorted_keys_buffer_->mutable_data());
   for (int64_t i = 0; i < rows; ++i) {
-    const int64_t p = next[rank_of[series_of_row[i]]]++;
-    order[p] = static_cast<uint64_t>(i);
-    sorted_keys[p] = keys[i];
+    order[next[rank_of[series_of_row[i]]]++] = static_cast<uint64_t>(i);
   }
+  // Positions [series_start[r], series_start[r + 1]) hold series r: its key and where it
+  // starts is all the later steps need (no key per position).
+  out->series_keys_.resize(unique.size());
+  out->series_start_bits_.assign(static_cast<size_t>((rows + 63) / 64), 0);
+  for (size_t r = 0; r < by_key.size(); ++r) {
+    out->series_keys_[r] = unique[by_key[r]];
+    const auto start = static_cast<uint64_t>(series_start[r]);
+    out->series_start_bits_[start >> 6] |= uint64_t{1} << (start & 63);
+  }
+  out->series_start_ = series_start;
   // Time order within each series.
   for (size_t r = 0; r + 1 < series_start.size(); ++r) {
     uint64_t* first = order + series_start[r];
@@ -333,7 +346,6 @@ arrow::Result<bool> SortedRows::TryPacked(const Batches& batches,
     }
   }
   out->order_ = std::make_shared<arrow::UInt64Array>(rows, std::move(order_buffer));
-  out->sorted_keys_ = sorted_keys;
   out->packed_ = true;
   return true;
 }
@@ -424,11 +436,6 @@ arrow::Result<std::shared_ptr<arrow::Array>> SortedRows::DecodeTag(
   auto indices = std::make_shared<arrow::Int32Array>(n, std::move(values),
                                                      std::move(validity), nulls);
   return std::make_shared<arrow::DictionaryArray>(type, indices, tag.dictionary);
-}
-
-void SortedRows::ReleaseSeriesKeys() {
-  sorted_keys_buffer_.reset();
-  sorted_keys_ = nullptr;
 }
 
 }  // namespace ingester::persist::compaction_internal

@@ -15,8 +15,9 @@
 //      per series: rows already in time order (a loader writing forward in time)? keep;
 //                  otherwise std::stable_sort by time
 //
-//    Equal primary keys are adjacent with equal (series key, time), and the tags of an
-//    output row can be decoded from its series key without gathering anything.
+//    Equal primary keys are adjacent in one series with equal times, and the tags of an
+//    output row can be decoded from its series key without gathering anything. Each
+//    series' key and first position are kept, not a key per row.
 //
 //  - general: Arrow's sort_indices over per-row rank columns and `time` (a key with
 //    `time` before some tag, or tags too many or too diverse to pack).
@@ -118,22 +119,26 @@ class SortedRows {
   bool SameKeyAsPrevious(int64_t p) const {
     const uint64_t a = order_values_[p - 1];
     const uint64_t b = order_values_[p];
-    // Series keys first: they are read in order, the times are not.
-    if (sorted_keys_ != nullptr) {
-      return sorted_keys_[p] == sorted_keys_[p - 1] && times_[a] == times_[b];
+    // Series first: their starts are read in order, the times are not.
+    if (packed_) {
+      const auto q = static_cast<uint64_t>(p);
+      return ((series_start_bits_[q >> 6] >> (q & 63)) & 1) == 0 &&
+             times_[a] == times_[b];
     }
     return times_[a] == times_[b] && SameTags(a, b);
   }
 
   bool packed() const { return packed_; }
-  // Packed only: the series key of the row at position p.
-  uint64_t series_key(int64_t p) const { return sorted_keys_[p]; }
+  // Packed only: series r (in key order) holds positions [series_start(r),
+  // series_start(r + 1)); r < series_count(), and series_start(series_count()) is the
+  // number of rows.
+  int64_t series_count() const { return static_cast<int64_t>(series_keys_.size()); }
+  int64_t series_start(int64_t r) const { return series_start_[r]; }
+  uint64_t series_key(int64_t r) const { return series_keys_[r]; }
   // Packed only: the column of `tag` for output rows with series keys `keys`.
   arrow::Result<std::shared_ptr<arrow::Array>> DecodeTag(
       const UnifiedTag& tag, const std::shared_ptr<arrow::DataType>& type,
       const std::vector<uint64_t>& keys, arrow::MemoryPool* pool) const;
-  // Drops the per-position series keys (once every series_key() call is done).
-  void ReleaseSeriesKeys();
 
  private:
   struct Part {
@@ -158,8 +163,9 @@ class SortedRows {
   // Packed sort.
   bool packed_ = false;
   std::vector<Part> parts_;
-  std::shared_ptr<arrow::Buffer> sorted_keys_buffer_;
-  const uint64_t* sorted_keys_ = nullptr;
+  std::vector<uint64_t> series_keys_;        // by series rank
+  std::vector<int64_t> series_start_;        // by series rank, plus the end
+  std::vector<uint64_t> series_start_bits_;  // bit p: position p starts a series
   // General sort: the rank columns, nulls handled apart.
   std::vector<const arrow::Int32Array*> plain_ranks_;
   std::vector<const arrow::Int32Array*> nullable_ranks_;

@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "ingester/buffer/buffer_test_util.h"
 #include "ingester/persist/compaction.h"
 #include "ingester/persist/persist_core_test_util.h"
@@ -110,8 +112,13 @@ TEST(ParquetWriterTest, WritesSortedDedupedRowsWithMetadataAndSortingColumns) {
   EXPECT_EQ(encoded.row_groups, 3);
 
   PERSIST_ASSIGN_OR_FAIL(auto file, ReadParquet(encoded.data));
-  // Same rows, same order, same Arrow types (dictionary tags, timestamp[ns]).
-  EXPECT_TRUE(file.table->schema()->Equals(*compacted.table->schema(), false))
+  // Same rows, same order, same Arrow types (dictionary tags, timestamp[ns]); no column
+  // holds a null, so every one is non-nullable in the file.
+  arrow::FieldVector required;
+  for (const auto& field : compacted.table->schema()->fields()) {
+    required.push_back(field->WithNullable(false));
+  }
+  EXPECT_TRUE(file.table->schema()->Equals(*arrow::schema(required), false))
       << file.table->schema()->ToString();
   EXPECT_EQ(TableRows(*file.table), TableRows(*compacted.table));
   const auto rows = TableRows(*file.table);
@@ -131,9 +138,85 @@ TEST(ParquetWriterTest, WritesSortedDedupedRowsWithMetadataAndSortingColumns) {
                 ElementsAre(parquet::SortingColumn{1, false, false},
                             parquet::SortingColumn{0, false, false},
                             parquet::SortingColumn{3, false, false}));
-    for (int c = 0; c < group->num_columns(); ++c) {
-      EXPECT_EQ(group->ColumnChunk(c)->compression(), arrow::Compression::ZSTD);
-    }
+  }
+}
+
+bool HasEncoding(const parquet::ColumnChunkMetaData& chunk, parquet::Encoding::type e) {
+  const auto& encodings = chunk.encodings();
+  return std::find(encodings.begin(), encodings.end(), e) != encodings.end();
+}
+
+// The table of "Encodings" in parquet_writer.h, column by column, and the values survive.
+TEST(ParquetWriterTest, EncodesEachColumnByItsRole) {
+  std::vector<std::optional<std::string>> hosts, texts;
+  buffer_test::Opt<int64_t> ints;
+  buffer_test::Opt<uint64_t> uints;
+  buffer_test::Opt<double> floats;
+  buffer_test::Opt<bool> flags;
+  std::vector<int64_t> times;
+  for (int i = 0; i < 1000; ++i) {
+    hosts.push_back("h" + std::to_string(i / 100));
+    texts.push_back(i % 7 == 0 ? std::nullopt : std::optional("t" + std::to_string(i)));
+    ints.push_back(i % 5 == 0 ? std::nullopt : std::optional<int64_t>(i * 3 - 700));
+    uints.push_back(uint64_t{1} << 63 | static_cast<uint64_t>(i));
+    floats.push_back(i % 3 == 0 ? std::nullopt : std::optional(i * 0.37));
+    flags.push_back(i % 2 == 0);
+    times.push_back(1'700'000'000'000'000'000 + (i % 100) * 10'000'000'000);
+  }
+  PERSIST_ASSIGN_OR_FAIL(auto compacted, CompactBatches({BatchMaker()
+                                                             .Tag("host", hosts)
+                                                             .I64("i", ints)
+                                                             .U64("u", uints)
+                                                             .F64("f", floats)
+                                                             .Bool("b", flags)
+                                                             .Str("s", texts)
+                                                             .Time(times)
+                                                             .Build()},
+                                                        {"host", "time"}));
+  auto meta = SampleMetadata();
+  meta.sort_key = compacted.sort_key;
+  meta.row_count = compacted.output_rows;
+  ParquetWriterOptions options;
+  options.max_rows_per_page = 128;
+  PERSIST_ASSIGN_OR_FAIL(auto encoded, EncodeParquet(*compacted.table, meta, options,
+                                                     arrow::default_memory_pool()));
+  PERSIST_ASSIGN_OR_FAIL(auto file, ReadParquet(encoded.data));
+  EXPECT_EQ(TableRows(*file.table), TableRows(*compacted.table));
+
+  auto group = file.metadata->RowGroup(0);
+  const auto& schema = *file.metadata->schema();
+  auto chunk = [&](const std::string& name) {
+    return group->ColumnChunk(schema.ColumnIndex(name));
+  };
+  using parquet::Encoding;
+  for (const char* name : {"host", "i", "u"}) {
+    EXPECT_EQ(chunk(name)->compression(), arrow::Compression::UNCOMPRESSED) << name;
+  }
+  EXPECT_TRUE(HasEncoding(*chunk("host"), Encoding::RLE_DICTIONARY));
+  EXPECT_TRUE(chunk("host")->is_stats_set());
+  EXPECT_TRUE(HasEncoding(*chunk("time"), Encoding::DELTA_BINARY_PACKED));
+  EXPECT_FALSE(HasEncoding(*chunk("time"), Encoding::RLE_DICTIONARY));
+  EXPECT_TRUE(chunk("time")->is_stats_set());
+  for (const char* name : {"i", "u"}) {
+    EXPECT_TRUE(HasEncoding(*chunk(name), Encoding::DELTA_BINARY_PACKED)) << name;
+    EXPECT_FALSE(HasEncoding(*chunk(name), Encoding::RLE_DICTIONARY)) << name;
+  }
+  EXPECT_TRUE(HasEncoding(*chunk("f"), Encoding::BYTE_STREAM_SPLIT));
+  EXPECT_FALSE(HasEncoding(*chunk("f"), Encoding::RLE_DICTIONARY));
+  for (const char* name : {"i", "u", "f", "b", "s"}) {
+    EXPECT_FALSE(chunk(name)->is_stats_set()) << name;
+  }
+  for (const char* name : {"time", "f", "b", "s"}) {
+    EXPECT_EQ(chunk(name)->compression(), arrow::Compression::ZSTD) << name;
+  }
+  // Columns with a null are OPTIONAL, the others REQUIRED (no definition levels).
+  for (const char* name : {"i", "f", "s"}) {
+    EXPECT_EQ(schema.Column(schema.ColumnIndex(name))->max_definition_level(), 1) << name;
+    EXPECT_TRUE(file.table->schema()->GetFieldByName(name)->nullable()) << name;
+  }
+  for (const char* name : {"host", "u", "b", "time"}) {
+    EXPECT_EQ(schema.Column(schema.ColumnIndex(name))->max_definition_level(), 0) << name;
+    EXPECT_FALSE(file.table->schema()->GetFieldByName(name)->nullable()) << name;
   }
 }
 
@@ -146,7 +229,8 @@ TEST(ParquetWriterTest, HonoursTheCodecOptionAndRejectsUnknownOnes) {
   PERSIST_ASSIGN_OR_FAIL(auto encoded, EncodeParquet(*table, SampleMetadata(), options,
                                                      arrow::default_memory_pool()));
   PERSIST_ASSIGN_OR_FAIL(auto file, ReadParquet(encoded.data));
-  EXPECT_EQ(file.metadata->RowGroup(0)->ColumnChunk(0)->compression(),
+  // `time` (column 1) is under the codec; integer fields are stored uncompressed.
+  EXPECT_EQ(file.metadata->RowGroup(0)->ColumnChunk(1)->compression(),
             arrow::Compression::SNAPPY);
   options.compression = "nope";
   EXPECT_FALSE(options.Validate().ok());

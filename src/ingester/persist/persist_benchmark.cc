@@ -4,19 +4,25 @@
 //
 //   BM_Compact        sort + de-duplicate (CompactBatches)
 //   BM_Encode         Parquet encoding of the compacted table (zstd)
+//   BM_EncodeFloats   the same with the fields as float64 gauges (the integers plus a
+//                     random 6-digit fraction: high-cardinality values), one thread
 //   BM_PersistJob     RunPersistJob: sort key CAS, compaction, encoding, upload to a
 //   local
 //                     directory, catalog row (SQLite)
 //
 // Counters: rows/s (items_per_second), file bytes per row, peak memory of the job under
-// the limited pool. `--dump_sorted=PATH` also writes the compacted (sorted) rows as an
-// Arrow IPC file, so bench/persist_vs_pyarrow.py can time pyarrow.parquet.write_table on
-// exactly the same rows, and `--write_parquet=PATH` the Parquet file a persist makes of
-// them, for the script to check with pyarrow and DuckDB.
+// the limited pool, and cpu_s_per_Mrow: CPU seconds of the whole process (every thread:
+// the helper pool's and Arrow's too, which the CPU column of a threaded run misses) per
+// million input rows, over the timed part of the iterations. `--dump_sorted=PATH` also
+// writes the compacted (sorted) rows as an Arrow IPC file, so bench/persist_vs_pyarrow.py
+// can time pyarrow.parquet.write_table on exactly the same rows, and
+// `--write_parquet=PATH` the Parquet file a persist makes of them, for the script to
+// check with pyarrow and DuckDB.
 #include <arrow/api.h>
 #include <arrow/io/file.h>
 #include <arrow/ipc/writer.h>
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <array>
@@ -57,6 +63,29 @@ T Check(arrow::Result<T> r) {
   Check(r.status());
   return std::move(r).ValueUnsafe();
 }
+
+// CPU seconds (user + system) of every thread of the process so far.
+double ProcessCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec * 1e-6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// Process CPU per million rows over the timed parts of a benchmark's iterations.
+class CpuPerRow {
+ public:
+  void Start() { start_ = ProcessCpuSeconds(); }
+  void Stop() { total_ += ProcessCpuSeconds() - start_; }
+  void Report(benchmark::State& state, int64_t rows_per_iteration) const {
+    state.counters["cpu_s_per_Mrow"] =
+        total_ / (static_cast<double>(state.iterations()) * rows_per_iteration) * 1e6;
+  }
+
+ private:
+  double start_ = 0;
+  double total_ = 0;
+};
 
 // TSBS value sets: each host has fixed tags; fields take a bounded random walk.
 struct Host {
@@ -148,14 +177,18 @@ void BM_Compact(benchmark::State& state) {
   const auto& batches = Batches();
   auto pool = Check(LimitedMemoryPool::Make({}));
   int64_t peak = 0;
+  CpuPerRow cpu;
   for (auto _ : state) {
+    cpu.Start();
     JobMemoryPool job(pool.get());
     auto result = Check(CompactBatches(batches, FirstSortKey(), &job));
     benchmark::DoNotOptimize(result.table);
     result.table.reset();
     peak = std::max(peak, job.max_memory());
+    cpu.Stop();
   }
   state.SetItemsProcessed(state.iterations() * kHosts * kTimestamps);
+  cpu.Report(state, kHosts * kTimestamps);
   state.counters["peak_MiB"] = static_cast<double>(peak) / (1 << 20);
 }
 BENCHMARK(BM_Compact)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -168,16 +201,70 @@ void BM_Encode(benchmark::State& state) {
   ParquetWriterOptions options;
   options.use_threads = state.range(0) != 0;
   int64_t bytes = 0;
+  CpuPerRow cpu;
   for (auto _ : state) {
+    cpu.Start();
     auto encoded = Check(
         EncodeParquet(*compacted.table, meta, options, arrow::default_memory_pool()));
     bytes = encoded.data->size();
+    encoded.data.reset();
+    cpu.Stop();
   }
   state.SetItemsProcessed(state.iterations() * compacted.output_rows);
+  cpu.Report(state, compacted.output_rows);
   state.counters["bytes_per_row"] = static_cast<double>(bytes) / compacted.output_rows;
 }
 // Arg: use_threads (parallel column encoding; the persist job's default).
 BENCHMARK(BM_Encode)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// `table` with its int64 columns as float64: each value plus a random fraction.
+std::shared_ptr<arrow::Table> WithFloatFields(const arrow::Table& table) {
+  std::mt19937_64 rng(7);
+  arrow::FieldVector fields;
+  arrow::ArrayVector columns;
+  for (int c = 0; c < table.num_columns(); ++c) {
+    auto column = table.column(c)->chunk(0);
+    auto field = table.schema()->field(c);
+    if (column->type_id() == arrow::Type::INT64) {
+      const auto& ints = static_cast<const arrow::Int64Array&>(*column);
+      arrow::DoubleBuilder builder;
+      Check(builder.Reserve(ints.length()));
+      for (int64_t i = 0; i < ints.length(); ++i) {
+        builder.UnsafeAppend(static_cast<double>(ints.Value(i)) +
+                             static_cast<double>(rng() % 1'000'000) / 1e6);
+      }
+      column = Check(builder.Finish());
+      field = arrow::field(field->name(), arrow::float64());
+    }
+    fields.push_back(field);
+    columns.push_back(column);
+  }
+  return arrow::Table::Make(arrow::schema(fields), columns);
+}
+
+void BM_EncodeFloats(benchmark::State& state) {
+  auto compacted = Check(CompactBatches(Batches(), FirstSortKey()));
+  const auto table = WithFloatFields(*compacted.table);
+  ParquetFileMetadata meta;
+  meta.sort_key = compacted.sort_key;
+  meta.row_count = compacted.output_rows;
+  ParquetWriterOptions options;
+  options.use_threads = false;
+  int64_t bytes = 0;
+  CpuPerRow cpu;
+  for (auto _ : state) {
+    cpu.Start();
+    auto encoded =
+        Check(EncodeParquet(*table, meta, options, arrow::default_memory_pool()));
+    bytes = encoded.data->size();
+    encoded.data.reset();
+    cpu.Stop();
+  }
+  state.SetItemsProcessed(state.iterations() * compacted.output_rows);
+  cpu.Report(state, compacted.output_rows);
+  state.counters["bytes_per_row"] = static_cast<double>(bytes) / compacted.output_rows;
+}
+BENCHMARK(BM_EncodeFloats)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_PersistJob(benchmark::State& state) {
   const auto& batches = Batches();
@@ -204,6 +291,7 @@ void BM_PersistJob(benchmark::State& state) {
   int64_t peak = 0;
   int64_t rows = 0;
   int run = 0;
+  CpuPerRow cpu;
   PersistJobResult last;
   for (auto _ : state) {
     state.PauseTiming();
@@ -222,13 +310,16 @@ void BM_PersistJob(benchmark::State& state) {
     snapshot.batches = batches;
     snapshot.rows = static_cast<int64_t>(kHosts) * kTimestamps;
     state.ResumeTiming();
+    cpu.Start();
     last = Check(RunPersistJob(context, snapshot));
+    cpu.Stop();
     bytes = last.file_bytes;
     rows = last.output_rows;
     peak = std::max(peak, last.peak_memory_bytes);
   }
   state.SetItemsProcessed(state.iterations() * kHosts * kTimestamps);
   state.counters["bytes_per_row"] = static_cast<double>(bytes) / rows;
+  cpu.Report(state, kHosts * kTimestamps);
   state.counters["peak_MiB"] = static_cast<double>(peak) / (1 << 20);
   state.counters["compact_ms"] =
       std::chrono::duration<double, std::milli>(last.compact_time).count();
