@@ -442,7 +442,16 @@ class TableWriteBuilder {
     if (!schema.ok()) return RejectAll(schema.status(), rejected);
     schema_ = *schema;
     shape_of_.reserve(lines_.size());
-    for (const auto* line : lines_) shape_of_.push_back(shapes_.Of(line));
+    for (size_t i = 0; i < lines_.size(); ++i) {
+      const lp::ParsedLine* line = lines_[i];
+      // The parser saw that this line has the keys of the one before it; when that one
+      // is this table's previous line, it has its shape.
+      if (i > 0 && line->same_keys_as_previous && lines_[i - 1] == line - 1) {
+        shape_of_.push_back(shape_of_.back());
+      } else {
+        shape_of_.push_back(shapes_.Of(line));
+      }
+    }
     ARROW_RETURN_NOT_OK(EnsureColumns());
     ResolveShapes();
 
