@@ -177,6 +177,34 @@ class LineParser {
   const char* ScanName(const char* p, std::string_view* name);
   template <NameKind kKind>
   const char* ScanEscapedName(const char* p, const char* q, std::string_view* name);
+  // When the eight bytes at `d` lie in the body and begin with one to seven digits
+  // followed by a non-digit: sets *q to that non-digit and *value to the digits' value,
+  // without a branch per digit. Otherwise false.
+  bool ShortDigits(const char* d, const char** q, uint64_t* value) const {
+    if (end_ - d < 8) return false;
+    uint64_t w;
+    std::memcpy(&w, d, 8);
+    // A byte is zero here iff it is a digit (its high nibble 3, its low nibble at most
+    // 9). Carries and borrows only run towards later bytes, so the bytes up to the first
+    // non-digit are classified exactly.
+    const uint64_t nondigit =
+        ((w & 0xF0F0F0F0F0F0F0F0ULL) |
+         (((w + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) >> 4)) ^
+        0x3333333333333333ULL;
+    if (nondigit == 0) return false;  // eight digits or more
+    const int digits = __builtin_ctzll(nondigit) >> 3;
+    if (digits == 0) return false;
+    // The digits' values, moved to the top bytes (the bytes below are leading zeros),
+    // combined pairwise: 2, then 4, then 8 digits at a time.
+    uint64_t x = (w - 0x3030303030303030ULL) << (8 * (8 - digits));
+    x = x * 10 + (x >> 8);
+    x = (((x & 0x000000FF000000FFULL) * (100 + (1000000ULL << 32))) +
+         (((x >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32)))) >>
+        32;
+    *q = d + digits;
+    *value = x;
+    return true;
+  }
   // The value starting at `v` (just after '='); returns the byte after it.
   const char* ParseFieldValue(const char* v, Field* field);
   const char* ParseNonStringValue(const char* v, Field* field);
@@ -465,7 +493,9 @@ const char* LineParser::ParseFieldValue(const char* v, Field* field) {
   const char* limit = end_ - d > 19 ? d + 19 : end_;
   uint64_t magnitude = 0;
   const char* q = d;
-  for (; q < limit && IsDigit(*q); ++q) magnitude = magnitude * 10 + (*q - '0');
+  if (!ShortDigits(d, &q, &magnitude)) {
+    for (; q < limit && IsDigit(*q); ++q) magnitude = magnitude * 10 + (*q - '0');
+  }
   if (q > d && q < end_ && (q + 1 == end_ || IsValueEnd(q[1]))) {
     if (*q == 'i' && magnitude <= static_cast<uint64_t>(INT64_MAX) + negative) {
       field->type = FieldType::kInteger;

@@ -1,11 +1,15 @@
 // The parser's fast paths: a line's keys predicted from the previous good line's (no
-// name scan, no unique-key check), ParsedLine::same_keys_as_previous, and the timestamp
-// fast path. The reference is each line parsed alone by a fresh parser, which has no
-// previous line to predict from: a body must parse to exactly what its lines parse to
-// one by one (values, views, errors with their columns and messages).
+// name scan, no unique-key check), ParsedLine::same_keys_as_previous, the timestamp and
+// short-integer fast paths and the vectorised ASCII check. For the prediction the
+// reference is each line parsed alone by a fresh parser, which has no previous line to
+// predict from: a body must parse to exactly what its lines parse to one by one
+// (values, views, errors with their columns and messages). Numbers are checked against
+// std::from_chars / std::strtod.
 #include <gtest/gtest.h>
 
+#include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -123,7 +127,7 @@ std::vector<bool> SameKeysFlags(const ParsedBody& parsed) {
   return out;
 }
 
-TEST(ParserPrediction, SameKeysAsPrevious) {
+TEST(ParserFastPath, SameKeysAsPrevious) {
   const ParsedBody parsed = ExpectSameAsLineByLine(
       "m,a=1,b=2 f=1i,g=2\n"         // first: nothing to compare with
       "m,a=3,b=4 f=5i,g=6 7\n"       // same keys and types
@@ -140,7 +144,7 @@ TEST(ParserPrediction, SameKeysAsPrevious) {
   EXPECT_EQ(parsed.error_count(), 1u);
 }
 
-TEST(ParserPrediction, TsbsLinesAllRepeatTheirKeys) {
+TEST(ParserFastPath, TsbsLinesAllRepeatTheirKeys) {
   tsbs::CpuOptions options;
   options.hosts = 13;
   const std::string body = tsbs::CpuGenerator(options).Generate(200);
@@ -150,7 +154,7 @@ TEST(ParserPrediction, TsbsLinesAllRepeatTheirKeys) {
   for (size_t i = 1; i < 200; ++i) EXPECT_TRUE(parsed.lines()[i].same_keys_as_previous);
 }
 
-TEST(ParserPrediction, DuplicateKeysAfterAGoodLine) {
+TEST(ParserFastPath, DuplicateKeysAfterAGoodLine) {
   const ParsedBody parsed = ExpectSameAsLineByLine(
       "m,a=1,b=2 f=1,g=2\n"
       "m,a=1,a=2 f=1,g=2\n"      // duplicate tag where b was
@@ -169,7 +173,7 @@ TEST(ParserPrediction, DuplicateKeysAfterAGoodLine) {
   EXPECT_TRUE(parsed.lines()[1].same_keys_as_previous);
 }
 
-TEST(ParserPrediction, KeysThatStartLikeThePreviousLinesKeys) {
+TEST(ParserFastPath, KeysThatStartLikeThePreviousLinesKeys) {
   const ParsedBody parsed = ExpectSameAsLineByLine(
       "m,host=a f=1\n"
       "m,hostname=b f=1\n"
@@ -186,7 +190,7 @@ TEST(ParserPrediction, KeysThatStartLikeThePreviousLinesKeys) {
   EXPECT_EQ(parsed.lines().size(), 7u);
 }
 
-TEST(ParserPrediction, EscapedAndBackslashedKeys) {
+TEST(ParserFastPath, EscapedAndBackslashedKeys) {
   const ParsedBody parsed = ExpectSameAsLineByLine(
       "m,a\\ b=1 f\\,x=1\n"
       "m,a\\ b=2 f\\,x=2\n"  // the previous keys were unescaped copies: scanned again
@@ -206,7 +210,7 @@ TEST(ParserPrediction, EscapedAndBackslashedKeys) {
   EXPECT_TRUE(parsed.lines()[3].same_keys_as_previous);
 }
 
-TEST(ParserPrediction, ReservedAndMissingNames) {
+TEST(ParserFastPath, ReservedAndMissingNames) {
   ExpectSameAsLineByLine(
       "m,a=1 f=1\n"
       "m,time=1 f=1\n"
@@ -224,7 +228,7 @@ TEST(ParserPrediction, ReservedAndMissingNames) {
       "m,a=1 f=1\n");
 }
 
-TEST(ParserPrediction, TimestampFastPathAgreesWithTheGrammar) {
+TEST(ParserFastPath, TimestampFastPathAgreesWithTheGrammar) {
   const std::vector<std::string> kStamps = {
       "0",
       "-0",
@@ -283,7 +287,7 @@ TEST(ParserPrediction, TimestampFastPathAgreesWithTheGrammar) {
 // Random lines from a few key sets with near misses (prefixes, escapes, duplicates,
 // reserved names, type changes, bad values), so predictions hit and miss in every
 // order: the body parses as its lines do one by one.
-TEST(ParserPrediction, RandomBodiesParseAsTheirLines) {
+TEST(ParserFastPath, RandomBodiesParseAsTheirLines) {
   uint64_t state = 42;
   auto next = [&state]() {
     uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
@@ -343,6 +347,108 @@ TEST(ParserPrediction, RandomBodiesParseAsTheirLines) {
       SCOPED_TRACE("round " + std::to_string(round));
       ExpectSameAsLineByLine(body, options);
       if (HasFailure()) return;
+    }
+  }
+}
+
+// Integers of every digit count, with each suffix, at the end of the body (fewer than
+// eight bytes left) and inside it, against std::from_chars and std::strtod.
+TEST(ParserFastPath, IntegersOfEveryLength) {
+  std::vector<std::string> numbers = {"0",
+                                      "00",
+                                      "007",
+                                      "1234567",
+                                      "12345678",
+                                      "123456789",
+                                      "9999999",
+                                      "10000000",
+                                      "9223372036854775807",
+                                      "9223372036854775808",
+                                      "18446744073709551615",
+                                      "18446744073709551616",
+                                      "0000000000000000000001"};
+  uint64_t state = 7;
+  for (int length = 1; length <= 21; ++length) {
+    for (int k = 0; k < 5; ++k) {
+      std::string n;
+      for (int i = 0; i < length; ++i) {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        n += static_cast<char>('0' + (state >> 33) % 10);
+      }
+      numbers.push_back(n);
+    }
+  }
+  for (const std::string& digits : numbers) {
+    for (const std::string sign : {"", "-"}) {
+      for (const std::string suffix : {"i", "u", "", "x", "i5", ".5"}) {
+        const std::string value = sign + digits + suffix;
+        for (const std::string after : {"", ",g=1 1", " 1", "\n"}) {
+          const std::string body = "m f=" + value + after;
+          SCOPED_TRACE(body);
+          const ParsedBody parsed = Parse(body, {});
+          const bool ok = !parsed.has_errors() && parsed.lines().size() == 1;
+          const Field got = ok ? parsed.lines()[0].fields[0] : Field{};
+          const std::string number = sign + digits;
+          if (suffix == "i") {
+            int64_t want = 0;
+            const auto [ptr, ec] =
+                std::from_chars(number.data(), number.data() + number.size(), want);
+            if (ec == std::errc()) {
+              ASSERT_TRUE(ok) << parsed.ErrorStatus().ToString();
+              EXPECT_EQ(got.type, FieldType::kInteger);
+              EXPECT_EQ(got.i64, want);
+            } else {
+              ASSERT_EQ(parsed.errors().size(), 1u);
+              EXPECT_EQ(parsed.errors()[0].message,
+                        "integer value \"" + value + "\" out of range");
+            }
+          } else if (suffix == "u") {
+            uint64_t want = 0;
+            const auto [ptr, ec] =
+                std::from_chars(digits.data(), digits.data() + digits.size(), want);
+            if (!sign.empty()) {
+              ASSERT_EQ(parsed.errors().size(), 1u);
+              EXPECT_EQ(parsed.errors()[0].message,
+                        "invalid unsigned value \"" + value + "\"");
+            } else if (ec == std::errc()) {
+              ASSERT_TRUE(ok) << parsed.ErrorStatus().ToString();
+              EXPECT_EQ(got.type, FieldType::kUnsigned);
+              EXPECT_EQ(got.u64, want);
+            } else {
+              ASSERT_EQ(parsed.errors().size(), 1u);
+              EXPECT_EQ(parsed.errors()[0].message,
+                        "unsigned value \"" + value + "\" out of range");
+            }
+          } else if (suffix.empty() || suffix == ".5") {
+            ASSERT_TRUE(ok) << parsed.ErrorStatus().ToString();
+            EXPECT_EQ(got.type, FieldType::kFloat);
+            EXPECT_EQ(got.f64, std::strtod(value.c_str(), nullptr));
+          } else {
+            ASSERT_EQ(parsed.errors().size(), 1u);
+            EXPECT_EQ(parsed.errors()[0].column, 5u);
+          }
+        }
+      }
+    }
+  }
+}
+
+// A byte above 0x7F at every position of lines of many lengths: invalid UTF-8 is found
+// where it is, and valid multi-byte characters pass.
+TEST(ParserFastPath, NonAsciiAtEveryPosition) {
+  for (size_t before = 0; before < 70; ++before) {
+    for (size_t after : {0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 64}) {
+      const std::string bad =
+          "m,a=" + std::string(before, 'x') + "\xff" + std::string(after, 'y') + " f=1";
+      EXPECT_EQ(OnlyError(bad),
+                "line 1, column " + std::to_string(5 + before) + ": invalid UTF-8")
+          << before << " " << after;
+      const std::string good = "m,a=" + std::string(before, 'x') + "\xc3\xa9" +
+                               std::string(after, 'y') + " f=1";
+      const ParsedBody parsed = Parse(good, {});
+      ASSERT_FALSE(parsed.has_errors()) << parsed.ErrorStatus().ToString();
+      EXPECT_EQ(parsed.lines()[0].tags[0].value,
+                std::string(before, 'x') + "\xc3\xa9" + std::string(after, 'y'));
     }
   }
 }
