@@ -275,6 +275,40 @@ TEST_F(WriteBuilderTest, ManyTagValuesDifferingInOneByte) {
   }
 }
 
+// A column's rows with values, then gaps in the middle and at the end: the validity
+// bitmap marks exactly the gaps, and null slots hold zeros.
+TEST_F(WriteBuilderTest, NullsAfterARunOfValues) {
+  std::string body;
+  std::vector<bool> has_w;
+  for (int i = 0; i < 150; ++i) {
+    const bool w = i < 70 || (i >= 75 && i < 140 && i % 3 != 0);
+    has_w.push_back(w);
+    body += "cpu,host=h" + std::to_string(i % 4) + " v=" + std::to_string(i) + "i" +
+            (w ? ",w=" + std::to_string(i * 2) + "i" : "") + " " + std::to_string(i) +
+            "\n";
+  }
+  auto built = Build(body);
+  ASSERT_TRUE(built.rejected.empty()) << built.rejected[0].message;
+  ASSERT_EQ(built.op.writes.size(), 1u);
+  const auto& b = *built.op.writes[0].batch;
+  ASSERT_TRUE(b.ValidateFull().ok());
+  auto v = std::static_pointer_cast<arrow::Int64Array>(b.GetColumnByName("v"));
+  auto w = std::static_pointer_cast<arrow::Int64Array>(b.GetColumnByName("w"));
+  EXPECT_EQ(v->null_count(), 0);
+  int64_t nulls = 0;
+  for (int64_t row = 0; row < 150; ++row) {
+    EXPECT_EQ(v->Value(row), row);
+    ASSERT_EQ(w->IsValid(row), has_w[static_cast<size_t>(row)]) << row;
+    if (has_w[static_cast<size_t>(row)]) {
+      EXPECT_EQ(w->Value(row), 2 * row);
+    } else {
+      EXPECT_EQ(w->Value(row), 0);  // null slots hold zeros
+      ++nulls;
+    }
+  }
+  EXPECT_EQ(w->null_count(), nulls);
+}
+
 TEST_F(WriteBuilderTest, TagAndFieldOfTheSameNameConflict) {
   auto built = Build("cpu,host=a v=1 1\ncpu host=\"a\",v=2 2\n");
   ASSERT_EQ(built.rejected.size(), 1u);
