@@ -215,9 +215,22 @@ class LineParser {
   // bytes at `k` are `key` followed by '=', the end of the key at `k` (its '='): the
   // name scan would stop there and find the same text, which the previous line already
   // showed is a valid key (non-empty, not `time`, no escapes). Otherwise nullptr.
+  bool InBody(std::string_view text) const {
+    return text.data() >= begin_ && text.data() < end_;
+  }
+  // Where the i-th key of the current line (tags, then fields) starts in the body: a key
+  // in the body starts at its text; an unescaped copy's place was recorded.
+  const char* KeyPosition(size_t i, size_t tag_base, size_t nt, size_t field_base) const {
+    const std::string_view key = KeyAt(i, tag_base, nt, field_base);
+    if (InBody(key)) return key.data();
+    for (const auto& [index, pos] : parser_.unescaped_key_pos_) {
+      if (index == i) return pos;
+    }
+    return nullptr;  // not reached: every unescaped key is recorded
+  }
   const char* PredictKey(const char* k, std::string_view key) const {
     const size_t n = key.size();
-    if (key.data() < begin_ || key.data() >= end_) return nullptr;  // unescaped copy
+    if (!InBody(key)) return nullptr;  // an unescaped copy
     if (static_cast<size_t>(end_ - k) <= n || k[n] != '=') return nullptr;
     return ShortEqual(k, key.data(), n) ? k + n : nullptr;
   }
@@ -319,7 +332,7 @@ void LineParser::RecordError(const char* line_start, uint32_t line_number) {
 }
 
 const char* LineParser::ParseLine(const char* s, uint32_t line_number) {
-  parser_.key_pos_.clear();
+  parser_.unescaped_key_pos_.clear();
   const size_t tag_base = out_.tags_.size();
   const size_t field_base = out_.fields_.size();
 
@@ -351,13 +364,15 @@ const char* LineParser::ParseLine(const char* s, uint32_t line_number) {
       if (IsTime(tag.key)) {
         return Fail(k, "tag key \"time\" is reserved for the timestamp");
       }
+      if (!InBody(tag.key)) {
+        parser_.unescaped_key_pos_.push_back({static_cast<uint32_t>(nt), k});
+      }
     }
     ++nt;
     const char* v = q + 1;
     p = ScanName<NameKind::kTagValue>(v, &tag.value);
     if (p == nullptr) return nullptr;
     if (p == v) return Fail(v, "missing value for tag key " + Quote(tag.key));
-    parser_.key_pos_.push_back(k);
   }
 
   if (p == end_ || *p != ' ') return Fail(p, "missing field set");
@@ -390,11 +405,13 @@ const char* LineParser::ParseLine(const char* s, uint32_t line_number) {
       if (IsTime(field.key)) {
         return Fail(k, "field key \"time\" is reserved for the timestamp");
       }
+      if (!InBody(field.key)) {
+        parser_.unescaped_key_pos_.push_back({static_cast<uint32_t>(nt + nf), k});
+      }
     }
     ++nf;
     p = ParseFieldValue(q + 1, &field);
     if (p == nullptr) return nullptr;
-    parser_.key_pos_.push_back(k);
     if (p < end_ && *p == ',') {
       ++p;
       continue;
@@ -723,7 +740,7 @@ bool LineParser::CheckUniqueKeysSlow(size_t n, size_t tag_base, size_t nt,
     return true;
   }
   const std::string key = Quote(KeyAt(dup, tag_base, nt, field_base));
-  const char* pos = parser_.key_pos_[dup];
+  const char* pos = KeyPosition(dup, tag_base, nt, field_base);
   if (dup < nt) {
     Fail(pos, "duplicate tag key " + key);
     return false;

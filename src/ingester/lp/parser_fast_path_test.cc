@@ -173,6 +173,24 @@ TEST(ParserFastPath, DuplicateKeysAfterAGoodLine) {
   EXPECT_TRUE(parsed.lines()[1].same_keys_as_previous);
 }
 
+// The column of a duplicate key: a key in the body is placed by its text, an unescaped
+// copy by where its escaped form starts.
+TEST(ParserFastPath, DuplicateKeyColumnsWithEscapes) {
+  EXPECT_EQ(OnlyError("m,a\\ b=1,a\\ b=2 f=1"),
+            "line 1, column 10: duplicate tag key \"a b\"");
+  EXPECT_EQ(OnlyError("m,a\\ b=1,x=2 y=1,a\\ b=2"),
+            "line 1, column 18: field key \"a b\" is also a tag key");
+  EXPECT_EQ(OnlyError("m,q=1 f\\,g=1,h=2,f\\,g=3"),
+            "line 1, column 18: duplicate field key \"f,g\"");
+  EXPECT_EQ(OnlyError("m,q=1 f\\,g=1,h=2,h=3"),
+            "line 1, column 18: duplicate field key \"h\"");
+  std::string many = "m ";
+  for (int i = 0; i < 40; ++i) many += "k\\ " + std::to_string(i) + "=1,";
+  many += "k\\ 7=2";
+  EXPECT_EQ(OnlyError(many), "line 1, column " + std::to_string(many.size() - 5) +
+                                 ": duplicate field key \"k 7\"");
+}
+
 TEST(ParserFastPath, KeysThatStartLikeThePreviousLinesKeys) {
   const ParsedBody parsed = ExpectSameAsLineByLine(
       "m,host=a f=1\n"
