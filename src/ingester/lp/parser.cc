@@ -184,25 +184,14 @@ class LineParser {
     if (end_ - d < 8) return false;
     uint64_t w;
     std::memcpy(&w, d, 8);
-    // A byte is zero here iff it is a digit (its high nibble 3, its low nibble at most
-    // 9). Carries and borrows only run towards later bytes, so the bytes up to the first
-    // non-digit are classified exactly.
-    const uint64_t nondigit =
-        ((w & 0xF0F0F0F0F0F0F0F0ULL) |
-         (((w + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) >> 4)) ^
-        0x3333333333333333ULL;
+    const uint64_t nondigit = internal::NonDigitBytes(w);
     if (nondigit == 0) return false;  // eight digits or more
     const int digits = __builtin_ctzll(nondigit) >> 3;
     if (digits == 0) return false;
-    // The digits' values, moved to the top bytes (the bytes below are leading zeros),
-    // combined pairwise: 2, then 4, then 8 digits at a time.
-    uint64_t x = (w - 0x3030303030303030ULL) << (8 * (8 - digits));
-    x = x * 10 + (x >> 8);
-    x = (((x & 0x000000FF000000FFULL) * (100 + (1000000ULL << 32))) +
-         (((x >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32)))) >>
-        32;
+    // The digits moved to the top bytes; the bytes below read as leading zeros.
+    *value =
+        internal::EightDigitsValue((w - 0x3030303030303030ULL) << (8 * (8 - digits)));
     *q = d + digits;
-    *value = x;
     return true;
   }
   // The value starting at `v` (just after '='); returns the byte after it.
@@ -639,6 +628,16 @@ const char* LineParser::ParseTimestamp(const char* t, int64_t* ts) {
   const char* limit = end_ - d > 19 ? d + 19 : end_;
   uint64_t magnitude = 0;
   const char* r = d;
+  // Up to 16 digits eight at a time (below 10^16, so the rest cannot overflow), then
+  // one by one up to `limit`.
+  for (int chunk = 0; chunk < 2 && end_ - r >= 8; ++chunk) {
+    uint64_t w;
+    std::memcpy(&w, r, 8);
+    if (internal::NonDigitBytes(w) != 0) break;
+    magnitude =
+        magnitude * 100'000'000 + internal::EightDigitsValue(w - 0x3030303030303030ULL);
+    r += 8;
+  }
   for (; r < limit && IsDigit(*r); ++r) magnitude = magnitude * 10 + (*r - '0');
   if (r > d && (r == end_ || IsBlank(*r) || *r == '\n') &&
       magnitude <= static_cast<uint64_t>(INT64_MAX) + negative) {

@@ -451,6 +451,69 @@ TEST(ParserFastPath, IntegersOfEveryLength) {
   }
 }
 
+// Timestamps of every digit count, signed and not, ended in each way, with each
+// precision, against std::from_chars and the precision's multiplier.
+TEST(ParserFastPath, TimestampsOfEveryLength) {
+  std::vector<std::string> numbers = {"9223372036854775807",
+                                      "9223372036854775808",
+                                      "0000000000000000000000001",
+                                      "99999999",
+                                      "100000000",
+                                      "1234567812345678"};
+  uint64_t state = 11;
+  for (int length = 1; length <= 22; ++length) {
+    for (int k = 0; k < 6; ++k) {
+      std::string n;
+      for (int i = 0; i < length; ++i) {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        n += static_cast<char>('0' + (state >> 33) % 10);
+      }
+      numbers.push_back(n);
+    }
+  }
+  for (const Precision precision :
+       {Precision::kNanosecond, Precision::kMillisecond, Precision::kAuto}) {
+    for (const std::string& digits : numbers) {
+      for (const std::string sign : {"", "-"}) {
+        for (const std::string after : {"", "\n", " ", "\t\r", "x"}) {
+          const std::string number = sign + digits;
+          const std::string body = "m f=1 " + number + after;
+          SCOPED_TRACE(body + " " + std::string(PrecisionName(precision)));
+          ParseOptions options;
+          options.precision = precision;
+          const ParsedBody parsed = Parse(body, options);
+          int64_t raw = 0;
+          const auto [ptr, ec] =
+              std::from_chars(number.data(), number.data() + number.size(), raw);
+          if (after == "x") {
+            ASSERT_EQ(parsed.errors().size(), 1u);
+            EXPECT_EQ(parsed.errors()[0].message,
+                      "invalid timestamp \"" + number + "x\"");
+            continue;
+          }
+          if (ec != std::errc()) {
+            ASSERT_EQ(parsed.errors().size(), 1u);
+            EXPECT_EQ(parsed.errors()[0].message,
+                      "timestamp \"" + number + "\" out of range");
+            continue;
+          }
+          const std::optional<int64_t> ns = ToNanos(raw, precision);
+          if (!ns.has_value()) {
+            ASSERT_EQ(parsed.errors().size(), 1u);
+            EXPECT_NE(parsed.errors()[0].message.find(
+                          "is out of range for nanoseconds since the epoch"),
+                      std::string::npos);
+            continue;
+          }
+          ASSERT_FALSE(parsed.has_errors()) << parsed.ErrorStatus().ToString();
+          ASSERT_EQ(parsed.lines().size(), 1u);
+          EXPECT_EQ(parsed.lines()[0].timestamp_ns, *ns);
+        }
+      }
+    }
+  }
+}
+
 // A byte above 0x7F at every position of lines of many lengths: invalid UTF-8 is found
 // where it is, and valid multi-byte characters pass.
 TEST(ParserFastPath, NonAsciiAtEveryPosition) {
