@@ -200,10 +200,7 @@ class LineParser {
   const char* ParseString(const char* v, Field* field);
   const char* ParseTimestamp(const char* t, int64_t* ts);
   const char* ParseTimestampSlow(const char* t, int64_t* ts);
-  // When `key` (a key of the previous good line) lies in the body as written and the
-  // bytes at `k` are `key` followed by '=', the end of the key at `k` (its '='): the
-  // name scan would stop there and find the same text, which the previous line already
-  // showed is a valid key (non-empty, not `time`, no escapes). Otherwise nullptr.
+  // Whether `text` is a view into the body (not an unescaped copy in the arena).
   bool InBody(std::string_view text) const {
     return text.data() >= begin_ && text.data() < end_;
   }
@@ -217,6 +214,11 @@ class LineParser {
     }
     return nullptr;  // not reached: every unescaped key is recorded
   }
+  // When `key` (a key of the previous good line) lies in the body as written and the
+  // bytes at `k` are `key` followed by '=', the end of the key at `k` (its '='): the
+  // name scan would stop there and find the same text, which the previous line already
+  // showed is a valid key (non-empty, not `time`, escapes as they were). Otherwise
+  // nullptr.
   const char* PredictKey(const char* k, std::string_view key) const {
     const size_t n = key.size();
     if (!InBody(key)) return nullptr;  // an unescaped copy
