@@ -217,7 +217,7 @@ class LineParser {
   // When `key` (a key of the previous good line) lies in the body as written and the
   // bytes at `k` are `key` followed by '=', the end of the key at `k` (its '='): the
   // name scan would stop there and find the same text, which the previous line already
-  // showed is a valid key (non-empty, not `time`, escapes as they were). Otherwise
+  // showed is a valid key (non-empty, not `time`, nothing to unescape). Otherwise
   // nullptr.
   const char* PredictKey(const char* k, std::string_view key) const {
     const size_t n = key.size();
