@@ -88,6 +88,11 @@ struct ParsedLine {
   std::span<const Tag> tags;
   std::span<const Field> fields;  // at least one
   int64_t timestamp_ns = 0;       // since the epoch, UTC; the default time when absent
+  // True when the line before this one in ParsedBody::lines() has the same tag keys and
+  // field keys in the same order, and fields of the same types (the measurements may
+  // differ): a consumer may reuse what it derived from that line's keys. False says
+  // nothing (the parser sets it only when it recognised the keys cheaply).
+  bool same_keys_as_previous = false;
 };
 
 // One bad line: where the problem is and what it is. A bad line contributes nothing to

@@ -12,6 +12,26 @@ namespace ingester::lp::internal {
 
 enum class NumberStatus : uint8_t { kOk, kInvalid, kOutOfRange };
 
+// Of eight bytes loaded little-endian (the first byte lowest): a value whose byte i is
+// zero iff byte i is a digit. Carries and borrows only run towards later bytes, so the
+// bytes up to and including the first non-digit are classified exactly (later ones may
+// not be).
+inline uint64_t NonDigitBytes(uint64_t w) {
+  return ((w & 0xF0F0F0F0F0F0F0F0ULL) |
+          (((w + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) >> 4)) ^
+         0x3333333333333333ULL;
+}
+
+// The value of eight digit bytes loaded little-endian, the first the most significant;
+// `digits` = w - 0x3030303030303030 (each byte 0-9). Combined pairwise: 2, then 4, then 8
+// digits at a time.
+inline uint64_t EightDigitsValue(uint64_t digits) {
+  uint64_t x = digits * 10 + (digits >> 8);
+  return (((x & 0x000000FF000000FFULL) * (100 + (1000000ULL << 32))) +
+          (((x >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32)))) >>
+         32;
+}
+
 // Digits of [p, end) as a uint64. Every byte must be a digit and there must be one.
 inline NumberStatus ParseDigits(const char* p, const char* end, uint64_t* out) {
   if (p == end) return NumberStatus::kInvalid;

@@ -59,6 +59,33 @@ inline bool IsEscapable(char c) {
 
 inline bool IsStringEscapable(char c) { return c == '"' || c == '\\'; }
 
+// Whether the n bytes at `a` and `b` are equal; for short keys, without a library call.
+inline bool ShortEqual(const char* a, const char* b, size_t n) {
+  if (n >= 8) {
+    uint64_t x, y;
+    for (size_t i = 0; i + 8 < n; i += 8) {
+      std::memcpy(&x, a + i, 8);
+      std::memcpy(&y, b + i, 8);
+      if (x != y) return false;
+    }
+    std::memcpy(&x, a + n - 8, 8);  // the last eight bytes, overlapping the loop's
+    std::memcpy(&y, b + n - 8, 8);
+    return x == y;
+  }
+  if (n >= 4) {
+    uint32_t x, y, z, w;
+    std::memcpy(&x, a, 4);
+    std::memcpy(&y, b, 4);
+    std::memcpy(&z, a + n - 4, 4);
+    std::memcpy(&w, b + n - 4, 4);
+    return x == y && z == w;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
 // A cheap hash of a non-empty key from its length and its first and last bytes (up to
 // eight each). Equal keys hash equal; unequal keys may collide, which only costs a
 // string comparison.
@@ -150,11 +177,54 @@ class LineParser {
   const char* ScanName(const char* p, std::string_view* name);
   template <NameKind kKind>
   const char* ScanEscapedName(const char* p, const char* q, std::string_view* name);
+  // When the eight bytes at `d` lie in the body and begin with one to seven digits
+  // followed by a non-digit: sets *q to that non-digit and *value to the digits' value,
+  // without a branch per digit. Otherwise false.
+  bool ShortDigits(const char* d, const char** q, uint64_t* value) const {
+    if (end_ - d < 8) return false;
+    uint64_t w;
+    std::memcpy(&w, d, 8);
+    const uint64_t nondigit = internal::NonDigitBytes(w);
+    if (nondigit == 0) return false;  // eight digits or more
+    const int digits = __builtin_ctzll(nondigit) >> 3;
+    if (digits == 0) return false;
+    // The digits moved to the top bytes; the bytes below read as leading zeros.
+    *value =
+        internal::EightDigitsValue((w - 0x3030303030303030ULL) << (8 * (8 - digits)));
+    *q = d + digits;
+    return true;
+  }
   // The value starting at `v` (just after '='); returns the byte after it.
   const char* ParseFieldValue(const char* v, Field* field);
   const char* ParseNonStringValue(const char* v, Field* field);
   const char* ParseString(const char* v, Field* field);
   const char* ParseTimestamp(const char* t, int64_t* ts);
+  const char* ParseTimestampSlow(const char* t, int64_t* ts);
+  // Whether `text` is a view into the body (not an unescaped copy in the arena).
+  bool InBody(std::string_view text) const {
+    return text.data() >= begin_ && text.data() < end_;
+  }
+  // Where the i-th key of the current line (tags, then fields) starts in the body: a key
+  // in the body starts at its text; an unescaped copy's place was recorded.
+  const char* KeyPosition(size_t i, size_t tag_base, size_t nt, size_t field_base) const {
+    const std::string_view key = KeyAt(i, tag_base, nt, field_base);
+    if (InBody(key)) return key.data();
+    for (const auto& [index, pos] : parser_.unescaped_key_pos_) {
+      if (index == i) return pos;
+    }
+    return nullptr;  // not reached: every unescaped key is recorded
+  }
+  // When `key` (a key of the previous good line) lies in the body as written and the
+  // bytes at `k` are `key` followed by '=', the end of the key at `k` (its '='): the
+  // name scan would stop there and find the same text, which the previous line already
+  // showed is a valid key (non-empty, not `time`, nothing to unescape). Otherwise
+  // nullptr.
+  const char* PredictKey(const char* k, std::string_view key) const {
+    const size_t n = key.size();
+    if (!InBody(key)) return nullptr;  // an unescaped copy
+    if (static_cast<size_t>(end_ - k) <= n || k[n] != '=') return nullptr;
+    return ShortEqual(k, key.data(), n) ? k + n : nullptr;
+  }
   bool CheckUniqueKeys(size_t tag_base, size_t field_base);
   bool CheckUniqueKeysSlow(size_t n, size_t tag_base, size_t nt, size_t field_base);
   std::string_view KeyAt(size_t i, size_t tag_base, size_t nt, size_t field_base) const {
@@ -180,6 +250,13 @@ class LineParser {
   const char* const end_;
   ParsedBody& out_;
   uint32_t string_newlines_ = 0;  // newlines inside string values of the current line
+  // The previous good line's tags and fields in out_.tags_ / out_.fields_ (they stay
+  // there: a bad line only drops what it added after them), for PredictKey.
+  bool have_previous_ = false;
+  size_t previous_tag_base_ = 0;
+  size_t previous_tags_ = 0;
+  size_t previous_field_base_ = 0;
+  size_t previous_fields_ = 0;
   const char* err_pos_ = nullptr;
   std::string err_msg_;
 };
@@ -246,7 +323,7 @@ void LineParser::RecordError(const char* line_start, uint32_t line_number) {
 }
 
 const char* LineParser::ParseLine(const char* s, uint32_t line_number) {
-  parser_.key_pos_.clear();
+  parser_.unescaped_key_pos_.clear();
   const size_t tag_base = out_.tags_.size();
   const size_t field_base = out_.fields_.size();
 
@@ -255,21 +332,38 @@ const char* LineParser::ParseLine(const char* s, uint32_t line_number) {
   if (p == nullptr) return nullptr;
   if (measurement.empty()) return Fail(s, "missing measurement");
 
+  // Whether every key so far is the previous good line's key at the same place.
+  bool predicted = have_previous_;
+  size_t nt = 0;
   while (p < end_ && *p == ',') {
     const char* k = p + 1;
     Tag& tag = out_.tags_.emplace_back();
-    const char* q = ScanName<NameKind::kTagKey>(k, &tag.key);
-    if (q == nullptr) return nullptr;
-    if (q == k) return Fail(k, "missing tag key");
-    if (q == end_ || *q != '=') {
-      return Fail(q, "missing '=' after tag key " + Quote(tag.key));
+    const char* q = nullptr;
+    if (nt < previous_tags_ && predicted) {
+      q = PredictKey(k, out_.tags_[previous_tag_base_ + nt].key);
     }
-    if (IsTime(tag.key)) return Fail(k, "tag key \"time\" is reserved for the timestamp");
+    if (q != nullptr) {
+      tag.key = std::string_view(k, static_cast<size_t>(q - k));
+    } else {
+      predicted = false;
+      q = ScanName<NameKind::kTagKey>(k, &tag.key);
+      if (q == nullptr) return nullptr;
+      if (q == k) return Fail(k, "missing tag key");
+      if (q == end_ || *q != '=') {
+        return Fail(q, "missing '=' after tag key " + Quote(tag.key));
+      }
+      if (IsTime(tag.key)) {
+        return Fail(k, "tag key \"time\" is reserved for the timestamp");
+      }
+      if (!InBody(tag.key)) {
+        parser_.unescaped_key_pos_.push_back({static_cast<uint32_t>(nt), k});
+      }
+    }
+    ++nt;
     const char* v = q + 1;
     p = ScanName<NameKind::kTagValue>(v, &tag.value);
     if (p == nullptr) return nullptr;
     if (p == v) return Fail(v, "missing value for tag key " + Quote(tag.key));
-    parser_.key_pos_.push_back(k);
   }
 
   if (p == end_ || *p != ' ') return Fail(p, "missing field set");
@@ -280,21 +374,35 @@ const char* LineParser::ParseLine(const char* s, uint32_t line_number) {
     return Fail(t, "missing field set");
   }
 
+  predicted = predicted && nt == previous_tags_;
+  size_t nf = 0;
   for (;;) {
     const char* k = p;
     Field& field = out_.fields_.emplace_back();
-    const char* q = ScanName<NameKind::kFieldKey>(k, &field.key);
-    if (q == nullptr) return nullptr;
-    if (q == k) return Fail(k, "missing field key");
-    if (q == end_ || *q != '=') {
-      return Fail(q, "missing '=' after field key " + Quote(field.key));
+    const char* q = nullptr;
+    if (nf < previous_fields_ && predicted) {
+      q = PredictKey(k, out_.fields_[previous_field_base_ + nf].key);
     }
-    if (IsTime(field.key)) {
-      return Fail(k, "field key \"time\" is reserved for the timestamp");
+    if (q != nullptr) {
+      field.key = std::string_view(k, static_cast<size_t>(q - k));
+    } else {
+      predicted = false;
+      q = ScanName<NameKind::kFieldKey>(k, &field.key);
+      if (q == nullptr) return nullptr;
+      if (q == k) return Fail(k, "missing field key");
+      if (q == end_ || *q != '=') {
+        return Fail(q, "missing '=' after field key " + Quote(field.key));
+      }
+      if (IsTime(field.key)) {
+        return Fail(k, "field key \"time\" is reserved for the timestamp");
+      }
+      if (!InBody(field.key)) {
+        parser_.unescaped_key_pos_.push_back({static_cast<uint32_t>(nt + nf), k});
+      }
     }
+    ++nf;
     p = ParseFieldValue(q + 1, &field);
     if (p == nullptr) return nullptr;
-    parser_.key_pos_.push_back(k);
     if (p < end_ && *p == ',') {
       ++p;
       continue;
@@ -311,19 +419,30 @@ const char* LineParser::ParseLine(const char* s, uint32_t line_number) {
     if (p < end_ && *p != '\n') return Fail(p, "unexpected content after the timestamp");
   }
 
-  if (!CheckUniqueKeys(tag_base, field_base)) return nullptr;
+  // The previous good line's keys in the same order are unique: no need to look again.
+  predicted = predicted && nf == previous_fields_;
+  if (!predicted && !CheckUniqueKeys(tag_base, field_base)) return nullptr;
   if (!internal::IsAscii(s, p)) {
     const char* bad = internal::FindInvalidUtf8(s, p);
     if (bad != p) return Fail(bad, "invalid UTF-8");
   }
 
-  const size_t nt = out_.tags_.size() - tag_base;
-  const size_t nf = out_.fields_.size() - field_base;
+  bool same_keys = predicted;
+  for (size_t i = 0; i < nf && same_keys; ++i) {
+    same_keys =
+        out_.fields_[field_base + i].type == out_.fields_[previous_field_base_ + i].type;
+  }
   out_.lines_.push_back(ParsedLine{line_number,
                                    measurement,
                                    {out_.tags_.data() + tag_base, nt},
                                    {out_.fields_.data() + field_base, nf},
-                                   timestamp});
+                                   timestamp,
+                                   same_keys});
+  have_previous_ = true;
+  previous_tag_base_ = tag_base;
+  previous_tags_ = nt;
+  previous_field_base_ = field_base;
+  previous_fields_ = nf;
   return p;
 }
 
@@ -382,7 +501,9 @@ const char* LineParser::ParseFieldValue(const char* v, Field* field) {
   const char* limit = end_ - d > 19 ? d + 19 : end_;
   uint64_t magnitude = 0;
   const char* q = d;
-  for (; q < limit && IsDigit(*q); ++q) magnitude = magnitude * 10 + (*q - '0');
+  if (!ShortDigits(d, &q, &magnitude)) {
+    for (; q < limit && IsDigit(*q); ++q) magnitude = magnitude * 10 + (*q - '0');
+  }
   if (q > d && q < end_ && (q + 1 == end_ || IsValueEnd(q[1]))) {
     if (*q == 'i' && magnitude <= static_cast<uint64_t>(INT64_MAX) + negative) {
       field->type = FieldType::kInteger;
@@ -503,6 +624,41 @@ const char* LineParser::ParseString(const char* v, Field* field) {
 }
 
 const char* LineParser::ParseTimestamp(const char* t, int64_t* ts) {
+  // Fast path: at most 19 digits ended by a blank, a newline or the end, in range.
+  const bool negative = *t == '-';
+  const char* d = t + negative;
+  const char* limit = end_ - d > 19 ? d + 19 : end_;
+  uint64_t magnitude = 0;
+  const char* r = d;
+  // Up to 16 digits eight at a time (below 10^16, so the rest cannot overflow), then
+  // one by one up to `limit`.
+  for (int chunk = 0; chunk < 2 && end_ - r >= 8; ++chunk) {
+    uint64_t w;
+    std::memcpy(&w, r, 8);
+    if (internal::NonDigitBytes(w) != 0) break;
+    magnitude =
+        magnitude * 100'000'000 + internal::EightDigitsValue(w - 0x3030303030303030ULL);
+    r += 8;
+  }
+  for (; r < limit && IsDigit(*r); ++r) magnitude = magnitude * 10 + (*r - '0');
+  if (r > d && (r == end_ || IsBlank(*r) || *r == '\n') &&
+      magnitude <= static_cast<uint64_t>(INT64_MAX) + negative) {
+    const int64_t raw =
+        negative ? static_cast<int64_t>(0 - magnitude) : static_cast<int64_t>(magnitude);
+    if (options_.precision == Precision::kNanosecond) {
+      *ts = raw;
+      return r;
+    }
+    if (const std::optional<int64_t> ns = ToNanos(raw, options_.precision)) {
+      *ts = *ns;
+      return r;
+    }
+  }
+  // Anything else, including every error, as the grammar says.
+  return ParseTimestampSlow(t, ts);
+}
+
+const char* LineParser::ParseTimestampSlow(const char* t, int64_t* ts) {
   const char* r = FindAny<' ', '\t', '\r', '\n'>(t, end_);
   const std::string_view token(t, static_cast<size_t>(r - t));
   int64_t raw;
@@ -585,7 +741,7 @@ bool LineParser::CheckUniqueKeysSlow(size_t n, size_t tag_base, size_t nt,
     return true;
   }
   const std::string key = Quote(KeyAt(dup, tag_base, nt, field_base));
-  const char* pos = parser_.key_pos_[dup];
+  const char* pos = KeyPosition(dup, tag_base, nt, field_base);
   if (dup < nt) {
     Fail(pos, "duplicate tag key " + key);
     return false;

@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ingester/lp/arena_internal.h"
@@ -123,8 +124,10 @@ class Parser {
   // Hashes of the keys (tags, then fields) of the last line whose hashes were all
   // distinct; a line with the same hashes needs no duplicate-key search.
   std::vector<uint64_t> last_distinct_hashes_;
-  std::vector<uint64_t> hashes_;      // scratch: the current line's key hashes
-  std::vector<const char*> key_pos_;  // scratch: where each key starts in the body
+  std::vector<uint64_t> hashes_;  // scratch: the current line's key hashes
+  // Scratch: where the current line's keys that were unescaped into the arena start in
+  // the body, by key index (tags, then fields); other keys start at their text.
+  std::vector<std::pair<uint32_t, const char*>> unescaped_key_pos_;
 };
 
 // One-shot convenience: Parser().Parse(body, options).

@@ -54,6 +54,53 @@ bool SameLine(const ParsedLine& a, const ParsedLine& b) {
   return true;
 }
 
+bool SameKeys(const ParsedLine& a, const ParsedLine& b) {
+  if (a.tags.size() != b.tags.size() || a.fields.size() != b.fields.size()) return false;
+  for (size_t i = 0; i < a.tags.size(); ++i) {
+    if (a.tags[i].key != b.tags[i].key) return false;
+  }
+  for (size_t i = 0; i < a.fields.size(); ++i) {
+    if (a.fields[i].key != b.fields[i].key || a.fields[i].type != b.fields[i].type) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Without string values (which may span lines), a body parses to what its physical
+// lines parse to one by one with fresh parsers: the parser's predictions from the
+// previous line (lp/parser.cc) change nothing.
+void CheckLineByLine(std::string_view body, const ParseOptions& options,
+                     const ParsedBody& parsed) {
+  if (body.find('"') != std::string_view::npos) return;
+  size_t next_line = 0;
+  size_t next_error = 0;
+  uint32_t number = 1;
+  size_t start = 0;
+  for (;; ++number) {
+    const size_t nl = body.find('\n', start);
+    const std::string_view text =
+        body.substr(start, nl == std::string_view::npos ? nl : nl - start);
+    const ParsedBody alone = Parse(text, options);
+    for (const ParsedLine& line : alone.lines()) {
+      Check(next_line < parsed.lines().size(), "line by line: line count");
+      const ParsedLine& got = parsed.lines()[next_line++];
+      Check(got.line_number == number && SameLine(got, line), "line by line: same line");
+    }
+    for (const LineError& error : alone.errors()) {
+      Check(next_error < parsed.errors().size(), "line by line: error count");
+      const LineError& got = parsed.errors()[next_error++];
+      Check(got.line == number && got.column == error.column &&
+                got.message == error.message,
+            "line by line: same error");
+    }
+    if (nl == std::string_view::npos) break;
+    start = nl + 1;
+  }
+  Check(next_line == parsed.lines().size(), "line by line: no extra lines");
+  Check(next_error == parsed.errors().size(), "line by line: no extra errors");
+}
+
 void CheckBody(std::string_view body, const ParseOptions& options, Parser* parser) {
   ParsedBody parsed;
   parser->Parse(body, options, &parsed);
@@ -68,6 +115,13 @@ void CheckBody(std::string_view body, const ParseOptions& options, Parser* parse
     Check(error.column >= 1, "error column >= 1");
     Check(!error.message.empty(), "error message");
     Check(used_lines.insert(error.line).second, "two errors on one line");
+  }
+  CheckLineByLine(body, options, parsed);
+  for (size_t i = 0; i < parsed.lines().size(); ++i) {
+    if (parsed.lines()[i].same_keys_as_previous) {
+      Check(i > 0 && SameKeys(parsed.lines()[i], parsed.lines()[i - 1]),
+            "same_keys_as_previous");
+    }
   }
   uint32_t previous = 0;
   for (const ParsedLine& line : parsed.lines()) {

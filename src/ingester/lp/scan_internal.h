@@ -35,6 +35,21 @@ inline const char* FindAny(const char* p, const char* end) {
 
 // True when every byte of [p, end) is ASCII (below 0x80).
 inline bool IsAscii(const char* p, const char* end) {
+#if defined(__SSE2__)
+  if (end - p >= 16) {
+    __m128i a = _mm_setzero_si128();
+    __m128i b = _mm_setzero_si128();
+    for (; end - p >= 32; p += 32) {
+      a = _mm_or_si128(a, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      b = _mm_or_si128(b, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)));
+    }
+    if (end - p >= 16) {
+      a = _mm_or_si128(a, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      p += 16;
+    }
+    if (_mm_movemask_epi8(_mm_or_si128(a, b)) != 0) return false;
+  }
+#endif
   uint64_t high = 0;
   for (; end - p >= 8; p += 8) {
     uint64_t word;

@@ -196,6 +196,119 @@ TEST_F(WriteBuilderTest, RepeatedSeriesKeepTheirTagValues) {
   EXPECT_EQ(host.null_count(), 0);
 }
 
+// The parser marks a line whose keys repeat the previous line's; that line's shape is
+// reused only when the previous line belongs to the same table.
+TEST_F(WriteBuilderTest, KeysRepeatedFromAnotherTablesLine) {
+  Build("b,host=x v=0.5 1\n");  // b.v is a float
+  auto built = Build(
+      "a,host=x v=1i 1\n"
+      "b,host=x v=1i 2\n"  // same keys as line 1, but b.v is a float: rejected
+      "a,host=y v=2i 3\n"  // same keys as line 2, of another table
+      "b,host=y w=3i 4\n"
+      "a,host=z w=4i 5\n"  // same keys as line 4; a's previous line had v, not w
+      "a,host=q w=5i 6\n");
+  ASSERT_EQ(parsed_.lines().size(), 6u);
+  EXPECT_TRUE(parsed_.lines()[1].same_keys_as_previous);
+  EXPECT_TRUE(parsed_.lines()[2].same_keys_as_previous);
+  EXPECT_TRUE(parsed_.lines()[4].same_keys_as_previous);
+  EXPECT_TRUE(parsed_.lines()[5].same_keys_as_previous);
+  ASSERT_EQ(built.rejected.size(), 1u);
+  EXPECT_EQ(built.rejected[0].line_number, 2u);
+  EXPECT_EQ(built.lines_accepted, 5);
+  ASSERT_EQ(built.op.writes.size(), 2u);
+  const auto& a = *built.op.writes[0].batch;
+  ASSERT_EQ(built.op.writes[0].table_name, "a");
+  ASSERT_TRUE(a.ValidateFull().ok());
+  ASSERT_EQ(a.num_rows(), 4);
+  auto v = std::static_pointer_cast<arrow::Int64Array>(a.GetColumnByName("v"));
+  auto w = std::static_pointer_cast<arrow::Int64Array>(a.GetColumnByName("w"));
+  ASSERT_NE(v, nullptr);
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(v->Value(0), 1);
+  EXPECT_EQ(v->Value(1), 2);
+  EXPECT_TRUE(v->IsNull(2));
+  EXPECT_TRUE(v->IsNull(3));
+  EXPECT_TRUE(w->IsNull(0));
+  EXPECT_EQ(w->Value(2), 4);
+  EXPECT_EQ(w->Value(3), 5);
+  EXPECT_EQ(TagAt(a, "host", 2), "z");
+  const auto& b = *built.op.writes[1].batch;
+  ASSERT_EQ(b.num_rows(), 1);
+  EXPECT_EQ(TagAt(b, "host", 0), "y");
+}
+
+// Many distinct tag values of every length up to 100 bytes, each differing from the
+// others in a single byte, each series written twice: every row keeps its values and
+// each dictionary holds each value once (the tables grow and hash every byte).
+TEST_F(WriteBuilderTest, ManyTagValuesDifferingInOneByte) {
+  std::vector<std::string> values;
+  for (size_t length = 1; length <= 100; length += (length < 40 ? 1 : 7)) {
+    values.push_back(std::string(length, 'a'));
+    for (size_t at = 0; at < length; ++at) {
+      std::string v(length, 'a');
+      v[at] = 'b';
+      values.push_back(v);
+    }
+  }
+  std::string body;
+  for (int round = 0; round < 2; ++round) {
+    for (size_t i = 0; i < values.size(); ++i) {
+      body += "cpu,host=" + values[i] + ",dc=" + values[values.size() - 1 - i] +
+              " v=" + std::to_string(i) + "i " + std::to_string(i) + "\n";
+    }
+  }
+  auto built = Build(body);
+  ASSERT_TRUE(built.rejected.empty()) << built.rejected[0].message;
+  ASSERT_EQ(built.op.writes.size(), 1u);
+  const auto& b = *built.op.writes[0].batch;
+  ASSERT_TRUE(b.ValidateFull().ok());
+  ASSERT_EQ(b.num_rows(), static_cast<int64_t>(2 * values.size()));
+  for (int64_t row = 0; row < b.num_rows(); ++row) {
+    const size_t i = static_cast<size_t>(row) % values.size();
+    ASSERT_EQ(TagAt(b, "host", row), values[i]) << row;
+    ASSERT_EQ(TagAt(b, "dc", row), values[values.size() - 1 - i]) << row;
+  }
+  for (const char* column : {"host", "dc"}) {
+    const auto& dict =
+        static_cast<const arrow::DictionaryArray&>(*b.GetColumnByName(column));
+    EXPECT_EQ(dict.dictionary()->length(), static_cast<int64_t>(values.size()));
+  }
+}
+
+// A column's rows with values, then gaps in the middle and at the end: the validity
+// bitmap marks exactly the gaps, and null slots hold zeros.
+TEST_F(WriteBuilderTest, NullsAfterARunOfValues) {
+  std::string body;
+  std::vector<bool> has_w;
+  for (int i = 0; i < 150; ++i) {
+    const bool w = i < 70 || (i >= 75 && i < 140 && i % 3 != 0);
+    has_w.push_back(w);
+    body += "cpu,host=h" + std::to_string(i % 4) + " v=" + std::to_string(i) + "i" +
+            (w ? ",w=" + std::to_string(i * 2) + "i" : "") + " " + std::to_string(i) +
+            "\n";
+  }
+  auto built = Build(body);
+  ASSERT_TRUE(built.rejected.empty()) << built.rejected[0].message;
+  ASSERT_EQ(built.op.writes.size(), 1u);
+  const auto& b = *built.op.writes[0].batch;
+  ASSERT_TRUE(b.ValidateFull().ok());
+  auto v = std::static_pointer_cast<arrow::Int64Array>(b.GetColumnByName("v"));
+  auto w = std::static_pointer_cast<arrow::Int64Array>(b.GetColumnByName("w"));
+  EXPECT_EQ(v->null_count(), 0);
+  int64_t nulls = 0;
+  for (int64_t row = 0; row < 150; ++row) {
+    EXPECT_EQ(v->Value(row), row);
+    ASSERT_EQ(w->IsValid(row), has_w[static_cast<size_t>(row)]) << row;
+    if (has_w[static_cast<size_t>(row)]) {
+      EXPECT_EQ(w->Value(row), 2 * row);
+    } else {
+      EXPECT_EQ(w->Value(row), 0);  // null slots hold zeros
+      ++nulls;
+    }
+  }
+  EXPECT_EQ(w->null_count(), nulls);
+}
+
 TEST_F(WriteBuilderTest, TagAndFieldOfTheSameNameConflict) {
   auto built = Build("cpu,host=a v=1 1\ncpu host=\"a\",v=2 2\n");
   ASSERT_EQ(built.rejected.size(), 1u);
