@@ -20,6 +20,19 @@ std::string_view FieldTypeName(FieldType type) {
   return "?";
 }
 
+bool SameKeys(const ParsedLine& a, const ParsedLine& b) {
+  if (a.tags.size() != b.tags.size() || a.fields.size() != b.fields.size()) return false;
+  for (size_t i = 0; i < a.tags.size(); ++i) {
+    if (a.tags[i].key != b.tags[i].key) return false;
+  }
+  for (size_t i = 0; i < a.fields.size(); ++i) {
+    if (a.fields[i].key != b.fields[i].key || a.fields[i].type != b.fields[i].type) {
+      return false;
+    }
+  }
+  return true;
+}
+
 bool Field::operator==(const Field& other) const {
   if (key != other.key || type != other.type) return false;
   switch (type) {

@@ -95,6 +95,10 @@ struct ParsedLine {
   bool same_keys_as_previous = false;
 };
 
+// The relation same_keys_as_previous promises: the same tag keys and field keys in the
+// same order, and fields of the same types (measurements and values may differ).
+bool SameKeys(const ParsedLine& a, const ParsedLine& b);
+
 // One bad line: where the problem is and what it is. A bad line contributes nothing to
 // the ParsedBody's lines.
 struct LineError {

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "ingester/common/error.h"
+#include "ingester/common/text_bytes.h"
 #include "ingester/lp/number_internal.h"
 #include "ingester/lp/scan_internal.h"
 
@@ -93,21 +94,7 @@ inline uint64_t HashKey(std::string_view key) {
   const char* p = key.data();
   const size_t n = key.size();
   uint64_t a, b;
-  if (n >= 8) {
-    std::memcpy(&a, p, 8);
-    std::memcpy(&b, p + n - 8, 8);
-  } else if (n >= 4) {
-    uint32_t x, y;
-    std::memcpy(&x, p, 4);
-    std::memcpy(&y, p + n - 4, 4);
-    a = x;
-    b = y;
-  } else {
-    a = static_cast<uint8_t>(p[0]) |
-        static_cast<uint64_t>(static_cast<uint8_t>(p[n / 2])) << 8 |
-        static_cast<uint64_t>(static_cast<uint8_t>(p[n - 1])) << 16;
-    b = 0;
-  }
+  LoadEnds(p, n, &a, &b);
   uint64_t h = a * 0x9E3779B97F4A7C15ULL ^ (b + n) * 0xC2B2AE3D27D4EB4FULL;
   h ^= h >> 29;
   h *= 0xBF58476D1CE4E5B9ULL;

@@ -36,20 +36,6 @@ std::vector<std::string_view> PhysicalLines(std::string_view body) {
   return out;
 }
 
-// Whether two lines have the same keys, in order, and fields of the same types.
-bool SameKeys(const ParsedLine& a, const ParsedLine& b) {
-  if (a.tags.size() != b.tags.size() || a.fields.size() != b.fields.size()) return false;
-  for (size_t i = 0; i < a.tags.size(); ++i) {
-    if (a.tags[i].key != b.tags[i].key) return false;
-  }
-  for (size_t i = 0; i < a.fields.size(); ++i) {
-    if (a.fields[i].key != b.fields[i].key || a.fields[i].type != b.fields[i].type) {
-      return false;
-    }
-  }
-  return true;
-}
-
 // Parses `body` (no string value spans lines) whole and line by line and expects the
 // same result; returns the whole parse.
 ParsedBody ExpectSameAsLineByLine(std::string_view body, ParseOptions options = {}) {

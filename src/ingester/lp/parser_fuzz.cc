@@ -54,19 +54,6 @@ bool SameLine(const ParsedLine& a, const ParsedLine& b) {
   return true;
 }
 
-bool SameKeys(const ParsedLine& a, const ParsedLine& b) {
-  if (a.tags.size() != b.tags.size() || a.fields.size() != b.fields.size()) return false;
-  for (size_t i = 0; i < a.tags.size(); ++i) {
-    if (a.tags[i].key != b.tags[i].key) return false;
-  }
-  for (size_t i = 0; i < a.fields.size(); ++i) {
-    if (a.fields[i].key != b.fields[i].key || a.fields[i].type != b.fields[i].type) {
-      return false;
-    }
-  }
-  return true;
-}
-
 // Without string values (which may span lines), a body parses to what its physical
 // lines parse to one by one with fresh parsers: the parser's predictions from the
 // previous line (lp/parser.cc) change nothing.

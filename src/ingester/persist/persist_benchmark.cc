@@ -193,19 +193,21 @@ void BM_Compact(benchmark::State& state) {
 }
 BENCHMARK(BM_Compact)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-void BM_Encode(benchmark::State& state) {
-  auto compacted = Check(CompactBatches(Batches(), FirstSortKey()));
+// Times EncodeParquet of `table` (the compacted rows of `compacted`, or a variant of
+// them) and reports its CPU and bytes per row.
+void TimeEncode(benchmark::State& state, const CompactionResult& compacted,
+                const arrow::Table& table, bool use_threads) {
   ParquetFileMetadata meta;
   meta.sort_key = compacted.sort_key;
   meta.row_count = compacted.output_rows;
   ParquetWriterOptions options;
-  options.use_threads = state.range(0) != 0;
+  options.use_threads = use_threads;
   int64_t bytes = 0;
   CpuPerRow cpu;
   for (auto _ : state) {
     cpu.Start();
-    auto encoded = Check(
-        EncodeParquet(*compacted.table, meta, options, arrow::default_memory_pool()));
+    auto encoded =
+        Check(EncodeParquet(table, meta, options, arrow::default_memory_pool()));
     bytes = encoded.data->size();
     encoded.data.reset();
     cpu.Stop();
@@ -213,6 +215,11 @@ void BM_Encode(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * compacted.output_rows);
   cpu.Report(state, compacted.output_rows);
   state.counters["bytes_per_row"] = static_cast<double>(bytes) / compacted.output_rows;
+}
+
+void BM_Encode(benchmark::State& state) {
+  auto compacted = Check(CompactBatches(Batches(), FirstSortKey()));
+  TimeEncode(state, compacted, *compacted.table, /*use_threads=*/state.range(0) != 0);
 }
 // Arg: use_threads (parallel column encoding; the persist job's default).
 BENCHMARK(BM_Encode)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -244,25 +251,7 @@ std::shared_ptr<arrow::Table> WithFloatFields(const arrow::Table& table) {
 
 void BM_EncodeFloats(benchmark::State& state) {
   auto compacted = Check(CompactBatches(Batches(), FirstSortKey()));
-  const auto table = WithFloatFields(*compacted.table);
-  ParquetFileMetadata meta;
-  meta.sort_key = compacted.sort_key;
-  meta.row_count = compacted.output_rows;
-  ParquetWriterOptions options;
-  options.use_threads = false;
-  int64_t bytes = 0;
-  CpuPerRow cpu;
-  for (auto _ : state) {
-    cpu.Start();
-    auto encoded =
-        Check(EncodeParquet(*table, meta, options, arrow::default_memory_pool()));
-    bytes = encoded.data->size();
-    encoded.data.reset();
-    cpu.Stop();
-  }
-  state.SetItemsProcessed(state.iterations() * compacted.output_rows);
-  cpu.Report(state, compacted.output_rows);
-  state.counters["bytes_per_row"] = static_cast<double>(bytes) / compacted.output_rows;
+  TimeEncode(state, compacted, *WithFloatFields(*compacted.table), /*use_threads=*/false);
 }
 BENCHMARK(BM_EncodeFloats)->Unit(benchmark::kMillisecond)->UseRealTime();
 

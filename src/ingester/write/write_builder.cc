@@ -13,6 +13,7 @@
 #include <arrow/util/bit_util.h>
 
 #include "ingester/common/error.h"
+#include "ingester/common/text_bytes.h"
 #include "ingester/partition/row_partitioner.h"
 #include "ingester/write/line_index.h"
 
@@ -57,12 +58,6 @@ inline bool SameText(std::string_view a, std::string_view b) {
   return true;
 }
 
-inline uint64_t Load64(const char* p) {
-  uint64_t w;
-  std::memcpy(&w, p, 8);
-  return w;
-}
-
 // The 128-bit product of `a` and `b` folded to 64 bits.
 inline uint64_t MulFold(uint64_t a, uint64_t b) {
   const unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
@@ -79,34 +74,21 @@ inline uint64_t HashText(std::string_view s) {
   uint64_t seed = k0 ^ (n * k1);
   uint64_t a = 0, b = 0;
   if (n <= 16) {
-    if (n >= 8) {
-      a = Load64(p);
-      b = Load64(p + n - 8);
-    } else if (n >= 4) {
-      uint32_t x, y;
-      std::memcpy(&x, p, 4);
-      std::memcpy(&y, p + n - 4, 4);
-      a = x;
-      b = y;
-    } else if (n > 0) {
-      a = static_cast<uint64_t>(static_cast<uint8_t>(p[0])) << 16 |
-          static_cast<uint64_t>(static_cast<uint8_t>(p[n / 2])) << 8 |
-          static_cast<uint8_t>(p[n - 1]);
-    }
+    LoadEnds(p, n, &a, &b);
   } else {
     const char* const last = p + n - 16;  // the last 16 bytes, read at the end
     if (n > 48) {
       uint64_t other = seed;
       for (; p + 32 <= last; p += 32) {
-        seed = MulFold(Load64(p) ^ k1, Load64(p + 8) ^ seed);
-        other = MulFold(Load64(p + 16) ^ k2, Load64(p + 24) ^ other);
+        seed = MulFold(LoadWord(p) ^ k1, LoadWord(p + 8) ^ seed);
+        other = MulFold(LoadWord(p + 16) ^ k2, LoadWord(p + 24) ^ other);
       }
       seed ^= other;
     }
     // Every chunk starting before `last`; the final one may overlap it.
-    for (; p < last; p += 16) seed = MulFold(Load64(p) ^ k1, Load64(p + 8) ^ seed);
-    a = Load64(last);
-    b = Load64(last + 8);
+    for (; p < last; p += 16) seed = MulFold(LoadWord(p) ^ k1, LoadWord(p + 8) ^ seed);
+    a = LoadWord(last);
+    b = LoadWord(last + 8);
   }
   return MulFold(k1 ^ n, MulFold(a ^ k1, b ^ seed));
 }
