@@ -33,7 +33,19 @@ HAPROXY_CONFIG = ROOT / "deploy" / "haproxy.cfg"
 INGESTERS = 3  # deploy/haproxy.cfg names three servers
 
 
-class ClusterIngester:
+class LoopbackEndpoints:
+    """The URLs of something serving HTTP on `http_port` and Flight on `flight_port`."""
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def flight_location(self):
+        return f"grpc://127.0.0.1:{self.flight_port}"
+
+
+class ClusterIngester(LoopbackEndpoints):
     """One `ingester serve` of the cluster. Its ports and data directory are fixed for the
     cluster's life, so HAProxy and the peers find it again after a restart."""
 
@@ -46,14 +58,6 @@ class ClusterIngester:
         self.flight_port = flight_port
         self.proc = None
         self.args = []
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.http_port}"
-
-    @property
-    def flight_location(self):
-        return f"grpc://127.0.0.1:{self.flight_port}"
 
     def start(self, timeout=60.0):
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -101,7 +105,9 @@ class ClusterIngester:
             self.proc.wait()
 
 
-class LocalCluster:
+class LocalCluster(LoopbackEndpoints):
+    """HAProxy's fronts (url: writes and HTTP queries; flight_location) over the ingesters."""
+
     def __init__(self, workdir: Path, binary: Path, http_port=0, flight_port=0,
                  stats_port=0, extra_args=()):
         self.dir = workdir
@@ -119,15 +125,6 @@ class LocalCluster:
             for i in range(INGESTERS)]
         self.extra_args = list(extra_args)
         self.haproxy = None
-
-    @property
-    def url(self):
-        """HAProxy's HTTP front: writes and HTTP queries."""
-        return f"http://127.0.0.1:{self.http_port}"
-
-    @property
-    def flight_location(self):
-        return f"grpc://127.0.0.1:{self.flight_port}"
 
     @property
     def object_root(self):

@@ -125,15 +125,18 @@ arrow::Status Connection::Failure(PGresult* result, const char* sql) {
                                 first_line, "\")");
 }
 
-arrow::Status Connection::Exec(const char* sql) {
-  PGresult* result = PQexec(conn_, sql);
+arrow::Status Connection::CheckResult(PGresult* result, const char* sql) {
   const ExecStatusType status =
       result == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(result);
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    arrow::Status st = Failure(result, sql);
-    if (result != nullptr) PQclear(result);
-    return st;
-  }
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return arrow::Status::OK();
+  arrow::Status st = Failure(result, sql);
+  if (result != nullptr) PQclear(result);
+  return st;
+}
+
+arrow::Status Connection::Exec(const char* sql) {
+  PGresult* result = PQexec(conn_, sql);
+  ARROW_RETURN_NOT_OK(CheckResult(result, sql));
   PQclear(result);
   last_failure_ = FailureKind::kNone;
   return arrow::Status::OK();
@@ -149,24 +152,14 @@ arrow::Result<Rows> Connection::Query(const char* sql, const Params& params) {
     PGresult* result =
         PQprepare(conn_, name.c_str(), sql, static_cast<int>(values.size()),
                   /*paramTypes=*/nullptr);
-    if (result == nullptr || PQresultStatus(result) != PGRES_COMMAND_OK) {
-      arrow::Status st = Failure(result, sql);
-      if (result != nullptr) PQclear(result);
-      return st;
-    }
+    ARROW_RETURN_NOT_OK(CheckResult(result, sql));
     PQclear(result);
     prepared = prepared_.emplace(sql, std::move(name)).first;
   }
   PGresult* result = PQexecPrepared(
       conn_, prepared->second.c_str(), static_cast<int>(values.size()), values.data(),
       /*paramLengths=*/nullptr, /*paramFormats=*/nullptr, /*resultFormat=*/0);
-  const ExecStatusType status =
-      result == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(result);
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    arrow::Status st = Failure(result, sql);
-    if (result != nullptr) PQclear(result);
-    return st;
-  }
+  ARROW_RETURN_NOT_OK(CheckResult(result, sql));
   last_failure_ = FailureKind::kNone;
   return Rows(result);
 }

@@ -101,6 +101,9 @@ class Connection {
       : conn_(conn), server_(std::move(server)) {}
   // Status of a failed `result` (which may be null) of `sql`; sets last_failure_.
   arrow::Status Failure(PGresult* result, const char* sql);
+  // OK when `result` is a success (a command or rows); otherwise Failure(), with
+  // `result` cleared.
+  arrow::Status CheckResult(PGresult* result, const char* sql);
 
   PGconn* conn_;
   const std::string server_;
