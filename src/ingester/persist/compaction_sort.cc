@@ -316,7 +316,8 @@ arrow::Result<bool> SortedRows::TryPacked(const Batches& batches,
   std::vector<int64_t> next(unique.size() + 1, 0);
   for (int64_t i = 0; i < rows; ++i) ++next[rank_of[series_of_row[i]] + 1];
   for (size_t r = 1; r < next.size(); ++r) next[r] += next[r - 1];
-  const std::vector<int64_t> series_start = next;
+  out->series_start_ = next;
+  const std::vector<int64_t>& series_start = out->series_start_;
   ARROW_ASSIGN_OR_RAISE(auto order_buffer, arrow::AllocateBuffer(rows * 8, pool));
   auto* order = reinterpret_cast<uint64_t*>(order_buffer->mutable_data());
   for (int64_t i = 0; i < rows; ++i) {
@@ -331,7 +332,6 @@ arrow::Result<bool> SortedRows::TryPacked(const Batches& batches,
     const auto start = static_cast<uint64_t>(series_start[r]);
     out->series_start_bits_[start >> 6] |= uint64_t{1} << (start & 63);
   }
-  out->series_start_ = series_start;
   // Time order within each series.
   for (size_t r = 0; r + 1 < series_start.size(); ++r) {
     uint64_t* first = order + series_start[r];

@@ -33,6 +33,22 @@
 // delta-coded integers are bit-packed already: zstd on them saved ~4 % and ~6 % of the
 // file for ~9 % and ~19 % of the encoding CPU (a zstd context is set up per page).
 //
+// Key-value metadata (all values are text; ids and times are base-10 integers, times in
+// ns since the epoch, UTC):
+//
+//   ingester.format_version     "1"
+//   ingester.namespace_id       catalog id            ingester.namespace_name
+//   ingester.table_id           catalog id            ingester.table_name
+//   ingester.partition_id       catalog id            ingester.partition_key
+//   ingester.object_store_id    the file's UUID (also its object name)
+//   ingester.sort_key           JSON array of column names, most significant first
+//   ingester.min_time           inclusive bounds of `time`
+//   ingester.max_time
+//   ingester.row_count          rows in the file
+//   ingester.compaction_level   "0" (files straight from an ingester)
+//   ingester.created_at         when the file was written
+//   ingester.ingester_id        the id of the ingester that wrote it (absent in files
+//                               written before ids existed, and when it has none)
 #pragma once
 
 #include <arrow/result.h>

@@ -14,8 +14,9 @@
 namespace ingester {
 
 struct HeapTuning {
-  // Blocks at least this large are mapped on their own (and unmapped when freed). Above
-  // the largest request body (--max-body-bytes, 10 MiB by default).
+  // Blocks at least this large are mapped on their own (and unmapped when freed).
+  // glibc's maximum for it on 64-bit; bodies larger than that (a --max-body-bytes above
+  // it) are mapped on their own as before.
   size_t mmap_threshold_bytes = size_t{32} << 20;
   // Free memory at the top of a heap beyond this is returned to the kernel. Bounds what
   // a burst leaves mapped per heap.

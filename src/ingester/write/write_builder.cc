@@ -202,7 +202,6 @@ class TagDictionary {
       if (slot.index < 0) {
         slot = {check, static_cast<int32_t>(values_.size())};
         values_.push_back(value);
-        hashes_.push_back(h);
         return last_ = slot.index;
       }
       if (slot.check == check &&
@@ -231,17 +230,18 @@ class TagDictionary {
     const size_t capacity = slots_.empty() ? 16 : slots_.size() * 2;
     slots_.assign(capacity, Slot{});
     mask_ = capacity - 1;
+    // Rehashing is rare (the table doubles) and cheaper than keeping every hash.
     for (size_t i = 0; i < values_.size(); ++i) {
-      size_t at = static_cast<size_t>(hashes_[i]) & mask_;
+      const uint64_t h = HashText(values_[i]);
+      size_t at = static_cast<size_t>(h) & mask_;
       while (slots_[at].index >= 0) at = (at + 1) & mask_;
-      slots_[at] = {static_cast<uint32_t>(hashes_[i] >> 32), static_cast<int32_t>(i)};
+      slots_[at] = {static_cast<uint32_t>(h >> 32), static_cast<int32_t>(i)};
     }
   }
 
   std::vector<Slot> slots_;
   size_t mask_ = 0;
   std::vector<std::string_view> values_;
-  std::vector<uint64_t> hashes_;  // of values_
   int32_t last_ = -1;  // the index returned last: neighbouring rows often repeat a value
 };
 
