@@ -16,7 +16,7 @@ import pyarrow.flight as flight
 import pytest
 import requests
 
-from conftest import BINARY
+from conftest import BINARY, wait_until
 from test_flight import T0, ticket
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "deploy"))
@@ -106,13 +106,6 @@ class Load:
         return False
 
 
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what} not reached within {timeout}s"
-        time.sleep(0.1)
-
-
 def read_keys(location, ns):
     client = flight.connect(location)
     try:
@@ -137,23 +130,23 @@ def test_cluster_survives_an_ingester_killed_mid_load(cluster):
     load = Load(cluster.url)
     load.start()
     try:
-        wait_for(lambda: load.acked_rows() >= 20 * LINES_PER_BODY, 60, "first acknowledged writes")
+        wait_until(lambda: load.acked_rows() >= 20 * LINES_PER_BODY, 60, "first acknowledged writes")
 
         victim = cluster.ingesters[1]
         victim.kill()
         killed_at = time.monotonic()
-        wait_for(lambda: victim.id not in cluster.live_servers(), 15,
+        wait_until(lambda: victim.id not in cluster.live_servers(), 15,
                  f"HAProxy marking {victim.id} down")
         # Every namespace is acknowledged while the victim is down: HAProxy moved those it
         # owned to the live ingesters.
-        wait_for(lambda: load.acked_since(killed_at + 2.0) == set(NAMESPACES), 60,
+        wait_until(lambda: load.acked_since(killed_at + 2.0) == set(NAMESPACES), 60,
                  "writes of every namespace acknowledged with one ingester down")
 
         victim.start()  # replays its WAL
-        wait_for(lambda: victim.id in cluster.live_servers(), 15,
+        wait_until(lambda: victim.id in cluster.live_servers(), 15,
                  f"HAProxy marking {victim.id} up again")
         back_at = time.monotonic()
-        wait_for(lambda: load.acked_since(back_at + 1.0) == set(NAMESPACES), 60,
+        wait_until(lambda: load.acked_since(back_at + 1.0) == set(NAMESPACES), 60,
                  "writes of every namespace acknowledged after the restart")
     finally:
         load.join()
