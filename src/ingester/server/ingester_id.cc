@@ -1,15 +1,12 @@
 #include "ingester/server/ingester_id.h"
 
-#include <fcntl.h>
-#include <unistd.h>
+#include <arrow/util/io_util.h>
 
 #include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "ingester/common/uuid.h"
+#include "ingester/wal/file_system.h"
 
 namespace ingester {
 
@@ -18,34 +15,6 @@ namespace {
 bool IdChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
          c == '_' || c == '-';
-}
-
-arrow::Status Errno(std::string_view what, const std::string& path) {
-  return arrow::Status::IOError(what, " ", path, ": ", std::strerror(errno));
-}
-
-// Writes `content` to `path` so that a crash leaves either no file or the whole one.
-arrow::Status WriteDurably(const std::string& dir, const std::string& path,
-                           const std::string& content) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno("cannot create", tmp);
-  const bool written =
-      ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
-  const bool synced = written && ::fsync(fd) == 0;
-  const int saved = errno;
-  ::close(fd);
-  if (!synced) {
-    errno = saved;
-    return Errno("cannot write", tmp);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Errno("cannot rename to", path);
-  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0) return Errno("cannot open", dir);
-  const bool dir_synced = ::fsync(dir_fd) == 0;
-  ::close(dir_fd);
-  if (!dir_synced) return Errno("cannot sync", dir);
-  return arrow::Status::OK();
 }
 
 std::string GenerateIngesterId() {
@@ -80,12 +49,10 @@ arrow::Result<std::string> LoadOrCreateIngesterId(const std::string& data_dir,
     ARROW_RETURN_NOT_OK(ValidateIngesterId(requested, "--ingester-id"));
   const std::string path =
       (std::filesystem::path(data_dir) / std::string(kIngesterIdFileName)).string();
-  std::ifstream in(path);
-  if (in) {
-    std::stringstream content;
-    content << in.rdbuf();
-    if (in.bad()) return Errno("cannot read", path);
-    std::string stored = content.str();
+  auto& fs = *wal::PosixFileSystem();
+  auto content = wal::ReadWholeFile(fs, path);
+  if (content.ok()) {
+    std::string stored = std::move(*content);
     while (!stored.empty() && (stored.back() == '\n' || stored.back() == '\r')) {
       stored.pop_back();
     }
@@ -104,11 +71,14 @@ arrow::Result<std::string> LoadOrCreateIngesterId(const std::string& data_dir,
           stored, " (or without the flag), or use another --data-dir");
     }
     return stored;
-  } else if (errno != ENOENT && std::filesystem::exists(path)) {
-    return Errno("cannot read", path);
+  }
+  if (arrow::internal::ErrnoFromStatus(content.status()) != ENOENT) {
+    return content.status();
   }
   const std::string id = requested.empty() ? GenerateIngesterId() : requested;
-  ARROW_RETURN_NOT_OK(WriteDurably(data_dir, path, id + "\n"));
+  // A crash leaves either no file or the whole one.
+  ARROW_RETURN_NOT_OK(wal::WriteFileAtomically(fs, path, id + "\n"));
+  ARROW_RETURN_NOT_OK(fs.SyncDir(data_dir));
   return id;
 }
 
