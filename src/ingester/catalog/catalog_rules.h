@@ -78,4 +78,12 @@ arrow::Result<ParquetFileId> MatchStoredParquet(const ParquetFileRecord& input,
 // A jittered exponential back-off: 2 ms doubling up to 250 ms, full jitter.
 std::chrono::microseconds BackoffDelay(int attempt);
 
+// The status of a transaction body's outcome, whether it returns a Status or a Result
+// (the retry loops of both catalogs look at it).
+inline const arrow::Status& StatusOf(const arrow::Status& status) { return status; }
+template <typename T>
+const arrow::Status& StatusOf(const arrow::Result<T>& result) {
+  return result.status();
+}
+
 }  // namespace ingester::catalog::rules

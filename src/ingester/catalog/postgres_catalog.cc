@@ -209,6 +209,18 @@ arrow::Result<std::optional<T>> OptionalRow(Connection& conn, const char* sql,
   return std::make_optional(std::move(value));
 }
 
+// The row with `id`, which must exist: NotFound names the `kind` and the id.
+template <typename T>
+arrow::Result<T> RequiredRow(Connection& conn, const char* sql, int64_t id,
+                             arrow::Result<T> (*convert)(const Rows&, int),
+                             std::string_view kind) {
+  ARROW_ASSIGN_OR_RAISE(auto record, OptionalRow(conn, sql, Params().Add(id), convert));
+  if (!record.has_value()) {
+    return NotFound(std::string(kind) + " id " + std::to_string(id) + " does not exist");
+  }
+  return std::move(*record);
+}
+
 // A PostgreSQL array literal of `values` ({"a","b"}), for a text[] parameter.
 std::string TextArray(const std::vector<std::string_view>& values) {
   std::string out = "{";
@@ -234,13 +246,8 @@ arrow::Result<std::optional<NamespaceRecord>> ReadNamespaceByName(
 // With `lock`, holds the row until the transaction ends.
 arrow::Result<NamespaceRecord> ReadNamespace(Connection& conn, NamespaceId id,
                                              bool lock = false) {
-  ARROW_ASSIGN_OR_RAISE(
-      auto record, OptionalRow(conn, lock ? kLockNamespaceById : kSelectNamespaceById,
-                               Params().Add(id.value()), NamespaceFromRow));
-  if (!record.has_value()) {
-    return NotFound("namespace id " + std::to_string(id.value()) + " does not exist");
-  }
-  return std::move(*record);
+  return RequiredRow(conn, lock ? kLockNamespaceById : kSelectNamespaceById, id.value(),
+                     NamespaceFromRow, "namespace");
 }
 
 arrow::Result<std::optional<TableRecord>> ReadTableByName(Connection& conn,
@@ -251,13 +258,8 @@ arrow::Result<std::optional<TableRecord>> ReadTableByName(Connection& conn,
 }
 
 arrow::Result<TableRecord> ReadTable(Connection& conn, TableId id, bool lock = false) {
-  ARROW_ASSIGN_OR_RAISE(auto record,
-                        OptionalRow(conn, lock ? kLockTableById : kSelectTableById,
-                                    Params().Add(id.value()), TableFromRow));
-  if (!record.has_value()) {
-    return NotFound("table id " + std::to_string(id.value()) + " does not exist");
-  }
-  return std::move(*record);
+  return RequiredRow(conn, lock ? kLockTableById : kSelectTableById, id.value(),
+                     TableFromRow, "table");
 }
 
 arrow::Result<std::vector<ColumnRecord>> ReadColumns(Connection& conn, TableId table_id) {
@@ -273,19 +275,8 @@ arrow::Result<std::optional<PartitionRecord>> ReadPartitionByKey(Connection& con
 
 arrow::Result<PartitionRecord> ReadPartition(Connection& conn, PartitionId id,
                                              bool lock = false) {
-  ARROW_ASSIGN_OR_RAISE(
-      auto record, OptionalRow(conn, lock ? kLockPartitionById : kSelectPartitionById,
-                               Params().Add(id.value()), PartitionFromRow));
-  if (!record.has_value()) {
-    return NotFound("partition id " + std::to_string(id.value()) + " does not exist");
-  }
-  return std::move(*record);
-}
-
-const arrow::Status& StatusOf(const arrow::Status& status) { return status; }
-template <typename T>
-const arrow::Status& StatusOf(const arrow::Result<T>& result) {
-  return result.status();
+  return RequiredRow(conn, lock ? kLockPartitionById : kSelectPartitionById, id.value(),
+                     PartitionFromRow, "partition");
 }
 
 }  // namespace
@@ -363,7 +354,7 @@ std::invoke_result_t<Fn&, pg::Connection&, bool> PostgresCatalog::InTransaction(
       pool_->DropIdle();
       if (reconnected) return result;
       reconnected = true;
-      spdlog::warn("{}; reconnecting", StatusOf(result).message());
+      spdlog::warn("{}; reconnecting", rules::StatusOf(result).message());
       continue;
     }
     if (failure == pg::FailureKind::kRetry && attempt < options_.max_conflict_retries) {

@@ -268,12 +268,6 @@ arrow::Result<PartitionRecord> ReadPartition(Connection& conn, PartitionId id) {
   return std::move(rows.front());
 }
 
-const arrow::Status& StatusOf(const arrow::Status& status) { return status; }
-template <typename T>
-const arrow::Status& StatusOf(const arrow::Result<T>& result) {
-  return result.status();
-}
-
 }  // namespace
 
 // --- options and lifecycle ------------------------------------------------------
@@ -362,7 +356,7 @@ std::invoke_result_t<Fn&, sqlite::Connection&> SqliteCatalog::InTransaction(TxnK
         return inner;
       }();
       if (!result.ok()) conn.RollbackIfOpen();
-      if (result.ok() || !sqlite::IsBusy(StatusOf(result)) ||
+      if (result.ok() || !sqlite::IsBusy(rules::StatusOf(result)) ||
           attempt >= options_.max_busy_retries) {
         return result;
       }
