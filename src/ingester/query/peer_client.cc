@@ -2,9 +2,9 @@
 
 #include <arrow/flight/client.h>
 
-#include <charconv>
 #include <string_view>
 
+#include "ingester/common/host_port.h"
 #include "ingester/query/flight_stream.h"
 #include "ingester/query/ticket.h"
 
@@ -25,11 +25,9 @@ std::string FlightMessageText(std::string_view text) {
 }
 
 arrow::Status PeerClientOptions::Validate() const {
-  const auto colon = address.rfind(':');
-  if (address.empty() || colon == std::string::npos || colon == 0 ||
-      colon + 1 == address.size()) {
-    return arrow::Status::Invalid("peer address '", address, "' is not HOST:PORT");
-  }
+  std::string host;
+  int port = 0;
+  ARROW_RETURN_NOT_OK(SplitHostPort("peer address", address, &host, &port));
   if (timeout.count() < 1) return arrow::Status::Invalid("peer timeout must be positive");
   return arrow::Status::OK();
 }
@@ -56,17 +54,10 @@ PeerClient::~PeerClient() = default;
 
 arrow::Result<std::unique_ptr<PeerClient>> PeerClient::Make(PeerClientOptions options) {
   ARROW_RETURN_NOT_OK(options.Validate());
-  const auto colon = options.address.rfind(':');
-  std::string host = options.address.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
+  std::string host;
   int port = 0;
-  const std::string_view port_text = std::string_view(options.address).substr(colon + 1);
-  auto [end, error] =
-      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (error != std::errc() || end != port_text.data() + port_text.size() || port < 1 ||
-      port > 65535) {
+  ARROW_RETURN_NOT_OK(SplitHostPort("peer address", options.address, &host, &port));
+  if (port == 0) {
     return arrow::Status::Invalid("peer address '", options.address,
                                   "' has no valid port");
   }

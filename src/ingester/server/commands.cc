@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "ingester/catalog/open.h"
+#include "ingester/common/host_port.h"
 #include "ingester/persist/object_store.h"
 #include "ingester/query/flight_service.h"
 #include "ingester/server/http_client.h"
@@ -37,7 +38,7 @@ arrow::Result<HttpServerOptions> HttpOptionsOf(const IngesterOptions& o) {
   using std::chrono::milliseconds;
   HttpServerOptions http;
   HttpFrontOptions& f = http.front;
-  ARROW_RETURN_NOT_OK(SplitHostPort(o.http_bind, &f.host, &f.port));
+  ARROW_RETURN_NOT_OK(SplitHostPort("bind address", o.http_bind, &f.host, &f.port));
   f.io_threads = o.http_io_threads;
   f.worker_threads = o.http_threads;
   f.max_connections = o.max_http_connections;
@@ -80,7 +81,8 @@ int ServeUntilSignal(IngesterOptions options) {
   http->front.tls = tls;
 
   query::FlightServiceOptions flight;
-  if (auto st = SplitHostPort(resolved.flight_bind, &flight.host, &flight.port);
+  if (auto st =
+          SplitHostPort("bind address", resolved.flight_bind, &flight.host, &flight.port);
       !st.ok()) {
     return Fail(st);
   }

@@ -11,7 +11,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
-#include "ingester/server/options.h"
+#include "ingester/common/host_port.h"
 #include "ingester/server/tls.h"
 
 namespace ingester {
@@ -40,7 +40,7 @@ struct HttpClient::Impl {
   arrow::Status Connect() {
     std::string host;
     int port = 0;
-    ARROW_RETURN_NOT_OK(SplitHostPort(host_port, &host, &port));
+    ARROW_RETURN_NOT_OK(SplitHostPort("server address", host_port, &host, &port));
     error_code ec;
     tcp::resolver resolver(ctx);
     auto endpoints = resolver.resolve(host, std::to_string(port), ec);

@@ -1,8 +1,8 @@
 #include "ingester/server/options.h"
 
-#include <charconv>
 #include <utility>
 
+#include "ingester/common/host_port.h"
 #include "ingester/partition/partition_template.h"
 #include "ingester/server/ingester_id.h"
 #include "ingester/wal/payload_codec.h"
@@ -91,7 +91,7 @@ arrow::Status IngesterOptions::Validate() const {
   for (size_t i = 0; i < peers.size(); ++i) {
     std::string peer_host;
     int peer_port = 0;
-    auto split = SplitHostPort(peers[i], &peer_host, &peer_port);
+    auto split = SplitHostPort("--peer", peers[i], &peer_host, &peer_port);
     if (!split.ok() || peer_host.empty() || peer_port == 0) {
       return arrow::Status::Invalid("--peer ", peers[i],
                                     ": expected HOST:PORT, the Flight address of another "
@@ -112,29 +112,8 @@ arrow::Status IngesterOptions::Validate() const {
   }
   std::string host;
   int port;
-  ARROW_RETURN_NOT_OK(SplitHostPort(http_bind, &host, &port));
-  ARROW_RETURN_NOT_OK(SplitHostPort(flight_bind, &host, &port));
-  return arrow::Status::OK();
-}
-
-arrow::Status SplitHostPort(const std::string& bind, std::string* host, int* port) {
-  auto colon = bind.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
-    return arrow::Status::Invalid("bind address '", bind, "' is not HOST:PORT");
-  }
-  std::string_view port_text(bind.data() + colon + 1, bind.size() - colon - 1);
-  int value = -1;
-  auto [ptr, ec] =
-      std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
-  if (ec != std::errc() || ptr != port_text.data() + port_text.size() || value < 0 ||
-      value > 65535) {
-    return arrow::Status::Invalid("bind address '", bind, "' has no valid port");
-  }
-  *host = bind.substr(0, colon);
-  if (host->size() > 2 && host->front() == '[' && host->back() == ']') {
-    *host = host->substr(1, host->size() - 2);  // [::1]:8080
-  }
-  *port = value;
+  ARROW_RETURN_NOT_OK(SplitHostPort("bind address", http_bind, &host, &port));
+  ARROW_RETURN_NOT_OK(SplitHostPort("bind address", flight_bind, &host, &port));
   return arrow::Status::OK();
 }
 

@@ -99,7 +99,4 @@ struct IngesterOptions {
   arrow::Status Validate() const;
 };
 
-// "127.0.0.1:8080" -> host and port; the port may be 0 (any free port).
-arrow::Status SplitHostPort(const std::string& bind, std::string* host, int* port);
-
 }  // namespace ingester

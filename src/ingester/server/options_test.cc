@@ -1,5 +1,7 @@
 #include "ingester/server/options.h"
 
+#include "ingester/common/host_port.h"
+
 #include <gtest/gtest.h>
 
 namespace ingester {
@@ -96,15 +98,15 @@ TEST(Options, TlsTakesCertificateAndKeyTogether) {
 TEST(Options, SplitHostPort) {
   std::string host;
   int port = 0;
-  ASSERT_TRUE(SplitHostPort("127.0.0.1:8080", &host, &port).ok());
+  ASSERT_TRUE(SplitHostPort("bind address", "127.0.0.1:8080", &host, &port).ok());
   EXPECT_EQ(host, "127.0.0.1");
   EXPECT_EQ(port, 8080);
-  ASSERT_TRUE(SplitHostPort("[::1]:0", &host, &port).ok());
+  ASSERT_TRUE(SplitHostPort("bind address", "[::1]:0", &host, &port).ok());
   EXPECT_EQ(host, "::1");
   EXPECT_EQ(port, 0);
-  EXPECT_FALSE(SplitHostPort("host:99999", &host, &port).ok());
-  EXPECT_FALSE(SplitHostPort("host:", &host, &port).ok());
-  EXPECT_FALSE(SplitHostPort(":80", &host, &port).ok());
+  EXPECT_FALSE(SplitHostPort("bind address", "host:99999", &host, &port).ok());
+  EXPECT_FALSE(SplitHostPort("bind address", "host:", &host, &port).ok());
+  EXPECT_FALSE(SplitHostPort("bind address", ":80", &host, &port).ok());
 }
 
 }  // namespace
