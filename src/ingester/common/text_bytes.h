@@ -1,11 +1,12 @@
-// Loads for hashing short texts cheaply: the first and last bytes of a text as two
-// words, without reading outside it. Shared by the per-batch hash tables of the parser
-// and of the write builder (neither hash is stored anywhere).
+// Short texts (keys, tag values) compared and loaded for hashing without a library call:
+// the parser's key prediction and the per-batch hash tables of the parser and of the
+// write builder (neither hash is stored anywhere).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string_view>
 
 namespace ingester {
 
@@ -37,6 +38,34 @@ inline void LoadEnds(const char* p, size_t n, uint64_t* head, uint64_t* tail) {
     *head = 0;
     *tail = 0;
   }
+}
+
+// Whether the n bytes at `a` and `b` are equal; for short texts (keys, tag values),
+// without a library call.
+inline bool SameBytes(const char* a, const char* b, size_t n) {
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8) {
+      if (LoadWord(a + i) != LoadWord(b + i)) return false;
+    }
+    return LoadWord(a + n - 8) == LoadWord(b + n - 8);  // overlapping the loop's
+  }
+  if (n >= 4) {
+    uint32_t x, y, z, w;
+    std::memcpy(&x, a, 4);
+    std::memcpy(&y, b, 4);
+    std::memcpy(&z, a + n - 4, 4);
+    std::memcpy(&w, b + n - 4, 4);
+    return x == y && z == w;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
+inline bool SameText(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         (a.data() == b.data() || SameBytes(a.data(), b.data(), a.size()));
 }
 
 }  // namespace ingester

@@ -60,33 +60,6 @@ inline bool IsEscapable(char c) {
 
 inline bool IsStringEscapable(char c) { return c == '"' || c == '\\'; }
 
-// Whether the n bytes at `a` and `b` are equal; for short keys, without a library call.
-inline bool ShortEqual(const char* a, const char* b, size_t n) {
-  if (n >= 8) {
-    uint64_t x, y;
-    for (size_t i = 0; i + 8 < n; i += 8) {
-      std::memcpy(&x, a + i, 8);
-      std::memcpy(&y, b + i, 8);
-      if (x != y) return false;
-    }
-    std::memcpy(&x, a + n - 8, 8);  // the last eight bytes, overlapping the loop's
-    std::memcpy(&y, b + n - 8, 8);
-    return x == y;
-  }
-  if (n >= 4) {
-    uint32_t x, y, z, w;
-    std::memcpy(&x, a, 4);
-    std::memcpy(&y, b, 4);
-    std::memcpy(&z, a + n - 4, 4);
-    std::memcpy(&w, b + n - 4, 4);
-    return x == y && z == w;
-  }
-  for (size_t i = 0; i < n; ++i) {
-    if (a[i] != b[i]) return false;
-  }
-  return true;
-}
-
 // A cheap hash of a non-empty key from its length and its first and last bytes (up to
 // eight each). Equal keys hash equal; unequal keys may collide, which only costs a
 // string comparison.
@@ -210,7 +183,7 @@ class LineParser {
     const size_t n = key.size();
     if (!InBody(key)) return nullptr;  // an unescaped copy
     if (static_cast<size_t>(end_ - k) <= n || k[n] != '=') return nullptr;
-    return ShortEqual(k, key.data(), n) ? k + n : nullptr;
+    return SameBytes(k, key.data(), n) ? k + n : nullptr;
   }
   bool CheckUniqueKeys(size_t tag_base, size_t field_base);
   bool CheckUniqueKeysSlow(size_t n, size_t tag_base, size_t nt, size_t field_base);

@@ -39,25 +39,6 @@ ColumnType ColumnTypeOfField(lp::FieldType type) {
   return ColumnType::kString;
 }
 
-// Equality of two short strings without a library call per key (keys are a few bytes).
-inline bool SameText(std::string_view a, std::string_view b) {
-  size_t n = a.size();
-  if (n != b.size()) return false;
-  const char* p = a.data();
-  const char* q = b.data();
-  if (p == q) return true;
-  for (; n >= 8; n -= 8, p += 8, q += 8) {
-    uint64_t x, y;
-    std::memcpy(&x, p, 8);
-    std::memcpy(&y, q, 8);
-    if (x != y) return false;
-  }
-  for (; n > 0; --n) {
-    if (*p++ != *q++) return false;
-  }
-  return true;
-}
-
 // The 128-bit product of `a` and `b` folded to 64 bits.
 inline uint64_t MulFold(uint64_t a, uint64_t b) {
   const unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
