@@ -1,5 +1,6 @@
 #include "ingester/lp/line.h"
 
+#include "ingester/common/text_bytes.h"
 #include "ingester/lp/format.h"
 
 namespace ingester::lp {
@@ -23,10 +24,11 @@ std::string_view FieldTypeName(FieldType type) {
 bool SameKeys(const ParsedLine& a, const ParsedLine& b) {
   if (a.tags.size() != b.tags.size() || a.fields.size() != b.fields.size()) return false;
   for (size_t i = 0; i < a.tags.size(); ++i) {
-    if (a.tags[i].key != b.tags[i].key) return false;
+    if (!SameText(a.tags[i].key, b.tags[i].key)) return false;
   }
   for (size_t i = 0; i < a.fields.size(); ++i) {
-    if (a.fields[i].key != b.fields[i].key || a.fields[i].type != b.fields[i].type) {
+    if (a.fields[i].type != b.fields[i].type ||
+        !SameText(a.fields[i].key, b.fields[i].key)) {
       return false;
     }
   }

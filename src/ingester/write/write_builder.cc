@@ -83,24 +83,6 @@ ColumnType TypeAt(const lp::ParsedLine& line, size_t k) {
                               : ColumnTypeOfField(line.fields[k - line.tags.size()].type);
 }
 
-// True when `line` has the keys of `model`, in the same order, with the same types.
-bool SameShape(const lp::ParsedLine& line, const lp::ParsedLine& model) {
-  if (line.tags.size() != model.tags.size() ||
-      line.fields.size() != model.fields.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < line.tags.size(); ++i) {
-    if (!SameText(line.tags[i].key, model.tags[i].key)) return false;
-  }
-  for (size_t i = 0; i < line.fields.size(); ++i) {
-    if (line.fields[i].type != model.fields[i].type ||
-        !SameText(line.fields[i].key, model.fields[i].key)) {
-      return false;
-    }
-  }
-  return true;
-}
-
 uint64_t ShapeHash(const lp::ParsedLine& line) {
   uint64_t h = 1469598103934665603ull;  // FNV-1a over keys, separators and types
   auto mix = [&h](std::string_view s, uint8_t type) {
@@ -120,11 +102,11 @@ class ShapeIndex {
  public:
   // The shape of `line`, new if no earlier line had it. `line` must outlive the index.
   uint32_t Of(const lp::ParsedLine* line) {
-    if (last_ < models_.size() && SameShape(*line, *models_[last_])) return last_;
+    if (last_ < models_.size() && lp::SameKeys(*line, *models_[last_])) return last_;
     const uint64_t h = ShapeHash(*line);
     auto [lo, hi] = by_hash_.equal_range(h);
     for (auto it = lo; it != hi; ++it) {
-      if (SameShape(*line, *models_[it->second])) return last_ = it->second;
+      if (lp::SameKeys(*line, *models_[it->second])) return last_ = it->second;
     }
     const auto id = static_cast<uint32_t>(models_.size());
     models_.push_back(line);
