@@ -295,17 +295,13 @@ arrow::Status CheckWellFormedValues(std::string_view name, ColumnType role,
   return arrow::Status::OK();
 }
 
-}  // namespace
-
-arrow::Status ValidateColumnValues(std::string_view name, ColumnType role,
-                                   const arrow::Array& array) {
-  // The direct check settles the common case (well_formed.h); otherwise Arrow's full
-  // validation decides. It checks the metadata first, so it never reads out of bounds;
-  // the public entry point includes UTF-8.
-  if (!IsWellFormedDataModelColumn(*array.data())) {
-    arrow::Status valid = array.ValidateFull();
-    if (!valid.ok()) return Malformed(name, array, valid);
-  }
+// A column the direct check did not settle (well_formed.h): Arrow's full validation
+// decides (it checks the metadata first, so it never reads out of bounds, and includes
+// UTF-8), then the data model's value rules.
+arrow::Status ValidateUnsettledColumn(std::string_view name, ColumnType role,
+                                      const arrow::Array& array) {
+  arrow::Status valid = array.ValidateFull();
+  if (!valid.ok()) return Malformed(name, array, valid);
   switch (role) {
     case ColumnType::kTag:
       return CheckTagValues(name, array);
@@ -321,6 +317,17 @@ arrow::Status ValidateColumnValues(std::string_view name, ColumnType role,
       return arrow::Status::OK();
   }
   return arrow::Status::OK();
+}
+
+}  // namespace
+
+arrow::Status ValidateColumnValues(std::string_view name, ColumnType role,
+                                   const arrow::Array& array) {
+  // The direct check settles the common case (well_formed.h); otherwise Arrow decides.
+  if (IsWellFormedDataModelColumn(*array.data())) {
+    return CheckWellFormedValues(name, role, *array.data());
+  }
+  return ValidateUnsettledColumn(name, role, array);
 }
 
 arrow::Status ValidateWriteBatch(const arrow::RecordBatch& batch) {
@@ -372,7 +379,7 @@ arrow::Status ValidateWriteBatch(const arrow::RecordBatch& batch) {
       ARROW_RETURN_NOT_OK(CheckWellFormedValues(schema.field(i)->name(), role, column));
     } else {
       ARROW_RETURN_NOT_OK(
-          ValidateColumnValues(schema.field(i)->name(), role, *batch.column(i)));
+          ValidateUnsettledColumn(schema.field(i)->name(), role, *batch.column(i)));
     }
   }
   return arrow::Status::OK();
