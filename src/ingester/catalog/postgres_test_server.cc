@@ -222,11 +222,8 @@ arrow::Result<std::unique_ptr<PostgresTestServer>> PostgresTestServer::Start(
     server->run_gid_ = ::getegid();
   }
 
-  std::string tmpl = (fs::temp_directory_path() / "ingester-pg-XXXXXX").string();
-  if (::mkdtemp(tmpl.data()) == nullptr) {
-    return arrow::Status::IOError("postgres test server: mkdtemp failed");
-  }
-  server->dir_ = tmpl;
+  server->temp_dir_.emplace("pg");
+  server->dir_ = server->temp_dir_->path().string();
   server->data_dir_ = server->dir_ + "/data";
   if (::chown(server->dir_.c_str(), server->run_uid_, server->run_gid_) != 0 ||
       ::chmod(server->dir_.c_str(), 0700) != 0) {
@@ -337,13 +334,8 @@ arrow::Status PostgresTestServer::Restart() {
   return Resume();
 }
 
-PostgresTestServer::~PostgresTestServer() {
-  (void)Stop();
-  if (!dir_.empty()) {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-}
+// temp_dir_ removes the directory once the server is stopped.
+PostgresTestServer::~PostgresTestServer() { (void)Stop(); }
 
 std::string PostgresTestServer::LogTail() const { return Tail(dir_ + "/postgres.log"); }
 

@@ -22,7 +22,10 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
+
+#include "ingester/common/temp_dir.h"
 
 namespace ingester::catalog::testing {
 
@@ -77,8 +80,9 @@ class PostgresTestServer {
 
   PostgresTestServerOptions options_;
   std::string bin_dir_;
-  std::string dir_;       // temporary directory (owned by run_uid_)
-  std::string data_dir_;  // dir_/data
+  std::optional<TempDir> temp_dir_;  // removed with everything in it
+  std::string dir_;                  // temp_dir_'s path (owned by run_uid_)
+  std::string data_dir_;             // dir_/data
   uid_t run_uid_ = 0;
   gid_t run_gid_ = 0;
   bool switch_user_ = false;
