@@ -4,6 +4,8 @@
 #include <limits>
 #include <string_view>
 
+#include "ingester/common/sanitizers.h"
+
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -28,6 +30,8 @@ bool OperatorSet(std::string_view tunable) {
 #endif
 
 bool TuneHeap(const HeapTuning& tuning) {
+  // A sanitizer replaces malloc and ignores mallopt: nothing to tune, nothing refused.
+  if (kAddressSanitizer || kThreadSanitizer) return true;
 #if defined(__GLIBC__)
   bool ok = true;
   if (!OperatorSet("glibc.malloc.mmap_threshold")) {

@@ -25,7 +25,8 @@ struct HeapTuning {
 
 // Applies `tuning` with mallopt, except for a threshold the operator set through
 // GLIBC_TUNABLES (glibc.malloc.mmap_threshold / trim_threshold), which wins. Returns
-// false when the C library refused a value (or is not glibc); the server runs either way.
+// false when the C library refused a value (or is not glibc); true with nothing done
+// under a sanitizer, whose allocator ignores mallopt. The server runs either way.
 // Call once, at startup, before threads start.
 bool TuneHeap(const HeapTuning& tuning = {});
 
