@@ -82,6 +82,44 @@ void EncodeTags(const BatchView& view, int64_t row, std::string* out) {
   }
 }
 
+// Whether rows `a` and `b` of the view carry the same tags: the same validity and, where
+// valid, the same index (one dictionary per batch). Equal indices mean equal values; the
+// converse may fail (a dictionary may hold a value twice), which only cuts a run where
+// the values are equal, never joins rows whose values differ.
+bool SameTags(const BatchView& view, int64_t a, int64_t b) {
+  for (const BatchView::TagKey& key : view.key) {
+    const bool null_a = key.indices->IsNull(a);
+    if (null_a != key.indices->IsNull(b)) return false;
+    if (!null_a && key.values[a] != key.values[b]) return false;
+  }
+  return true;
+}
+
+// One past the last row of the run of rows from `start` on that SameTags as `start`
+// (rows are sorted by tags, so they are adjacent): gallop, then binary search.
+int64_t SeriesRunEnd(const BatchView& view, int64_t start, int64_t n) {
+  int64_t same = start;  // the last row known to match
+  int64_t step = 1;
+  int64_t differs = n;  // the first row known not to match (n: none known)
+  while (same + step < n) {
+    if (!SameTags(view, start, same + step)) {
+      differs = same + step;
+      break;
+    }
+    same += step;
+    step *= 2;
+  }
+  while (differs - same > 1) {
+    const int64_t mid = same + (differs - same) / 2;
+    if (SameTags(view, start, mid)) {
+      same = mid;
+    } else {
+      differs = mid;
+    }
+  }
+  return same + 1;
+}
+
 arrow::Result<std::shared_ptr<BatchView>> MakeView(
     std::shared_ptr<arrow::RecordBatch> batch, const KeyLayout& layout) {
   auto view = std::make_shared<BatchView>();
@@ -98,34 +136,22 @@ arrow::Result<std::shared_ptr<BatchView>> MakeView(
     view->key.push_back(key);
   }
   view->times = batch->column_data(layout.time_column)->GetValues<int64_t>(1);
-  // Where a tag changes between two rows: its index (one dictionary per batch), or
-  // its validity (an index under a null is any value, which may only cut runs more).
+  // The batch is sorted by its tags, so the rows of one series are adjacent: each run
+  // ends where a gallop and a binary search find the first row whose tags differ from
+  // its first row's (O(log run) row comparisons instead of comparing every row).
   const int64_t n = batch->num_rows();
-  std::vector<uint8_t> change(static_cast<size_t>(n), 0);
-  for (const BatchView::TagKey& key : view->key) {
-    const int32_t* values = key.values;
-    for (int64_t i = 1; i < n; ++i) change[i] |= values[i] != values[i - 1];
-    if (key.indices->null_count() > 0) {
-      for (int64_t i = 1; i < n; ++i) {
-        change[i] |= key.indices->IsNull(i) != key.indices->IsNull(i - 1);
-      }
-    }
-  }
   view->series.resize(static_cast<size_t>(n));
-  view->series_offsets.push_back(0);
-  int32_t series = -1;
-  for (int64_t i = 0; i < n; ++i) {
-    if (i == 0 || change[i]) {
-      ++series;
-      EncodeTags(*view, i, &view->series_keys);
-      view->series_offsets.push_back(static_cast<uint32_t>(view->series_keys.size()));
-    }
-    view->series[i] = series;
-  }
   view->series_end.resize(static_cast<size_t>(n));
-  for (int64_t i = n - 1; i >= 0; --i) {
-    view->series_end[i] = i + 1 == n || change[i + 1] ? static_cast<int32_t>(i + 1)
-                                                      : view->series_end[i + 1];
+  view->series_offsets.push_back(0);
+  int32_t series = 0;
+  for (int64_t start = 0; start < n; ++series) {
+    const int64_t end = SeriesRunEnd(*view, start, n);
+    EncodeTags(*view, start, &view->series_keys);
+    view->series_offsets.push_back(static_cast<uint32_t>(view->series_keys.size()));
+    std::fill(view->series.begin() + start, view->series.begin() + end, series);
+    std::fill(view->series_end.begin() + start, view->series_end.begin() + end,
+              static_cast<int32_t>(end));
+    start = end;
   }
   view->batch = std::move(batch);
   return view;

@@ -22,7 +22,9 @@
 // Cost: the source with the smallest key emits, as one slice, every row of its current
 // batch below the other sources' smallest key (found by galloping: O(log run)
 // comparisons per run, so files that overlap only at their edges merge at nearly the
-// speed of copying). Output tag columns map each source dictionary to the output
+// speed of copying). A batch's series (rows with the same tags, adjacent since the
+// batch is sorted) are found by galloping over its tag indices, O(log run) row
+// comparisons per series. Output tag columns map each source dictionary to the output
 // dictionary once, not each row's value.
 //
 // Output (SortedMergeOptions::output):
