@@ -95,7 +95,8 @@ def test_read_your_writes_with_every_type(make_server):
     client = connect(server)
     table = client.do_get(ticket("db", "cpu")).read_all()
     assert table.schema.names == ["host", "region", "usage", "count", "bytes", "up", "note", "time"]
-    assert table.schema.field("host").type == pa.dictionary(pa.int32(), pa.utf8())
+    # Tags travel with int16 indices (query/wire_tags.h): the bytes of a scan are its cost.
+    assert table.schema.field("host").type == pa.dictionary(pa.int16(), pa.utf8())
     assert table.schema.field("time").type == pa.timestamp("ns")
     assert rows(table) == [
         {"host": "a", "region": "eu", "usage": 0.5, "count": 3, "bytes": 7, "up": True,
@@ -105,6 +106,28 @@ def test_read_your_writes_with_every_type(make_server):
         {"host": "c", "region": "us", "usage": None, "count": -4, "bytes": None, "up": None,
          "note": "tomorrow", "time": T0 + DAY},
     ]
+
+
+def test_more_tag_values_in_a_batch_than_int16_indexes(make_server):
+    # 40,000 hosts in one partition: more than an int16 index names, so the stream cuts
+    # the batch; every row comes back, with its own host, buffered and persisted alike.
+    server = make_server().start()
+    hosts = 40_000
+    body = "".join(f"m,host=h{i} v={i}i {T0 + i}\n" for i in range(hosts))
+    assert server.write(body).status_code == 204
+    want = {f"h{i}": i for i in range(hosts)}
+    for phase in ("buffered", "persisted"):
+        if phase == "persisted":
+            server.stop()  # SIGTERM persists the buffer
+            server.start()
+            assert server.buffered_rows("db", "m") == 0
+        table = connect(server).do_get(ticket("db", "m")).read_all()
+        assert table.schema.field("host").type == pa.dictionary(pa.int16(), pa.utf8()), phase
+        assert table.num_rows == hosts, phase
+        got = dict(zip(table.column("host").to_pylist(), table.column("v").to_pylist()))
+        assert got == want, phase
+        for chunk in table.column("host").chunks:
+            assert len(chunk.dictionary) <= 32768, phase
 
 
 def test_stream_is_partition_frames_then_batches(make_server):
@@ -209,6 +232,35 @@ def test_do_put_goes_through_the_write_path(server):
     with pytest.raises(pa.ArrowInvalid, match="'x'.*int8"):
         writer.write_table(odd)
         writer.close()
+
+
+def test_what_do_get_returns_do_put_takes(server):
+    # A table read over Flight (int16 tag indices) written back into another table as
+    # it is; int8 indices are taken too, and a malformed narrow column is refused.
+    assert server.write(f"cpu,host=a,dc=eu v=1i {T0}\ncpu,host=b v=2i {T0 + 1}\n").status_code == 204
+    client = connect(server)
+    table = client.do_get(ticket("db", "cpu")).read_all()
+    assert table.schema.field("host").type == pa.dictionary(pa.int16(), pa.utf8())
+    writer, _ = client.do_put(flight.FlightDescriptor.for_path("db", "copy"), table.schema)
+    writer.write_table(table)
+    writer.close()
+    assert read(client, ticket("db", "copy")) == read(client, ticket("db", "cpu"))
+    narrow = pa.table({"host": pa.DictionaryArray.from_arrays(pa.array([1, 0], pa.int8()),
+                                                              pa.array(["x", "y"])),
+                       "time": pa.array([T0, T0 + 1], pa.timestamp("ns"))})
+    writer, _ = client.do_put(flight.FlightDescriptor.for_path("db", "int8"), narrow.schema)
+    writer.write_table(narrow)
+    writer.close()
+    assert read(client, ticket("db", "int8")) == [{"host": "y", "time": T0},
+                                                   {"host": "x", "time": T0 + 1}]
+    bad = pa.table({"host": pa.DictionaryArray.from_arrays(pa.array([7], pa.int16()),
+                                                           pa.array(["x"]), safe=False),
+                    "time": pa.array([T0], pa.timestamp("ns"))})
+    writer, _ = client.do_put(flight.FlightDescriptor.for_path("db", "bad"), bad.schema)
+    with pytest.raises(pa.ArrowInvalid, match="'host' is malformed"):
+        writer.write_table(bad)
+        writer.close()
+    assert server.write(f"cpu,host=c v=3i {T0 + 2}\n").status_code == 204  # still serving
 
 
 def test_listing_of_namespaces_and_tables(server):

@@ -97,7 +97,7 @@ def test_arrow_is_an_ipc_stream(written):
     assert r.headers["Content-Disposition"] == 'attachment; filename="cpu.arrow"'
     table = ipc.open_stream(r.content).read_all()
     assert table.schema.names == COLUMNS
-    assert table.schema.field("host").type == pa.dictionary(pa.int32(), pa.utf8())
+    assert table.schema.field("host").type == pa.dictionary(pa.int16(), pa.utf8())
     assert table.schema.field("time").type == pa.timestamp("ns")
     assert rows(table) == EXPECTED
 

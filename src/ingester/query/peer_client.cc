@@ -7,6 +7,7 @@
 #include "ingester/common/host_port.h"
 #include "ingester/query/flight_stream.h"
 #include "ingester/query/ticket.h"
+#include "ingester/query/wire_tags.h"
 
 namespace ingester::query {
 
@@ -105,7 +106,10 @@ arrow::Result<PeerAnswer> PeerClient::Fetch(flight::FlightClient* client,
                         client->DoGet(call, flight::Ticket{TicketJson(peer_request)}));
   PeerAnswer answer;
   answer.address = options_.address;
-  ARROW_ASSIGN_OR_RAISE(answer.schema, reader->GetSchema());
+  // Tags come as dictionary<int16, utf8> (query/wire_tags.h); the merge of the asking
+  // ingester speaks the data model.
+  ARROW_ASSIGN_OR_RAISE(auto wire_schema, reader->GetSchema());
+  answer.schema = WidenTagSchema(wire_schema);
   while (true) {
     ARROW_ASSIGN_OR_RAISE(auto chunk, reader->Next());
     if (chunk.data == nullptr && chunk.app_metadata == nullptr) break;
@@ -122,7 +126,8 @@ arrow::Result<PeerAnswer> PeerClient::Fetch(flight::FlightClient* client,
                                     " sent rows before a partition frame");
     }
     answer.partitions.back().rows += chunk.data->num_rows();
-    answer.partitions.back().batches.push_back(std::move(chunk.data));
+    ARROW_ASSIGN_OR_RAISE(auto batch, WidenTags(chunk.data));
+    answer.partitions.back().batches.push_back(std::move(batch));
   }
   return answer;
 }

@@ -1,0 +1,199 @@
+#include "ingester/query/wire_tags.h"
+
+#include <arrow/array.h>
+#include <arrow/buffer.h>
+#include <arrow/compute/cast.h>
+#include <arrow/type.h>
+#include <arrow/util/bitmap_ops.h>
+
+#include <deque>
+#include <utility>
+
+namespace ingester::query {
+
+namespace {
+
+bool IsUtf8Dictionary(const arrow::DataType& type, arrow::Type::type index) {
+  if (type.id() != arrow::Type::DICTIONARY) return false;
+  const auto& dict = static_cast<const arrow::DictionaryType&>(type);
+  return dict.index_type()->id() == index &&
+         dict.value_type()->id() == arrow::Type::STRING;
+}
+
+bool IsModelTag(const arrow::DataType& type) {
+  return IsUtf8Dictionary(type, arrow::Type::INT32);
+}
+
+bool IsNarrowTag(const arrow::DataType& type) {
+  return IsUtf8Dictionary(type, arrow::Type::INT8) ||
+         IsUtf8Dictionary(type, arrow::Type::INT16);
+}
+
+std::shared_ptr<arrow::Schema> MapTagFields(
+    const std::shared_ptr<arrow::Schema>& schema, bool (*is_tag)(const arrow::DataType&),
+    const std::shared_ptr<arrow::DataType>& index_type) {
+  arrow::FieldVector fields = schema->fields();
+  bool changed = false;
+  for (auto& field : fields) {
+    if (!is_tag(*field->type())) continue;
+    field = field->WithType(arrow::dictionary(index_type, arrow::utf8()));
+    changed = true;
+  }
+  if (!changed) return schema;
+  return arrow::schema(std::move(fields), schema->metadata());
+}
+
+// `column`'s indices as int16 under `wire_type`; its dictionary has at most
+// kMaxWireDictionary entries, so every valid index fits. (What an index under a null
+// becomes does not matter: readers never look at it.)
+arrow::Result<std::shared_ptr<arrow::Array>> NarrowIndices(
+    const arrow::DictionaryArray& column,
+    const std::shared_ptr<arrow::DataType>& wire_type, arrow::MemoryPool* pool) {
+  const arrow::ArrayData& in = *column.indices()->data();
+  const int64_t n = in.length;
+  ARROW_ASSIGN_OR_RAISE(
+      std::shared_ptr<arrow::Buffer> values,
+      arrow::AllocateBuffer(n * static_cast<int64_t>(sizeof(int16_t)), pool));
+  const int32_t* src = in.GetValues<int32_t>(1);
+  auto* dst = reinterpret_cast<int16_t*>(values->mutable_data());
+  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<int16_t>(src[i]);
+  std::shared_ptr<arrow::Buffer> validity;
+  if (in.MayHaveNulls()) {
+    if (in.offset == 0) {
+      validity = in.buffers[0];
+    } else {
+      ARROW_ASSIGN_OR_RAISE(validity, arrow::internal::CopyBitmap(
+                                          pool, in.buffers[0]->data(), in.offset, n));
+    }
+  }
+  auto indices = arrow::MakeArray(arrow::ArrayData::Make(
+      arrow::int16(), n, {std::move(validity), std::move(values)}, in.GetNullCount()));
+  return std::make_shared<arrow::DictionaryArray>(wire_type, std::move(indices),
+                                                  column.dictionary());
+}
+
+arrow::Status AppendWire(const std::shared_ptr<arrow::RecordBatch>& batch,
+                         const std::shared_ptr<arrow::Schema>& wire_schema,
+                         arrow::MemoryPool* pool,
+                         std::vector<std::shared_ptr<arrow::RecordBatch>>* out) {
+  arrow::ArrayVector columns = batch->columns();
+  for (int c = 0; c < batch->num_columns(); ++c) {
+    const auto& wire_type = wire_schema->field(c)->type();
+    if (!IsModelTag(*columns[c]->type()) || IsModelTag(*wire_type)) continue;
+    auto column = std::static_pointer_cast<arrow::DictionaryArray>(columns[c]);
+    if (column->dictionary()->length() > kMaxWireDictionary) {
+      // A dictionary bigger than its batch needs (the buffer's dictionaries cover every
+      // row of a partition): only the values the rows use.
+      ARROW_ASSIGN_OR_RAISE(auto compacted, column->Compact(pool));
+      column = std::static_pointer_cast<arrow::DictionaryArray>(compacted);
+    }
+    if (column->dictionary()->length() > kMaxWireDictionary) {
+      // The rows use more values than int16 can name (more than 32,768 rows): in halves,
+      // each compacted on its own.
+      const int64_t half = batch->num_rows() / 2;
+      ARROW_RETURN_NOT_OK(AppendWire(batch->Slice(0, half), wire_schema, pool, out));
+      return AppendWire(batch->Slice(half), wire_schema, pool, out);
+    }
+    ARROW_ASSIGN_OR_RAISE(columns[c], NarrowIndices(*column, wire_type, pool));
+  }
+  out->push_back(
+      arrow::RecordBatch::Make(wire_schema, batch->num_rows(), std::move(columns)));
+  return arrow::Status::OK();
+}
+
+class WirePartition final : public PartitionResponse {
+ public:
+  WirePartition(std::unique_ptr<PartitionResponse> inner,
+                std::shared_ptr<arrow::Schema> wire_schema, arrow::MemoryPool* pool)
+      : inner_(std::move(inner)), wire_schema_(std::move(wire_schema)), pool_(pool) {}
+
+  const PartitionInfo& info() const override { return inner_->info(); }
+
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
+    while (pending_.empty()) {
+      ARROW_ASSIGN_OR_RAISE(auto batch, inner_->Next());
+      if (batch == nullptr) return nullptr;
+      ARROW_ASSIGN_OR_RAISE(auto wire, ToWire(batch, wire_schema_, pool_));
+      pending_.insert(pending_.end(), wire.begin(), wire.end());
+    }
+    auto batch = std::move(pending_.front());
+    pending_.pop_front();
+    return batch;
+  }
+
+ private:
+  std::unique_ptr<PartitionResponse> inner_;
+  const std::shared_ptr<arrow::Schema> wire_schema_;
+  arrow::MemoryPool* const pool_;
+  // The slices of a batch cut to fit int16 (usually none waiting).
+  std::deque<std::shared_ptr<arrow::RecordBatch>> pending_;
+};
+
+class WireQueryResponse final : public QueryResponse {
+ public:
+  WireQueryResponse(std::unique_ptr<QueryResponse> inner, arrow::MemoryPool* pool)
+      : inner_(std::move(inner)), schema_(WireSchema(inner_->schema())), pool_(pool) {}
+
+  const std::shared_ptr<arrow::Schema>& schema() const override { return schema_; }
+
+  arrow::Result<std::unique_ptr<PartitionResponse>> NextPartition() override {
+    ARROW_ASSIGN_OR_RAISE(auto partition, inner_->NextPartition());
+    if (partition == nullptr) return nullptr;
+    return std::make_unique<WirePartition>(std::move(partition), schema_, pool_);
+  }
+
+ private:
+  std::unique_ptr<QueryResponse> inner_;
+  const std::shared_ptr<arrow::Schema> schema_;
+  arrow::MemoryPool* const pool_;
+};
+
+}  // namespace
+
+std::shared_ptr<arrow::Schema> WireSchema(const std::shared_ptr<arrow::Schema>& schema) {
+  return MapTagFields(schema, IsModelTag, arrow::int16());
+}
+
+arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> ToWire(
+    const std::shared_ptr<arrow::RecordBatch>& batch,
+    const std::shared_ptr<arrow::Schema>& wire_schema, arrow::MemoryPool* pool) {
+  if (batch->num_columns() != wire_schema->num_fields()) {
+    return arrow::Status::Invalid("wire tags: a batch of ", batch->num_columns(),
+                                  " columns under a schema of ",
+                                  wire_schema->num_fields());
+  }
+  std::vector<std::shared_ptr<arrow::RecordBatch>> out;
+  ARROW_RETURN_NOT_OK(AppendWire(batch, wire_schema, pool, &out));
+  return out;
+}
+
+std::unique_ptr<QueryResponse> WireResponse(std::unique_ptr<QueryResponse> response,
+                                            arrow::MemoryPool* pool) {
+  return std::make_unique<WireQueryResponse>(std::move(response), pool);
+}
+
+std::shared_ptr<arrow::Schema> WidenTagSchema(
+    const std::shared_ptr<arrow::Schema>& schema) {
+  return MapTagFields(schema, IsNarrowTag, arrow::int32());
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> WidenTags(
+    const std::shared_ptr<arrow::RecordBatch>& batch, arrow::MemoryPool* pool) {
+  std::shared_ptr<arrow::Schema> schema = WidenTagSchema(batch->schema());
+  if (schema == batch->schema()) return batch;
+  arrow::ArrayVector columns = batch->columns();
+  arrow::compute::ExecContext ctx(pool);
+  for (int c = 0; c < batch->num_columns(); ++c) {
+    if (!IsNarrowTag(*columns[c]->type())) continue;
+    const auto& column = static_cast<const arrow::DictionaryArray&>(*columns[c]);
+    ARROW_ASSIGN_OR_RAISE(
+        auto indices, arrow::compute::Cast(*column.indices(), arrow::int32(),
+                                           arrow::compute::CastOptions::Safe(), &ctx));
+    columns[c] = std::make_shared<arrow::DictionaryArray>(
+        schema->field(c)->type(), std::move(indices), column.dictionary());
+  }
+  return arrow::RecordBatch::Make(std::move(schema), batch->num_rows(),
+                                  std::move(columns));
+}
+
+}  // namespace ingester::query
