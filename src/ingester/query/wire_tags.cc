@@ -6,6 +6,13 @@
 #include <arrow/type.h>
 #include <arrow/util/bitmap_ops.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+#include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <deque>
 #include <utility>
 
@@ -43,6 +50,23 @@ std::shared_ptr<arrow::Schema> MapTagFields(
   return arrow::schema(std::move(fields), schema->metadata());
 }
 
+// dst[i] = src[i] for values that fit int16 (others saturate: only indices under nulls
+// can be out of range). Eight at a time with SSE2, which GCC's -O2 does not do itself
+// (this loop was 4 % of a full scan's server CPU).
+void NarrowCopy(const int32_t* src, int16_t* dst, int64_t n) {
+  int64_t i = 0;
+#ifdef __SSE2__
+  for (; i + 8 <= n; i += 8) {
+    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+    const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i + 4));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm_packs_epi32(lo, hi));
+  }
+#endif
+  for (; i < n; ++i) {
+    dst[i] = static_cast<int16_t>(std::clamp<int32_t>(src[i], INT16_MIN, INT16_MAX));
+  }
+}
+
 // `column`'s indices as int16 under `wire_type`; its dictionary has at most
 // kMaxWireDictionary entries, so every valid index fits. (What an index under a null
 // becomes does not matter: readers never look at it.)
@@ -54,9 +78,8 @@ arrow::Result<std::shared_ptr<arrow::Array>> NarrowIndices(
   ARROW_ASSIGN_OR_RAISE(
       std::shared_ptr<arrow::Buffer> values,
       arrow::AllocateBuffer(n * static_cast<int64_t>(sizeof(int16_t)), pool));
-  const int32_t* src = in.GetValues<int32_t>(1);
-  auto* dst = reinterpret_cast<int16_t*>(values->mutable_data());
-  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<int16_t>(src[i]);
+  NarrowCopy(in.GetValues<int32_t>(1), reinterpret_cast<int16_t*>(values->mutable_data()),
+             n);
   std::shared_ptr<arrow::Buffer> validity;
   if (in.MayHaveNulls()) {
     if (in.offset == 0) {
