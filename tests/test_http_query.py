@@ -97,9 +97,15 @@ def test_arrow_is_an_ipc_stream(written):
     assert r.headers["Content-Disposition"] == 'attachment; filename="cpu.arrow"'
     table = ipc.open_stream(r.content).read_all()
     assert table.schema.names == COLUMNS
-    assert table.schema.field("host").type == pa.dictionary(pa.int16(), pa.utf8())
+    assert table.schema.field("host").type == pa.dictionary(pa.int32(), pa.utf8())
     assert table.schema.field("time").type == pa.timestamp("ns")
     assert rows(table) == EXPECTED
+    # The ticket may ask for int16 tag indices (fewer bytes); the rows are the same.
+    r = query(written, {**TICKET, "tag_index_type": "int16"}, "arrow")
+    assert r.status_code == 200, r.text
+    narrow = ipc.open_stream(r.content).read_all()
+    assert narrow.schema.field("host").type == pa.dictionary(pa.int16(), pa.utf8())
+    assert rows(narrow) == EXPECTED
 
 
 def test_parquet_is_a_file_pyarrow_and_duckdb_read(written, tmp_path):

@@ -1,6 +1,5 @@
 #include "ingester/query/flight_service.h"
 
-#include <arrow/array.h>
 #include <arrow/buffer.h>
 #include <arrow/flight/api.h>
 #include <arrow/util/align_util.h>
@@ -99,9 +98,12 @@ class Server final : public flight::FlightServerBase {
     // client goes away.
     auto response = exec_->Query(*request);
     if (!response.ok()) return ToClient(response.status());
+    std::unique_ptr<QueryResponse> out = std::move(*response);
+    if (request->tag_index_type == TagIndexType::kInt16)
+      out = WireResponse(std::move(out));
     ARROW_ASSIGN_OR_RAISE(
         *stream,
-        MakeQueryFlightStream(WireResponse(std::move(*response)), ingester_id_, nullptr,
+        MakeQueryFlightStream(std::move(out), ingester_id_, nullptr,
                               [this](const arrow::Status& s) { return ToClient(s); }));
     return arrow::Status::OK();
   }
@@ -155,18 +157,6 @@ class Server final : public flight::FlightServerBase {
       ARROW_ASSIGN_OR_RAISE(auto batch, arrow::util::EnsureAlignment(
                                             chunk.data, arrow::util::kValueAlignment,
                                             arrow::default_memory_pool()));
-      // Tags as DoGet sends them (int16 or int8 indices, query/wire_tags.h) are taken
-      // too, widened to the data model's int32 once they are known to be well formed.
-      if (const auto wide = WidenTagSchema(batch->schema()); wide != batch->schema()) {
-        for (int c = 0; c < batch->num_columns(); ++c) {
-          if (wide->field(c)->type()->Equals(*batch->column(c)->type())) continue;
-          if (auto valid = batch->column(c)->ValidateFull(); !valid.ok()) {
-            return ToClient(InvalidInput("column '" + wide->field(c)->name() +
-                                         "' is malformed: " + valid.message()));
-          }
-        }
-        ARROW_ASSIGN_OR_RAISE(batch, WidenTags(batch));
-      }
       auto written =
           writer_->WriteBatches(table->namespace_name, table->table_name, {batch});
       if (!written.ok()) return ToClient(written.status());
@@ -228,7 +218,9 @@ class Server final : public flight::FlightServerBase {
     request.partial = false;
     auto response = exec_->Query(request);
     if (!response.ok()) return ToClient(response.status());
-    return WireSchema((*response)->schema());
+    if (request.tag_index_type == TagIndexType::kInt16)
+      return WireSchema((*response)->schema());
+    return (*response)->schema();
   }
 
   // The schema of the descriptor's query and one endpoint whose ticket is that query (no

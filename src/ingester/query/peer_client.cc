@@ -7,7 +7,6 @@
 #include "ingester/common/host_port.h"
 #include "ingester/query/flight_stream.h"
 #include "ingester/query/ticket.h"
-#include "ingester/query/wire_tags.h"
 
 namespace ingester::query {
 
@@ -94,6 +93,9 @@ arrow::Result<PeerAnswer> PeerClient::Fetch(flight::FlightClient* client,
   QueryRequest peer_request = request;
   peer_request.scope = QueryScope::kBuffer;
   peer_request.partial = false;
+  // The merge of the asking ingester speaks the data model (and a peer of an older
+  // version would refuse the key).
+  peer_request.tag_index_type = TagIndexType::kInt32;
   flight::FlightCallOptions call;
   call.timeout =
       flight::TimeoutDuration(std::chrono::duration<double>(options_.timeout).count());
@@ -106,10 +108,7 @@ arrow::Result<PeerAnswer> PeerClient::Fetch(flight::FlightClient* client,
                         client->DoGet(call, flight::Ticket{TicketJson(peer_request)}));
   PeerAnswer answer;
   answer.address = options_.address;
-  // Tags come as dictionary<int16, utf8> (query/wire_tags.h); the merge of the asking
-  // ingester speaks the data model.
-  ARROW_ASSIGN_OR_RAISE(auto wire_schema, reader->GetSchema());
-  answer.schema = WidenTagSchema(wire_schema);
+  ARROW_ASSIGN_OR_RAISE(answer.schema, reader->GetSchema());
   while (true) {
     ARROW_ASSIGN_OR_RAISE(auto chunk, reader->Next());
     if (chunk.data == nullptr && chunk.app_metadata == nullptr) break;
@@ -126,8 +125,7 @@ arrow::Result<PeerAnswer> PeerClient::Fetch(flight::FlightClient* client,
                                     " sent rows before a partition frame");
     }
     answer.partitions.back().rows += chunk.data->num_rows();
-    ARROW_ASSIGN_OR_RAISE(auto batch, WidenTags(chunk.data));
-    answer.partitions.back().batches.push_back(std::move(batch));
+    answer.partitions.back().batches.push_back(std::move(chunk.data));
   }
   return answer;
 }

@@ -59,6 +59,16 @@ enum class QueryScope {
   kBuffer,
 };
 
+// The index type of the tag columns a reader gets in Arrow outputs (query/wire_tags.h).
+enum class TagIndexType {
+  // dictionary<int32, utf8>, the data model's: any number of distinct values in a result.
+  kInt32,
+  // dictionary<int16, utf8>: 20 fewer bytes per row of ten tags, for bulk reads of tags
+  // with at most 32,768 distinct values over the result (Arrow cannot combine the
+  // batches of a larger one: pyarrow's combine_chunks, to_pandas).
+  kInt16,
+};
+
 struct QueryRequest {
   std::string namespace_name;
   std::string table_name;
@@ -70,6 +80,9 @@ struct QueryRequest {
   // With peers: a peer that fails or does not answer in time is left out (and named in
   // the response, PeerQueryExec) instead of failing the query.
   bool partial = false;
+  // Applied by the outputs (Flight DoGet and its schema calls, HTTP format=arrow); the
+  // executors always return the data model's int32.
+  TagIndexType tag_index_type = TagIndexType::kInt32;
   bool operator==(const QueryRequest&) const = default;
 };
 

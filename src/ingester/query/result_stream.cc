@@ -9,7 +9,6 @@
 
 #include "ingester/common/error.h"
 #include "ingester/query/value_format.h"
-#include "ingester/query/wire_tags.h"
 
 namespace ingester::query {
 
@@ -229,10 +228,6 @@ arrow::Result<std::unique_ptr<ResultStream>> ResultStream::Make(
     std::unique_ptr<QueryResponse> response, const ResultStreamOptions& options) {
   ARROW_RETURN_NOT_OK(options.Validate());
   if (response == nullptr) return arrow::Status::Invalid("result stream: no response");
-  // The binary formats carry tags as the Flight stream does (wire_tags.h); the text
-  // formats print values, whatever the index type.
-  if (IsBinaryFormat(options.format))
-    response = WireResponse(std::move(response), options.pool);
   auto impl = std::make_unique<Impl>();
   impl->schema = response->schema();
   impl->response = std::move(response);

@@ -33,9 +33,9 @@ struct BatchView {
   };
   std::vector<TagKey> key;  // the key's tags, most significant first
   const int64_t* times = nullptr;
-  // Per row: one past the last row of its series run (the rows from it on that carry
-  // the same tag indices; runs may be cut where the values are equal, never merged
-  // where they differ). Lets RunLength compare tags once per series, not per row.
+  // Per row: one past the last row of its series run: adjacent rows with the same tag
+  // values (SeriesRunEnd; a run may be cut where the values are equal, never span rows
+  // whose values differ). Lets RunLength compare tags once per series, not per row.
   std::vector<int32_t> series_end;
   // Per row: its series run's index; per run: its tags encoded so that byte-wise order
   // is the key's tag order (EncodeTags), at series_keys[series_offsets[s]...].
@@ -95,8 +95,13 @@ bool SameTags(const BatchView& view, int64_t a, int64_t b) {
   return true;
 }
 
-// One past the last row of the run of rows from `start` on that SameTags as `start`
-// (rows are sorted by tags, so they are adjacent): gallop, then binary search.
+// One past the last row of a run from `start` whose rows all carry `start`'s tag values:
+// gallop, then binary search for a row that is not SameTags as `start`. The batch is
+// sorted by tag values, so every row between `start` and a row SameTags as it has its
+// values too (a run may thus hold rows whose index differs but names the same value;
+// the series key is encoded from values, and MaterializeTag maps each row's index).
+// Relies on the sort: an unsorted source would be wrongly de-duplicated, where it used
+// to come out in the wrong order.
 int64_t SeriesRunEnd(const BatchView& view, int64_t start, int64_t n) {
   int64_t same = start;  // the last row known to match
   int64_t step = 1;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 
 #include "ingester/common/error.h"
 
@@ -114,6 +115,26 @@ arrow::Status ParsePredicate(const json& predicate, Predicate* out) {
   return arrow::Status::OK();
 }
 
+// The value of the optional string `key` of the ticket, which must be one of `choices`;
+// nullopt when it is absent or null.
+arrow::Result<std::optional<std::string>> OptionalChoice(
+    const json& doc, const std::string& key,
+    std::initializer_list<std::string_view> choices) {
+  auto it = doc.find(key);
+  if (it == doc.end() || it->is_null()) return std::nullopt;
+  std::string expected;
+  for (auto choice : choices) {
+    expected += (expected.empty() ? "\"" : " or \"") + std::string(choice) + "\"";
+  }
+  const std::string prefix = "ticket: '" + key + "' must be " + expected + ", not ";
+  if (!it->is_string()) return InvalidInput(prefix + TypeName(*it));
+  std::string value = it->get<std::string>();
+  if (std::find(choices.begin(), choices.end(), value) == choices.end()) {
+    return InvalidInput(prefix + "\"" + value + "\"");
+  }
+  return value;
+}
+
 }  // namespace
 
 arrow::Result<QueryRequest> ParseTicket(std::string_view text) {
@@ -121,9 +142,9 @@ arrow::Result<QueryRequest> ParseTicket(std::string_view text) {
   if (!doc.is_object()) {
     return InvalidInput("ticket must be a JSON object, not " + TypeName(doc));
   }
-  ARROW_RETURN_NOT_OK(
-      CheckKeys(doc, "ticket", "the ticket",
-                {"namespace", "table", "columns", "predicate", "scope", "partial"}));
+  ARROW_RETURN_NOT_OK(CheckKeys(doc, "ticket", "the ticket",
+                                {"namespace", "table", "columns", "predicate", "scope",
+                                 "partial", "tag_index_type"}));
   QueryRequest request;
   ARROW_ASSIGN_OR_RAISE(request.namespace_name,
                         RequiredString(doc, "ticket", "namespace"));
@@ -145,21 +166,11 @@ arrow::Result<QueryRequest> ParseTicket(std::string_view text) {
       predicate != doc.end() && !predicate->is_null()) {
     ARROW_RETURN_NOT_OK(ParsePredicate(*predicate, &request.predicate));
   }
-  if (auto scope = doc.find("scope"); scope != doc.end() && !scope->is_null()) {
-    if (!scope->is_string()) {
-      return InvalidInput("ticket: 'scope' must be \"all\" or \"buffer\", not " +
-                          TypeName(*scope));
-    }
-    const std::string value = scope->get<std::string>();
-    if (value == "all") {
-      request.scope = QueryScope::kAll;
-    } else if (value == "buffer") {
-      request.scope = QueryScope::kBuffer;
-    } else {
-      return InvalidInput("ticket: 'scope' must be \"all\" or \"buffer\", not \"" +
-                          value + "\"");
-    }
-  }
+  ARROW_ASSIGN_OR_RAISE(auto scope, OptionalChoice(doc, "scope", {"all", "buffer"}));
+  if (scope == "buffer") request.scope = QueryScope::kBuffer;
+  ARROW_ASSIGN_OR_RAISE(auto index,
+                        OptionalChoice(doc, "tag_index_type", {"int32", "int16"}));
+  if (index == "int16") request.tag_index_type = TagIndexType::kInt16;
   if (auto partial = doc.find("partial"); partial != doc.end() && !partial->is_null()) {
     if (!partial->is_boolean()) {
       return InvalidInput("ticket: 'partial' must be true or false, not " +
@@ -199,6 +210,7 @@ std::string TicketJson(const QueryRequest& request) {
   }
   if (request.scope == QueryScope::kBuffer) doc["scope"] = "buffer";
   if (request.partial) doc["partial"] = true;
+  if (request.tag_index_type == TagIndexType::kInt16) doc["tag_index_type"] = "int16";
   // Invalid UTF-8 in a name is replaced rather than thrown about.
   return doc.dump(-1, ' ', false, json::error_handler_t::replace);
 }

@@ -14,11 +14,15 @@
 //                                                and the peers' buffers; "buffer": this
 //                                                ingester's buffer only (what peers ask
 //                                                each other; never fans out again)
-//    "partial": false}                         optional boolean; true: a peer that fails
+//    "partial": false,                         optional boolean; true: a peer that fails
 //                                                is left out and named in the response
 //                                                (schema metadata
 //                                                "ingester.missing_peers") instead of
 //                                                failing the query
+//    "tag_index_type": "int32"}                optional; "int32" (the default) or
+//                                                "int16": the index type of the tag
+//                                                columns in Arrow outputs (Flight, HTTP
+//                                                format=arrow; query/wire_tags.h)
 //
 // Unknown keys are refused, so a misspelt "colums" is an error, not a silent full scan.
 #pragma once

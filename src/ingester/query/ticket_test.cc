@@ -81,6 +81,21 @@ TEST(TicketTest, ScopeAndPartial) {
   EXPECT_EQ(ParseTicket(TicketJson(peer)).ValueOrDie(), peer);
 }
 
+TEST(TicketTest, TagIndexType) {
+  auto plain = ParseTicket(R"({"namespace": "db", "table": "cpu"})").ValueOrDie();
+  EXPECT_EQ(plain.tag_index_type, TagIndexType::kInt32);
+  EXPECT_EQ(TicketJson(plain).find("tag_index_type"), std::string::npos);
+  auto narrow =
+      ParseTicket(R"({"namespace": "db", "table": "cpu", "tag_index_type": "int16"})");
+  ASSERT_TRUE(narrow.ok()) << narrow.status().ToString();
+  EXPECT_EQ(narrow->tag_index_type, TagIndexType::kInt16);
+  EXPECT_THAT(TicketJson(*narrow), HasSubstr(R"("tag_index_type":"int16")"));
+  EXPECT_EQ(ParseTicket(TicketJson(*narrow)).ValueOrDie(), *narrow);
+  auto wide =
+      ParseTicket(R"({"namespace": "db", "table": "cpu", "tag_index_type": "int32"})");
+  EXPECT_EQ(wide.ValueOrDie().tag_index_type, TagIndexType::kInt32);
+}
+
 void ExpectInvalid(const std::string& ticket, const std::string& says) {
   auto request = ParseTicket(ticket);
   ASSERT_FALSE(request.ok()) << ticket;
@@ -126,6 +141,8 @@ TEST(TicketTest, SaysWhatIsWrong) {
                 "'scope' must be \"all\" or \"buffer\", not \"peers\"");
   ExpectInvalid(R"({"namespace": "db", "table": "t", "scope": 1})",
                 "'scope' must be \"all\" or \"buffer\", not number");
+  ExpectInvalid(R"({"namespace": "db", "table": "t", "tag_index_type": "int8"})",
+                "'tag_index_type' must be \"int32\" or \"int16\", not \"int8\"");
   ExpectInvalid(R"({"namespace": "db", "table": "t", "partial": "yes"})",
                 "'partial' must be true or false, not string");
   ExpectInvalid(R"({"namespace": "db", "table": "t", "partail": true})",

@@ -2,7 +2,10 @@
 
 #include <arrow/array.h>
 #include <arrow/buffer.h>
-#include <arrow/compute/cast.h>
+#include <arrow/builder.h>
+#include <arrow/compute/api_vector.h>
+#include <arrow/compute/exec.h>
+#include <arrow/datum.h>
 #include <arrow/type.h>
 #include <arrow/util/bitmap_ops.h>
 
@@ -20,34 +23,12 @@ namespace ingester::query {
 
 namespace {
 
-bool IsUtf8Dictionary(const arrow::DataType& type, arrow::Type::type index) {
+// dictionary<int32, utf8>: a tag column of the data model.
+bool IsModelTag(const arrow::DataType& type) {
   if (type.id() != arrow::Type::DICTIONARY) return false;
   const auto& dict = static_cast<const arrow::DictionaryType&>(type);
-  return dict.index_type()->id() == index &&
+  return dict.index_type()->id() == arrow::Type::INT32 &&
          dict.value_type()->id() == arrow::Type::STRING;
-}
-
-bool IsModelTag(const arrow::DataType& type) {
-  return IsUtf8Dictionary(type, arrow::Type::INT32);
-}
-
-bool IsNarrowTag(const arrow::DataType& type) {
-  return IsUtf8Dictionary(type, arrow::Type::INT8) ||
-         IsUtf8Dictionary(type, arrow::Type::INT16);
-}
-
-std::shared_ptr<arrow::Schema> MapTagFields(
-    const std::shared_ptr<arrow::Schema>& schema, bool (*is_tag)(const arrow::DataType&),
-    const std::shared_ptr<arrow::DataType>& index_type) {
-  arrow::FieldVector fields = schema->fields();
-  bool changed = false;
-  for (auto& field : fields) {
-    if (!is_tag(*field->type())) continue;
-    field = field->WithType(arrow::dictionary(index_type, arrow::utf8()));
-    changed = true;
-  }
-  if (!changed) return schema;
-  return arrow::schema(std::move(fields), schema->metadata());
 }
 
 // dst[i] = src[i] for values that fit int16 (others saturate: only indices under nulls
@@ -95,6 +76,65 @@ arrow::Result<std::shared_ptr<arrow::Array>> NarrowIndices(
                                                   column.dictionary());
 }
 
+// `column` (a dictionary of more than kMaxWireDictionary entries) under `wire_type`,
+// its dictionary cut down to the values its rows use, in the order they first appear;
+// 0 under nulls (whatever index they carry is never looked at). When the rows use more
+// than kMaxWireDictionary values, `*cut` is set to the first row that would exceed it and
+// nothing is returned.
+arrow::Result<std::shared_ptr<arrow::Array>> CompactIndices(
+    const arrow::DictionaryArray& column,
+    const std::shared_ptr<arrow::DataType>& wire_type, arrow::MemoryPool* pool,
+    int64_t* cut) {
+  const arrow::Array& indices = *column.indices();
+  const int32_t* src = indices.data()->GetValues<int32_t>(1);
+  const int64_t n = indices.length();
+  const int64_t dictionary_length = column.dictionary()->length();
+  std::vector<int32_t> remap(static_cast<size_t>(dictionary_length), -1);
+  arrow::Int32Builder used(pool);  // dictionary entries kept, by new index
+  ARROW_ASSIGN_OR_RAISE(
+      std::shared_ptr<arrow::Buffer> values,
+      arrow::AllocateBuffer(n * static_cast<int64_t>(sizeof(int16_t)), pool));
+  auto* dst = reinterpret_cast<int16_t*>(values->mutable_data());
+  for (int64_t i = 0; i < n; ++i) {
+    if (indices.IsNull(i)) {
+      dst[i] = 0;
+      continue;
+    }
+    const int32_t index = src[i];
+    if (index < 0 || index >= dictionary_length) {
+      return arrow::Status::Invalid("wire tags: index ", index, " of row ", i,
+                                    " is outside a dictionary of ", dictionary_length);
+    }
+    int32_t& mapped = remap[static_cast<size_t>(index)];
+    if (mapped < 0) {
+      if (used.length() == kMaxWireDictionary) {
+        *cut = i;
+        return nullptr;
+      }
+      mapped = static_cast<int32_t>(used.length());
+      ARROW_RETURN_NOT_OK(used.Append(index));
+    }
+    dst[i] = static_cast<int16_t>(mapped);
+  }
+  std::shared_ptr<arrow::Array> take;
+  ARROW_RETURN_NOT_OK(used.Finish(&take));
+  arrow::compute::ExecContext ctx(pool);
+  ARROW_ASSIGN_OR_RAISE(
+      arrow::Datum dictionary,
+      arrow::compute::Take(column.dictionary(), take,
+                           arrow::compute::TakeOptions::Defaults(), &ctx));
+  std::shared_ptr<arrow::Buffer> validity;
+  if (indices.null_count() > 0) {
+    ARROW_ASSIGN_OR_RAISE(validity,
+                          arrow::internal::CopyBitmap(pool, indices.null_bitmap_data(),
+                                                      indices.offset(), n));
+  }
+  auto narrowed = arrow::MakeArray(arrow::ArrayData::Make(
+      arrow::int16(), n, {std::move(validity), std::move(values)}, indices.null_count()));
+  return std::make_shared<arrow::DictionaryArray>(wire_type, std::move(narrowed),
+                                                  dictionary.make_array());
+}
+
 arrow::Status AppendWire(const std::shared_ptr<arrow::RecordBatch>& batch,
                          const std::shared_ptr<arrow::Schema>& wire_schema,
                          arrow::MemoryPool* pool,
@@ -103,19 +143,17 @@ arrow::Status AppendWire(const std::shared_ptr<arrow::RecordBatch>& batch,
   for (int c = 0; c < batch->num_columns(); ++c) {
     const auto& wire_type = wire_schema->field(c)->type();
     if (!IsModelTag(*columns[c]->type()) || IsModelTag(*wire_type)) continue;
-    auto column = std::static_pointer_cast<arrow::DictionaryArray>(columns[c]);
+    const auto column = std::static_pointer_cast<arrow::DictionaryArray>(columns[c]);
     if (column->dictionary()->length() > kMaxWireDictionary) {
-      // A dictionary bigger than its batch needs (the buffer's dictionaries cover every
-      // row of a partition): only the values the rows use.
-      ARROW_ASSIGN_OR_RAISE(auto compacted, column->Compact(pool));
-      column = std::static_pointer_cast<arrow::DictionaryArray>(compacted);
-    }
-    if (column->dictionary()->length() > kMaxWireDictionary) {
-      // The rows use more values than int16 can name (more than 32,768 rows): in halves,
-      // each compacted on its own.
-      const int64_t half = batch->num_rows() / 2;
-      ARROW_RETURN_NOT_OK(AppendWire(batch->Slice(0, half), wire_schema, pool, out));
-      return AppendWire(batch->Slice(half), wire_schema, pool, out);
+      // A dictionary bigger than int16 names (the buffer's cover a whole partition):
+      // only the values the rows use, or a cut where they become too many.
+      int64_t cut = batch->num_rows();
+      ARROW_ASSIGN_OR_RAISE(columns[c], CompactIndices(*column, wire_type, pool, &cut));
+      if (cut < batch->num_rows()) {
+        ARROW_RETURN_NOT_OK(AppendWire(batch->Slice(0, cut), wire_schema, pool, out));
+        return AppendWire(batch->Slice(cut), wire_schema, pool, out);
+      }
+      continue;
     }
     ARROW_ASSIGN_OR_RAISE(columns[c], NarrowIndices(*column, wire_type, pool));
   }
@@ -174,7 +212,15 @@ class WireQueryResponse final : public QueryResponse {
 }  // namespace
 
 std::shared_ptr<arrow::Schema> WireSchema(const std::shared_ptr<arrow::Schema>& schema) {
-  return MapTagFields(schema, IsModelTag, arrow::int16());
+  arrow::FieldVector fields = schema->fields();
+  bool changed = false;
+  for (auto& field : fields) {
+    if (!IsModelTag(*field->type())) continue;
+    field = field->WithType(arrow::dictionary(arrow::int16(), arrow::utf8()));
+    changed = true;
+  }
+  if (!changed) return schema;
+  return arrow::schema(std::move(fields), schema->metadata());
 }
 
 arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> ToWire(
@@ -193,30 +239,6 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> ToWire(
 std::unique_ptr<QueryResponse> WireResponse(std::unique_ptr<QueryResponse> response,
                                             arrow::MemoryPool* pool) {
   return std::make_unique<WireQueryResponse>(std::move(response), pool);
-}
-
-std::shared_ptr<arrow::Schema> WidenTagSchema(
-    const std::shared_ptr<arrow::Schema>& schema) {
-  return MapTagFields(schema, IsNarrowTag, arrow::int32());
-}
-
-arrow::Result<std::shared_ptr<arrow::RecordBatch>> WidenTags(
-    const std::shared_ptr<arrow::RecordBatch>& batch, arrow::MemoryPool* pool) {
-  std::shared_ptr<arrow::Schema> schema = WidenTagSchema(batch->schema());
-  if (schema == batch->schema()) return batch;
-  arrow::ArrayVector columns = batch->columns();
-  arrow::compute::ExecContext ctx(pool);
-  for (int c = 0; c < batch->num_columns(); ++c) {
-    if (!IsNarrowTag(*columns[c]->type())) continue;
-    const auto& column = static_cast<const arrow::DictionaryArray&>(*columns[c]);
-    ARROW_ASSIGN_OR_RAISE(
-        auto indices, arrow::compute::Cast(*column.indices(), arrow::int32(),
-                                           arrow::compute::CastOptions::Safe(), &ctx));
-    columns[c] = std::make_shared<arrow::DictionaryArray>(
-        schema->field(c)->type(), std::move(indices), column.dictionary());
-  }
-  return arrow::RecordBatch::Make(std::move(schema), batch->num_rows(),
-                                  std::move(columns));
 }
 
 }  // namespace ingester::query

@@ -1,23 +1,25 @@
-// Tag columns as the query outputs send them: dictionary<int16, utf8>, where the data
-// model (common/column_type.h) and every stage before the output use
-// dictionary<int32, utf8>.
+// Tag columns with int16 indices, for readers that ask for them: a ticket with
+// "tag_index_type": "int16" gets dictionary<int16, utf8> tags where the data model
+// (common/column_type.h) and every stage before the output use dictionary<int32, utf8>.
 //
 //   QueryResponse (int32 indices) ──WireResponse──> the same rows, int16 indices
 //     └─ used by: the Flight DoGet stream and the schema GetSchema / GetFlightInfo
-//        announce, and the arrow and parquet formats of POST /api/v3/query
+//        announce, and format=arrow of POST /api/v3/query, when the ticket asks
 //
 // Why: a full scan is bound by the bytes it moves (the server's copy into the socket,
 // the client's copy out of it and its page faults). A TSBS cpu row is 128 bytes with
 // int32 indices for its ten tags and 108 with int16 (-16 %).
 //
-// Each output batch carries its own dictionary (the stream sends a replacement when it
-// changes), so what has to fit int16 is the dictionary of one batch, not the tag's
-// cardinality: a batch whose dictionary has more than 32,768 entries is compacted to the
-// values its rows use, and one whose rows still use more is cut into slices that each
-// do (only possible in batches of more than 32,768 rows). No row is ever refused.
+// Why not by default: Arrow combines the batches of a result (pyarrow's combine_chunks,
+// to_pandas, sort_by) under their index type, which fails once a tag has more than
+// 32,768 distinct values over the whole result. The server cannot know that before the
+// schema is sent, so the reader chooses.
 //
-// Readers that feed the rows back into the data model (the peer client) widen them
-// again with WidenTags.
+// Each output batch carries its own dictionary (the stream sends a replacement when it
+// changes), so what has to fit int16 is the dictionary of one batch: a batch whose
+// dictionary has more than 32,768 entries is compacted to the values its rows use, and
+// one whose rows use more is cut where the 32,769th value appears (only possible in
+// batches of more than 32,768 rows). No row is ever refused.
 #pragma once
 
 #include <arrow/memory_pool.h>
@@ -41,7 +43,9 @@ inline constexpr int64_t kMaxWireDictionary = 32768;
 std::shared_ptr<arrow::Schema> WireSchema(const std::shared_ptr<arrow::Schema>& schema);
 
 // `batch` (under the data model) as one or more batches under `wire_schema`
-// (WireSchema of its schema), the same rows in the same order.
+// (WireSchema of its schema), the same rows in the same order. (What an index under a
+// null becomes is left unspecified: readers never look at it.) Invalid when a valid
+// index lies outside its dictionary.
 arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> ToWire(
     const std::shared_ptr<arrow::RecordBatch>& batch,
     const std::shared_ptr<arrow::Schema>& wire_schema,
@@ -51,15 +55,6 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> ToWire(
 // response.
 std::unique_ptr<QueryResponse> WireResponse(
     std::unique_ptr<QueryResponse> response,
-    arrow::MemoryPool* pool = arrow::default_memory_pool());
-
-// The inverse for a reader: dictionary columns with int8 or int16 indices and utf8
-// values become dictionary<int32, utf8> (the schema's metadata kept); anything else is
-// returned as it is.
-std::shared_ptr<arrow::Schema> WidenTagSchema(
-    const std::shared_ptr<arrow::Schema>& schema);
-arrow::Result<std::shared_ptr<arrow::RecordBatch>> WidenTags(
-    const std::shared_ptr<arrow::RecordBatch>& batch,
     arrow::MemoryPool* pool = arrow::default_memory_pool());
 
 }  // namespace ingester::query

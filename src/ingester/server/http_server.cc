@@ -13,6 +13,7 @@
 #include "ingester/query/query_exec.h"
 #include "ingester/query/result_stream.h"
 #include "ingester/query/ticket.h"
+#include "ingester/query/wire_tags.h"
 #include "ingester/server/configure_api.h"
 #include "ingester/server/influxql_api.h"
 #include "ingester/server/ingester.h"
@@ -302,7 +303,12 @@ HttpResponse HandleQuery(const RouteContext& ctx, const HttpRequest& req) {
   const auto missing_peers = query::MissingPeers(*(*response)->schema());
   query::ResultStreamOptions stream_options;
   stream_options.format = *format;
-  auto made = query::ResultStream::Make(std::move(*response), stream_options);
+  std::unique_ptr<query::QueryResponse> out = std::move(*response);
+  if (*format == query::ResultFormat::kArrow &&
+      request->tag_index_type == query::TagIndexType::kInt16) {
+    out = query::WireResponse(std::move(out));
+  }
+  auto made = query::ResultStream::Make(std::move(out), stream_options);
   if (!made.ok()) {
     return HttpResponse::JsonError(500, ctx.ingester->ClientMessage(made.status()));
   }
