@@ -98,13 +98,11 @@ class Server final : public flight::FlightServerBase {
     // client goes away.
     auto response = exec_->Query(*request);
     if (!response.ok()) return ToClient(response.status());
-    std::unique_ptr<QueryResponse> out = std::move(*response);
-    if (request->tag_index_type == TagIndexType::kInt16)
-      out = WireResponse(std::move(out));
     ARROW_ASSIGN_OR_RAISE(
         *stream,
-        MakeQueryFlightStream(std::move(out), ingester_id_, nullptr,
-                              [this](const arrow::Status& s) { return ToClient(s); }));
+        MakeQueryFlightStream(
+            WithTagIndexType(std::move(*response), request->tag_index_type), ingester_id_,
+            nullptr, [this](const arrow::Status& s) { return ToClient(s); }));
     return arrow::Status::OK();
   }
 
@@ -218,9 +216,7 @@ class Server final : public flight::FlightServerBase {
     request.partial = false;
     auto response = exec_->Query(request);
     if (!response.ok()) return ToClient(response.status());
-    if (request.tag_index_type == TagIndexType::kInt16)
-      return WireSchema((*response)->schema());
-    return (*response)->schema();
+    return SchemaWithTagIndexType((*response)->schema(), request.tag_index_type);
   }
 
   // The schema of the descriptor's query and one endpoint whose ticket is that query (no

@@ -145,17 +145,17 @@ arrow::Result<std::shared_ptr<BatchView>> MakeView(
   // ends where a gallop and a binary search find the first row whose tags differ from
   // its first row's (O(log run) row comparisons instead of comparing every row).
   const int64_t n = batch->num_rows();
-  view->series.resize(static_cast<size_t>(n));
-  view->series_end.resize(static_cast<size_t>(n));
+  view->series.reserve(static_cast<size_t>(n));  // filled run by run below
+  view->series_end.reserve(static_cast<size_t>(n));
   view->series_offsets.push_back(0);
   int32_t series = 0;
   for (int64_t start = 0; start < n; ++series) {
     const int64_t end = SeriesRunEnd(*view, start, n);
     EncodeTags(*view, start, &view->series_keys);
     view->series_offsets.push_back(static_cast<uint32_t>(view->series_keys.size()));
-    std::fill(view->series.begin() + start, view->series.begin() + end, series);
-    std::fill(view->series_end.begin() + start, view->series_end.begin() + end,
-              static_cast<int32_t>(end));
+    view->series.insert(view->series.end(), end - start, series);
+    view->series_end.insert(view->series_end.end(), end - start,
+                            static_cast<int32_t>(end));
     start = end;
   }
   view->batch = std::move(batch);

@@ -48,6 +48,26 @@ void NarrowCopy(const int32_t* src, int16_t* dst, int64_t n) {
   }
 }
 
+// An int16 index array of `values` (n = in.length values) with the validity of the
+// int32 indices `in` (its bitmap shared when it starts at offset 0, copied otherwise).
+arrow::Result<std::shared_ptr<arrow::Array>> Int16Indices(
+    const arrow::ArrayData& in, std::shared_ptr<arrow::Buffer> values,
+    arrow::MemoryPool* pool) {
+  std::shared_ptr<arrow::Buffer> validity;
+  if (in.MayHaveNulls()) {
+    if (in.offset == 0) {
+      validity = in.buffers[0];
+    } else {
+      ARROW_ASSIGN_OR_RAISE(
+          validity,
+          arrow::internal::CopyBitmap(pool, in.buffers[0]->data(), in.offset, in.length));
+    }
+  }
+  return arrow::MakeArray(arrow::ArrayData::Make(arrow::int16(), in.length,
+                                                 {std::move(validity), std::move(values)},
+                                                 in.GetNullCount()));
+}
+
 // `column`'s indices as int16 under `wire_type`; its dictionary has at most
 // kMaxWireDictionary entries, so every valid index fits. (What an index under a null
 // becomes does not matter: readers never look at it.)
@@ -61,17 +81,7 @@ arrow::Result<std::shared_ptr<arrow::Array>> NarrowIndices(
       arrow::AllocateBuffer(n * static_cast<int64_t>(sizeof(int16_t)), pool));
   NarrowCopy(in.GetValues<int32_t>(1), reinterpret_cast<int16_t*>(values->mutable_data()),
              n);
-  std::shared_ptr<arrow::Buffer> validity;
-  if (in.MayHaveNulls()) {
-    if (in.offset == 0) {
-      validity = in.buffers[0];
-    } else {
-      ARROW_ASSIGN_OR_RAISE(validity, arrow::internal::CopyBitmap(
-                                          pool, in.buffers[0]->data(), in.offset, n));
-    }
-  }
-  auto indices = arrow::MakeArray(arrow::ArrayData::Make(
-      arrow::int16(), n, {std::move(validity), std::move(values)}, in.GetNullCount()));
+  ARROW_ASSIGN_OR_RAISE(auto indices, Int16Indices(in, std::move(values), pool));
   return std::make_shared<arrow::DictionaryArray>(wire_type, std::move(indices),
                                                   column.dictionary());
 }
@@ -123,14 +133,8 @@ arrow::Result<std::shared_ptr<arrow::Array>> CompactIndices(
       arrow::Datum dictionary,
       arrow::compute::Take(column.dictionary(), take,
                            arrow::compute::TakeOptions::Defaults(), &ctx));
-  std::shared_ptr<arrow::Buffer> validity;
-  if (indices.null_count() > 0) {
-    ARROW_ASSIGN_OR_RAISE(validity,
-                          arrow::internal::CopyBitmap(pool, indices.null_bitmap_data(),
-                                                      indices.offset(), n));
-  }
-  auto narrowed = arrow::MakeArray(arrow::ArrayData::Make(
-      arrow::int16(), n, {std::move(validity), std::move(values)}, indices.null_count()));
+  ARROW_ASSIGN_OR_RAISE(auto narrowed,
+                        Int16Indices(*indices.data(), std::move(values), pool));
   return std::make_shared<arrow::DictionaryArray>(wire_type, std::move(narrowed),
                                                   dictionary.make_array());
 }
@@ -239,6 +243,17 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> ToWire(
 std::unique_ptr<QueryResponse> WireResponse(std::unique_ptr<QueryResponse> response,
                                             arrow::MemoryPool* pool) {
   return std::make_unique<WireQueryResponse>(std::move(response), pool);
+}
+
+std::unique_ptr<QueryResponse> WithTagIndexType(std::unique_ptr<QueryResponse> response,
+                                                TagIndexType type) {
+  if (type == TagIndexType::kInt32) return response;
+  return WireResponse(std::move(response));
+}
+
+std::shared_ptr<arrow::Schema> SchemaWithTagIndexType(
+    const std::shared_ptr<arrow::Schema>& schema, TagIndexType type) {
+  return type == TagIndexType::kInt32 ? schema : WireSchema(schema);
 }
 
 }  // namespace ingester::query

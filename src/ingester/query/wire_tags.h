@@ -57,4 +57,11 @@ std::unique_ptr<QueryResponse> WireResponse(
     std::unique_ptr<QueryResponse> response,
     arrow::MemoryPool* pool = arrow::default_memory_pool());
 
+// What a ticket's "tag_index_type" asks of an output: the response (or its schema) as
+// it is for kInt32, in the wire form for kInt16. Every output decides through these.
+std::unique_ptr<QueryResponse> WithTagIndexType(std::unique_ptr<QueryResponse> response,
+                                                TagIndexType type);
+std::shared_ptr<arrow::Schema> SchemaWithTagIndexType(
+    const std::shared_ptr<arrow::Schema>& schema, TagIndexType type);
+
 }  // namespace ingester::query

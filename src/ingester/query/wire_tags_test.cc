@@ -1,5 +1,5 @@
-// Tags as the outputs send them: int16 indices, the same rows, and batches whose
-// dictionary outgrows int16 compacted or cut, never refused.
+// Tags as the outputs send them when a ticket asks for int16 indices: the same rows,
+// and batches whose dictionary outgrows int16 compacted or cut, never refused.
 #include "ingester/query/wire_tags.h"
 
 #include <arrow/array.h>
@@ -26,7 +26,7 @@ std::shared_ptr<arrow::Schema> ModelSchema() {
       arrow::key_value_metadata({"k"}, {"v"}));
 }
 
-// A batch of `rows` rows whose host of row i is value_of(i) ("" is null), under a
+// A batch of `rows` rows whose host of row i is value_of(i) (negative: null), under a
 // dictionary of `dictionary_size` values "h0", "h1", ... (value_of names ones of them).
 std::shared_ptr<arrow::RecordBatch> Batch(
     int64_t rows, int64_t dictionary_size,

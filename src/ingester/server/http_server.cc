@@ -303,11 +303,11 @@ HttpResponse HandleQuery(const RouteContext& ctx, const HttpRequest& req) {
   const auto missing_peers = query::MissingPeers(*(*response)->schema());
   query::ResultStreamOptions stream_options;
   stream_options.format = *format;
-  std::unique_ptr<query::QueryResponse> out = std::move(*response);
-  if (*format == query::ResultFormat::kArrow &&
-      request->tag_index_type == query::TagIndexType::kInt16) {
-    out = query::WireResponse(std::move(out));
-  }
+  // Only the Arrow stream carries the ticket's tag index type; the text formats print
+  // values and Parquet readers rebuild int32 dictionaries anyway.
+  auto out = *format == query::ResultFormat::kArrow
+                 ? query::WithTagIndexType(std::move(*response), request->tag_index_type)
+                 : std::move(*response);
   auto made = query::ResultStream::Make(std::move(out), stream_options);
   if (!made.ok()) {
     return HttpResponse::JsonError(500, ctx.ingester->ClientMessage(made.status()));
